@@ -1,0 +1,64 @@
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: help venv run test lint fmt bench clean
+
+help:
+	@echo "make venv    create $(VENV) and install requirements-dev.txt"
+	@echo "make run     migrate + demo site + gunicorn/celery worker/beat (PORT=8000)"
+	@echo "make test    run the test suite (PYTEST_ARGS=...)"
+	@echo "make lint    ruff check + ruff format --check"
+	@echo "make fmt     ruff format + ruff check --fix"
+	@echo "make bench   run the benchmark (BENCH_ARGS=...)"
+	@echo "make clean   remove .run/"
+	@echo "run/test/bench start a private PostgreSQL and Redis unless DATABASE_URL and REDIS_URL are set."
+
+# Create the virtualenv and install the pinned dependencies.  On Debian,
+# `python3 -m venv` needs the python3-venv package: install it when missing
+# and apt-get is usable.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@set -e; \
+	if [ ! -x $(VENV)/bin/python ] || ! $(VENV)/bin/python -m pip --version >/dev/null 2>&1; then \
+	  if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+	    if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	      echo "installing python3-venv (apt-get) ..."; \
+	      DEBIAN_FRONTEND=noninteractive apt-get update -q; \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; \
+	    elif command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	      echo "installing python3-venv (sudo apt-get) ..."; \
+	      sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -q; \
+	      sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; \
+	    else \
+	      echo "error: '$(PYTHON) -m venv' is unusable (install python3-venv)" >&2; exit 1; \
+	    fi; \
+	  fi; \
+	  rm -rf $(VENV); \
+	  $(PYTHON) -m venv $(VENV); \
+	fi
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	scripts/with-services.sh scripts/run.sh
+
+test: $(VENV)/.installed
+	scripts/with-services.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+fmt: $(VENV)/.installed
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+bench: $(VENV)/.installed
+	scripts/with-services.sh $(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf .run
