@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BulkapiConfig(AppConfig):
+    name = "bulkapi"
+    verbose_name = "Bulk API: sites, auth and imports"

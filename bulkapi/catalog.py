@@ -1,0 +1,93 @@
+"""Field catalogs: each importable entity registers its standard fields; sites add custom ones.
+
+The catalog is what `/…/fields` lists and what definitions are validated against, so a custom
+field appears and imports exactly like a standard one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .models import CustomField, DataType, Site
+from .statements import Statement, parse_statement
+
+CUSTOM_FIELD_ID_BASE = 1_000_000
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    id: int
+    name: str
+    internal_name: str
+    statement: str
+    data_type: str
+    column: str | None  # target column; None for custom fields (stored in custom_fields)
+    max_length: int | None = None
+    not_null: bool = False
+    read_only: bool = False
+    unique: bool = False
+    custom_key: str | None = None  # key in custom_fields for custom fields
+
+    @property
+    def key(self) -> str:
+        return parse_statement(self.statement).key
+
+    def wire(self, uri_prefix: str) -> dict:
+        return {
+            "name": self.name,
+            "internalName": self.internal_name,
+            "dataType": self.data_type,
+            "hasReadOnlyConstraint": self.read_only,
+            "hasNotNullConstraint": self.not_null,
+            "hasUniquenessConstraint": self.unique,
+            "statement": self.statement,
+            "uri": f"{uri_prefix}/{self.id}",
+        }
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    entity: str  # bulkapi.models.Entity value
+    statement_root: str  # e.g. "opportunity"
+    fields_uri: str  # e.g. "/opportunities/fields"
+    standard: tuple[FieldSpec, ...]
+    required: tuple[str, ...] = ()  # statement keys every definition must map
+    identifier: str | None = None  # statement key the identifier must be mapped to
+    hidden: tuple[FieldSpec, ...] = field(default_factory=tuple)  # valid, not listed by /fields
+
+    def fields_for(self, site: Site) -> list[FieldSpec]:
+        custom = CustomField.objects.for_site(site).filter(entity=self.entity).order_by("id")
+        return list(self.standard) + [custom_field_spec(self, cf) for cf in custom]
+
+    def lookup(self, site: Site) -> dict[str, FieldSpec]:
+        """Statement key -> field, including the valid-but-unlisted system statements."""
+        return {f.key: f for f in (*self.fields_for(site), *self.hidden)}
+
+
+def custom_field_spec(spec: EntitySpec, cf: CustomField) -> FieldSpec:
+    title = spec.statement_root.capitalize()
+    return FieldSpec(
+        id=CUSTOM_FIELD_ID_BASE + cf.pk,
+        name=cf.name,
+        internal_name=cf.internal_name,
+        statement=f"{{{{{title}.Field({cf.internal_name})}}}}",
+        data_type=cf.data_type,
+        column=None,
+        max_length=cf.max_length if cf.data_type in (DataType.STRING, DataType.LARGE_TEXT) else None,
+        custom_key=cf.internal_name,
+    )
+
+
+_REGISTRY: dict[str, EntitySpec] = {}
+
+
+def register(spec: EntitySpec) -> None:
+    _REGISTRY[spec.entity] = spec
+
+
+def entity_spec(entity: str) -> EntitySpec:
+    return _REGISTRY[entity]
+
+
+def resolve(statement: Statement, fields: dict[str, FieldSpec]) -> FieldSpec | None:
+    return fields.get(statement.key)

@@ -1,0 +1,284 @@
+"""Import definitions on the wire: tolerant parsing, validation into `failures`, and echoing.
+
+Request rules (reference 0.3): `null` means not supplied, read-only and unknown properties are
+ignored, booleans may be strings and default to false. Response rules: unset properties are
+omitted; the always-echoed ones are listed in `_ALWAYS`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, timedelta
+
+from .catalog import EntitySpec, FieldSpec, entity_spec
+from .exceptions import Failure, ValidationFailed
+from .models import Entity, ImportDefinition, ImportRule, Site, UpdateRule
+from .statements import StatementError, parse_statement
+
+MAX_FIELDS = 100
+URI_PREFIX = {
+    Entity.OPPORTUNITY: "/opportunities/imports",
+    Entity.CONTACT: "/contacts/imports",
+    Entity.ACCOUNT: "/accounts/imports",
+    Entity.OPPORTUNITY_LINK: "/opportunities/contacts/imports",
+}
+_URI = re.compile(
+    r"^(?:/api/bulk/2\.0)?/?(opportunities/contacts|opportunities|contacts|accounts)/imports/(\d+)/?$",
+    re.IGNORECASE,
+)
+_DURATION = re.compile(r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$")
+
+
+def definition_uri(definition: ImportDefinition) -> str:
+    return f"{URI_PREFIX[definition.entity]}/{definition.pk}"
+
+
+def parse_definition_uri(uri: str) -> tuple[str, int] | None:
+    """`/opportunities/imports/24` (also with the Bulk prefix or no leading slash) -> (entity, id)."""
+    match = _URI.match((uri or "").strip())
+    if not match:
+        return None
+    kind = {v.lstrip("/").split("/imports")[0]: k for k, v in URI_PREFIX.items()}[match.group(1).lower()]
+    return kind, int(match.group(2))
+
+
+def parse_duration(text: str) -> timedelta | None:
+    match = _DURATION.match(text or "")
+    if not match or text in ("P", "PT") or text.endswith("T"):
+        return None
+    parts = {k: int(v or 0) for k, v in match.groupdict().items()}
+    return timedelta(weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+
+
+def wire_time(value) -> str:
+    """Eloqua's timestamp form: UTC, seven fractional digits, `Z`."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def _bool(body: dict, key: str, failures: list[Failure]) -> bool | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    failures.append(Failure(field=key, value=value, constraint="Must be a boolean."))
+    return None
+
+
+def _string(body: dict, key: str, failures: list[Failure], max_len: int = 100) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not (1 <= len(value) <= max_len):
+        failures.append(
+            Failure(
+                field=key,
+                value=value,
+                constraint=f"Must be a string value, at least 1 character and at most {max_len} characters long.",
+            )
+        )
+        return None
+    return value
+
+
+def _enum(body: dict, key: str, choices, failures: list[Failure]) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    for choice in choices.values:
+        if isinstance(value, str) and value.lower() == choice.lower():
+            return choice
+    failures.append(Failure(field=key, value=value, constraint=f"Must be one of {', '.join(choices.values)}."))
+    return None
+
+
+def _fields(
+    body: dict, spec: EntitySpec, site: Site, failures: list[Failure]
+) -> tuple[list[list[str]], dict[str, FieldSpec]]:
+    """Validate `fields`; returns the ordered pairs and key -> resolved catalog field."""
+    raw = body.get("fields")
+    if not isinstance(raw, dict) or not raw:
+        failures.append(Failure(field="fields", constraint="Required: an object of {name: statement}."))
+        return [], {}
+    if len(raw) > MAX_FIELDS:
+        failures.append(Failure(field="fields", constraint=f"At most {MAX_FIELDS} fields per definition."))
+    catalog = spec.lookup(site)
+    resolved: dict[str, FieldSpec] = {}
+    seen: dict[str, str] = {}
+    for key, text in raw.items():
+        try:
+            statement = parse_statement(text)
+        except StatementError as exc:
+            failures.append(Failure(field=f"fields.{key}", value=text, constraint=str(exc)))
+            continue
+        field = catalog.get(statement.key)
+        if field is None:
+            failures.append(
+                Failure(field=f"fields.{key}", value=text, constraint=f"Unknown {spec.statement_root} field statement.")
+            )
+            continue
+        if field.read_only:
+            failures.append(Failure(field=f"fields.{key}", value=text, constraint="Field is read-only."))
+            continue
+        if statement.key in seen:
+            failures.append(
+                Failure(
+                    field=f"fields.{key}", value=text, constraint=f"Statement already mapped by {seen[statement.key]}."
+                )
+            )
+            continue
+        seen[statement.key] = key
+        resolved[key] = field
+    for required in spec.required:
+        if required not in seen:
+            statement = next(f.statement for f in spec.standard if f.key == required)
+            failures.append(Failure(field="fields", value=statement, constraint="Required field statement is missing."))
+    return [[k, v] for k, v in raw.items()], resolved
+
+
+def validate_definition(*, site: Site, entity: str, body: object) -> dict:
+    """Validated model values for an import definition of `entity`, or ValidationFailed."""
+    if not isinstance(body, dict):
+        raise ValidationFailed([Failure(field="body", constraint="Must be a JSON object.")])
+    spec = entity_spec(entity)
+    failures: list[Failure] = []
+    values: dict = {}
+    values["name"] = _string(body, "name", failures)
+    if values["name"] is None and not any(f.field == "name" for f in failures):
+        failures.append(Failure(field="name", constraint="Required."))
+    pairs, resolved = _fields(body, spec, site, failures)
+    values["fields"] = pairs
+    ident = _string(body, "identifierFieldName", failures)
+    if ident is None and not any(f.field == "identifierFieldName" for f in failures):
+        failures.append(Failure(field="identifierFieldName", constraint="Required."))
+    elif ident is not None and pairs:
+        if ident not in dict(pairs):
+            failures.append(
+                Failure(field="identifierFieldName", value=ident, constraint="Must be one of the keys of fields.")
+            )
+        elif ident in resolved and spec.identifier and resolved[ident].key != spec.identifier:
+            failures.append(
+                Failure(
+                    field="identifierFieldName",
+                    value=ident,
+                    constraint=f"Must be the field mapped to {{{{{spec.statement_root.capitalize()}.Id}}}}.",
+                )
+            )
+    values["identifier_field_name"] = ident
+    values["is_identifier_field_case_sensitive"] = bool(_bool(body, "isIdentifierFieldCaseSensitive", failures))
+    values["update_rule"] = _enum(body, "updateRule", UpdateRule, failures)
+    by_field = body.get("updateRuleByField")
+    if by_field is not None:
+        if not isinstance(by_field, dict):
+            failures.append(Failure(field="updateRuleByField", constraint="Must be an object of {field: rule}."))
+            by_field = None
+        else:
+            for key, rule in by_field.items():
+                if key not in dict(pairs):
+                    failures.append(Failure(field=f"updateRuleByField.{key}", constraint="Not a key of fields."))
+                _enum({key: rule}, key, UpdateRule, failures)
+    values["update_rule_by_field"] = by_field
+    values["import_rule"] = _enum(body, "importRule", ImportRule, failures)
+    values["is_sync_triggered_on_import"] = bool(_bool(body, "isSyncTriggeredOnImport", failures))
+    values["is_updating_multiple_matched_records"] = _bool(body, "isUpdatingMultipleMatchedRecords", failures)
+    values["null_identifier_field_name"] = _bool(body, "nullIdentifierFieldName", failures)
+    retention = body.get("dataRetentionDuration") or "P7D"
+    delta = parse_duration(retention) if isinstance(retention, str) else None
+    if delta is None or not timedelta(hours=1) <= delta <= timedelta(days=14):
+        failures.append(
+            Failure(
+                field="dataRetentionDuration",
+                value=retention,
+                constraint="Must be an ISO 8601 duration from PT1H to P14D.",
+            )
+        )
+    else:
+        values["data_retention_duration"] = retention
+        values["data_retention_seconds"] = int(delta.total_seconds())
+    auto = body.get("autoDeleteDuration")
+    values["auto_delete_duration"] = None
+    if auto is not None:
+        delta = parse_duration(auto) if isinstance(auto, str) else None
+        if delta is None or delta < timedelta(hours=1):
+            failures.append(
+                Failure(
+                    field="autoDeleteDuration", value=auto, constraint="Must be an ISO 8601 duration of at least PT1H."
+                )
+            )
+        else:
+            values["auto_delete_duration"] = auto
+            values["_auto_delete_delta"] = delta
+    priority = body.get("importPriorityUri")
+    values["import_priority_uri"] = None
+    if priority is not None:
+        if not (isinstance(priority, str) and re.fullmatch(r"/imports/priorities/[1-9]", priority)):
+            failures.append(Failure(field="importPriorityUri", value=priority, constraint="Unknown import priority."))
+        else:
+            values["import_priority_uri"] = priority
+    ext = body.get("externalSystemId")
+    values["external_system_id"] = None
+    if ext is not None:
+        try:
+            values["external_system_id"] = int(ext)
+        except (TypeError, ValueError):
+            failures.append(Failure(field="externalSystemId", value=ext, constraint="Must be an integer."))
+    if failures:
+        raise ValidationFailed(failures)
+    return values
+
+
+_ALWAYS = (
+    "name",
+    "fields",
+    "identifierFieldName",
+    "isSyncTriggeredOnImport",
+    "dataRetentionDuration",
+)
+
+
+def render_definition(definition: ImportDefinition) -> dict:
+    out: dict = {}
+    if definition.entity == Entity.OPPORTUNITY:
+        out["isIdentifierFieldCaseSensitive"] = definition.is_identifier_field_case_sensitive
+    if definition.entity == Entity.OPPORTUNITY_LINK:
+        out.update(
+            linkOpportunitiesMatchFieldName=definition.link_match_field_name,
+            linkOpportunitiesSourceField=definition.link_source_field,
+            linkOpportunitiesEntityType=definition.link_entity_type,
+            linkOpportunitiesCaseSensitiveSourceField=definition.link_case_sensitive_source_field,
+            linkOpportunitiesCaseSensitiveMatchField=definition.link_case_sensitive_match_field,
+            linkOpportunitiesMultipleSourceMatches=definition.link_multiple_source_matches,
+        )
+    out["name"] = definition.name
+    out["fields"] = dict(definition.fields)
+    if definition.entity != Entity.OPPORTUNITY and definition.is_identifier_field_case_sensitive:
+        out["isIdentifierFieldCaseSensitive"] = True
+    optional = {
+        "identifierFieldName": definition.identifier_field_name,
+        "updateRule": definition.update_rule,
+        "updateRuleByField": definition.update_rule_by_field,
+        "importRule": definition.import_rule,
+        "isSyncTriggeredOnImport": definition.is_sync_triggered_on_import,
+        "isUpdatingMultipleMatchedRecords": definition.is_updating_multiple_matched_records,
+        "nullIdentifierFieldName": definition.null_identifier_field_name,
+        "dataRetentionDuration": definition.data_retention_duration,
+        "autoDeleteDuration": definition.auto_delete_duration,
+        "importPriorityUri": definition.import_priority_uri,
+        "externalSystemId": definition.external_system_id,
+    }
+    for key, value in optional.items():
+        if value is not None or key in _ALWAYS:
+            out[key] = value
+    kb = getattr(definition, "kb_used", None)
+    if kb is not None:
+        out["kbUsed"] = kb
+    out.update(
+        uri=definition_uri(definition),
+        createdBy=definition.created_by,
+        createdAt=wire_time(definition.created_at),
+        updatedBy=definition.updated_by,
+        updatedAt=wire_time(definition.updated_at),
+    )
+    return out

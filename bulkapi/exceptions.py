@@ -1,0 +1,135 @@
+"""Domain errors and the one exception handler that renders every error in one wire shape.
+
+Every error body is `{"code": ..., "message": ..., "failures": [{"field", "value", "constraint"}]}`:
+Eloqua's `failures` (which Bulk clients surface verbatim) plus a stable machine `code`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions as drf
+from rest_framework import status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Failure:
+    field: str
+    constraint: str
+    value: object = None
+    row: int | None = None
+
+    def as_dict(self) -> dict:
+        out: dict = {"field": self.field}
+        if self.row is not None:
+            out["row"] = self.row
+        if self.value is not None:
+            out["value"] = self.value if isinstance(self.value, str) else str(self.value)
+        out["constraint"] = self.constraint
+        return out
+
+
+class BulkError(Exception):
+    """A domain error with a stable code, an HTTP status and named failures."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "validation_error"
+    message = "There was a validation error."
+
+    def __init__(self, failures: list[Failure] | None = None, message: str | None = None):
+        self.failures = failures or []
+        if message:
+            self.message = message
+        super().__init__(self.message)
+
+
+class ValidationFailed(BulkError):
+    pass
+
+
+class PayloadTooLarge(BulkError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    code = "payload_too_large"
+    message = "Storage space exceeded."
+
+
+class Conflict(BulkError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+    message = "There was a conflict."
+
+
+class NotFound(BulkError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+    message = "Not found."
+
+
+def error_body(code: str, message: str, failures: list[dict] | None = None) -> dict:
+    body = {"code": code, "message": message}
+    if failures:
+        body["failures"] = failures
+    return body
+
+
+def _flatten(detail, prefix: str = "") -> list[dict]:
+    """DRF's nested error detail -> flat failures naming the dotted field."""
+    if isinstance(detail, dict):
+        out = []
+        for key, value in detail.items():
+            name = "" if key == "non_field_errors" else str(key)
+            out += _flatten(value, f"{prefix}.{name}".strip(".") if name else prefix)
+        return out
+    if isinstance(detail, list):
+        out = []
+        for i, item in enumerate(detail):
+            if isinstance(item, dict | list) and not isinstance(item, str):
+                out += _flatten(item, f"{prefix}[{i}]")
+            else:
+                out += _flatten(item, prefix)
+        return out
+    return [{"field": prefix or "body", "constraint": str(detail)}]
+
+
+_DRF_CODES = {
+    drf.NotAuthenticated: "not_authenticated",
+    drf.AuthenticationFailed: "authentication_failed",
+    drf.PermissionDenied: "permission_denied",
+    drf.NotFound: "not_found",
+    drf.MethodNotAllowed: "method_not_allowed",
+    drf.Throttled: "throttled",
+    drf.UnsupportedMediaType: "unsupported_media_type",
+    drf.ParseError: "parse_error",
+}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, BulkError):
+        failures = [f.as_dict() for f in exc.failures]
+        return Response(error_body(exc.code, exc.message, failures), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = drf.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = drf.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    if not isinstance(exc, drf.APIException):
+        return None  # unexpected: the middleware logs it and answers a JSON 500
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    if isinstance(exc, drf.ValidationError):
+        body = error_body("validation_error", "There was a validation error.", _flatten(exc.detail))
+    else:
+        code = _DRF_CODES.get(type(exc), getattr(exc, "default_code", "error"))
+        body = error_body(code, str(exc.detail))
+    return Response(body, status=exc.status_code, headers=headers)

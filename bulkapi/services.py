@@ -1,0 +1,132 @@
+"""Writes for sites, users, tokens and import definitions."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from .definitions import validate_definition
+from .exceptions import Conflict, Failure
+from .models import ApiToken, ImportDefinition, Site, StagedRow, User, hash_token
+
+
+def site_create(*, name: str) -> tuple[Site, bool]:
+    """The site named `name` (any letter case), created with its default stage list if new."""
+    from opportunities.services import stages_create_defaults
+
+    with transaction.atomic():
+        site = Site.objects.annotate(lname=Lower("name")).filter(lname=name.lower()).first()
+        if site is not None:
+            return site, False
+        site = Site.objects.create(name=name)
+        stages_create_defaults(site=site)
+        return site, True
+
+
+def user_set(*, site: Site, username: str, password: str, **extra) -> tuple[User, bool]:
+    """Create the user or reset its password; idempotent."""
+    user = User.objects.annotate(lname=Lower("username")).filter(site=site, lname=username.lower()).first()
+    created = user is None
+    if created:
+        user = User(site=site, username=username, **extra)
+    user.set_password(password)
+    user.is_active = True
+    user.save()
+    return user, created
+
+
+def api_token_create(*, user: User, raw: str | None = None, name: str = "") -> tuple[ApiToken, str, bool]:
+    """Issue a token (or register exactly `raw`); returns (token, raw value, created)."""
+    raw = raw or secrets.token_urlsafe(32)
+    token = ApiToken.objects.filter(key_hash=hash_token(raw)).first()
+    if token is not None:
+        if token.user_id != user.pk:
+            raise ValueError("That token already belongs to another user.")
+        if token.revoked_at is not None:
+            ApiToken.objects.filter(pk=token.pk).update(revoked_at=None)
+        return token, raw, False
+    token = ApiToken.objects.create(user=user, name=name, prefix=raw[:8], key_hash=hash_token(raw))
+    return token, raw, True
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def _apply(definition: ImportDefinition, values: dict) -> None:
+    delta = values.pop("_auto_delete_delta", None)
+    for key, value in values.items():
+        setattr(definition, key, value)
+    base = definition.created_at or timezone.now()
+    definition.auto_delete_at = base + delta if delta else None
+
+
+def import_definition_create(*, site: Site, user: User, entity: str, body: object) -> ImportDefinition:
+    values = validate_definition(site=site, entity=entity, body=body)
+    definition = ImportDefinition(site=site, entity=entity, created_by=user.username, updated_by=user.username)
+    _apply(definition, values)
+    definition.save()
+    return definition
+
+
+def import_definition_update(*, definition: ImportDefinition, user: User, body: object) -> ImportDefinition:
+    """PUT: a full replacement of the writable properties."""
+    values = validate_definition(site=definition.site, entity=definition.entity, body=body)
+    _apply(definition, values)
+    definition.updated_by = user.username
+    definition.save()
+    return definition
+
+
+def import_definition_delete(*, definition: ImportDefinition) -> None:
+    """Delete with its staged rows; refused (409) while one of its syncs is pending or active."""
+    from syncs.models import Sync, SyncStatus
+
+    with transaction.atomic(durable=True):
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
+        if Sync.objects.filter(definition=definition, status__in=[SyncStatus.PENDING, SyncStatus.ACTIVE]).exists():
+            raise Conflict([Failure(field="syncs", constraint="A sync of this import is pending or active.")])
+        StagedRow.objects.filter(definition=definition).delete()
+        definition.delete()
+
+
+def imports_purge_expired() -> dict[str, int]:
+    """Retention: staged rows past their definition's dataRetentionDuration, definitions past
+    autoDeleteDuration. Rows a sync has claimed (pending/active) are left alone."""
+    from syncs.models import SyncStatus
+
+    now = timezone.now()
+    with transaction.atomic(durable=True), connection.cursor() as cur:
+        cur.execute(
+            """
+            WITH expired AS (
+              SELECT u.id FROM bulkapi_stagedupload u
+              JOIN bulkapi_importdefinition d ON d.id = u.definition_id
+              LEFT JOIN syncs_sync s ON s.id = u.sync_id
+              WHERE u.created_at < %s - make_interval(secs => d.data_retention_seconds)
+                AND (s.id IS NULL OR s.status NOT IN (%s, %s))
+            ), gone AS (
+              DELETE FROM bulkapi_stagedrow r USING expired e WHERE r.upload_id = e.id RETURNING 1
+            ), dropped AS (
+              DELETE FROM bulkapi_stagedupload u USING expired e WHERE u.id = e.id AND u.sync_id IS NULL
+            )
+            SELECT count(*) FROM gone
+            """,
+            [now, SyncStatus.PENDING, SyncStatus.ACTIVE],
+        )
+        rows = cur.fetchone()[0]
+    definitions = 0
+    for definition in ImportDefinition.objects.filter(auto_delete_at__lte=now).exclude(
+        Q(syncs__status=SyncStatus.PENDING) | Q(syncs__status=SyncStatus.ACTIVE)
+    ):
+        try:
+            import_definition_delete(definition=definition)
+            definitions += 1
+        except Conflict:
+            continue
+    return {"staged_rows": rows, "definitions": definitions}

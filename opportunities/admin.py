@@ -1,0 +1,21 @@
+from django.contrib import admin
+
+from bulkapi.admin import SiteScopedAdmin
+
+from .models import Opportunity, Stage
+
+
+@admin.register(Stage)
+class StageAdmin(SiteScopedAdmin):
+    list_display = ("name", "probability", "status", "sort_order", "site")
+    list_filter = ("status", "site")
+    search_fields = ("name",)
+
+
+@admin.register(Opportunity)
+class OpportunityAdmin(SiteScopedAdmin):
+    list_display = ("external_id", "name", "amount", "currency", "stage", "close_date", "site", "updated_at")
+    list_filter = ("stage__status", "currency", "site")
+    search_fields = ("external_id", "name", "account_name")
+    readonly_fields = ("uuid", "created_at", "updated_at", "last_sync_id")
+    list_select_related = ("stage", "site")

@@ -1,0 +1,343 @@
+"""Set-based SQL for one chunk of an opportunity import sync.
+
+A chunk is staged rows (lo, hi] of one definition. Three statements do the work: build a temp
+table of parsed, matched and judged rows; copy the rejected ones into the reject table; write the
+valid ones (UPDATE the matched, INSERT ... ON CONFLICT the new). A rejected row never half-writes,
+because it is judged whole before anything is written. Parsing lives in SQL functions created by
+migration `bulkapi.0002` (bulk_to_numeric, bulk_to_date, bulk_to_timestamptz, bulk_to_boolean).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from bulkapi.catalog import FieldSpec
+from bulkapi.models import DataType, ImportRule, UpdateRule
+
+from .models import Opportunity, Stage
+
+# Columns that may not be cleared by an empty value on update (required on create).
+REQUIRED_COLUMNS = ("name", "stage_id", "amount")
+MESSAGES = {
+    "ELQ-00059": "Empty records.",
+    "ELQ-00061": "Rejected records (missing fields).",
+    "ELQ-00026": "Duplicate identifier.",
+    "ELQ-00032": "Malformed records.",
+    "ELQ-00039": "Invalid opportunity stage.",
+    "ELQ-00084": "Opportunity does not exist.",
+}
+
+
+@dataclass
+class ChunkResult:
+    processed: int
+    rejected: int
+    created: int
+    updated: int
+
+
+@dataclass
+class Mapping:
+    key: str  # definition key (JSON key / CSV header)
+    field: FieldSpec
+    rule: str  # effective update rule for this field
+
+    @property
+    def raw(self) -> sql.Identifier:
+        return sql.Identifier(f"v{self.index}")
+
+    @property
+    def parsed(self) -> sql.Identifier:
+        return sql.Identifier(f"p{self.index}")
+
+    @property
+    def name(self) -> sql.Placeholder:
+        """The key as a query parameter: keys are free text and may contain `%`."""
+        return sql.Placeholder(f"k{self.index}")
+
+    index: int = 0
+
+
+def _parse_expr(m: Mapping) -> sql.Composable:
+    raw = sql.SQL("x.") + m.raw
+    dt = m.field.data_type
+    if m.field.column == "stage_id":
+        return sql.SQL("st.id")
+    if m.field.column == "currency":
+        return sql.SQL("cur.code")
+    if dt == DataType.NUMBER:
+        return sql.SQL("bulk_to_numeric({})").format(raw)
+    if dt == DataType.DATE and m.field.column in ("created_at", None):
+        return sql.SQL("bulk_to_timestamptz({})").format(raw)
+    if dt == DataType.DATE:
+        return sql.SQL("bulk_to_date({})").format(raw)
+    if dt == DataType.BOOLEAN:
+        return sql.SQL("bulk_to_boolean({})").format(raw)
+    return raw
+
+
+def _malformed(m: Mapping) -> sql.Composable | None:
+    """Condition under which the row's value for `m` is malformed (ELQ-00032), or None."""
+    raw, parsed = sql.SQL("y.") + m.raw, sql.SQL("y.") + m.parsed
+    if m.field.column == "stage_id":
+        return None  # an unknown stage is ELQ-00039, judged separately
+    if m.field.data_type in (DataType.NUMBER, DataType.DATE, DataType.BOOLEAN) or m.field.column == "currency":
+        return sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(raw, parsed)
+    if m.field.max_length:
+        return sql.SQL("char_length({}) > {}").format(raw, sql.Literal(m.field.max_length))
+    return None
+
+
+def _rule(rule: str, new: sql.Composable, old: sql.Composable, column: str | None) -> sql.Composable:
+    if column in REQUIRED_COLUMNS or rule == UpdateRule.IF_NEW_IS_NOT_NULL:
+        return sql.SQL("COALESCE({}, {})").format(new, old)
+    if rule == UpdateRule.IF_EXISTING_IS_NULL:
+        return sql.SQL("COALESCE({}, {})").format(old, new)
+    return new
+
+
+def _custom_json(maps: list[Mapping], src: str, old: sql.Composable | None) -> sql.Composable:
+    """custom_fields after applying each custom field's rule (null values drop the key)."""
+    pairs = []
+    for m in maps:
+        new = sql.SQL("to_jsonb({}.{})").format(sql.Identifier(src), m.parsed)
+        prev = sql.SQL("{} -> {}").format(old, sql.Literal(m.field.custom_key)) if old is not None else None
+        value = _rule(m.rule, new, prev, None) if prev is not None else new
+        pairs.append(sql.SQL("{}, {}").format(sql.Literal(m.field.custom_key), value))
+    # jsonb_build_object takes at most 100 arguments: build groups of 50 pairs and concatenate.
+    groups = [
+        sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(pairs[i : i + 50]))
+        for i in range(0, len(pairs), 50)
+    ]
+    built = sql.SQL(" || ").join(groups)
+    if old is None:
+        return built
+    base = old
+    for m in maps:
+        base = sql.SQL("({} - {})").format(base, sql.Literal(m.field.custom_key))
+    return sql.SQL("{} || {}").format(base, built)
+
+
+def process_chunk(
+    cursor,
+    *,
+    sync_id: int,
+    site_id: int,
+    definition,
+    mappings: list[Mapping],
+    lo: int,
+    hi: int,
+    index_base: int,
+) -> ChunkResult:
+    """Judge and write staged rows (lo, hi]; returns the counts. Runs inside the caller's transaction."""
+    opp = sql.Identifier(Opportunity._meta.db_table)
+    for i, m in enumerate(mappings):
+        m.index = i
+    ident = next(m for m in mappings if m.field.column == "external_id")
+    case_sensitive = definition.is_identifier_field_case_sensitive
+    multiple = bool(definition.is_updating_multiple_matched_records)
+    stage = next((m for m in mappings if m.field.column == "stage_id"), None)
+    currency = next((m for m in mappings if m.field.column == "currency"), None)
+
+    def key(expr):
+        return expr if case_sensitive else sql.SQL("lower({})").format(expr)
+
+    raw_cols = sql.SQL(", ").join(
+        sql.SQL("NULLIF(btrim(s.data ->> {}), '') AS {}").format(m.name, m.raw) for m in mappings
+    )
+    parsed_cols = sql.SQL(", ").join(sql.SQL("{} AS {}").format(_parse_expr(m), m.parsed) for m in mappings)
+    stage_join = (
+        sql.SQL("LEFT JOIN {} st ON st.site_id = %(site)s AND lower(st.name) = lower(x.{})").format(
+            sql.Identifier(Stage._meta.db_table), stage.raw
+        )
+        if stage
+        else sql.SQL("")
+    )
+    currency_join = (
+        sql.SQL("LEFT JOIN bulkapi_currency cur ON cur.code = upper(x.{})").format(currency.raw)
+        if currency
+        else sql.SQL("")
+    )
+    match_cond = (
+        sql.SQL("o.external_id = x.{}").format(ident.raw)
+        if case_sensitive
+        else sql.SQL("lower(o.external_id) = lower(x.{})").format(ident.raw)
+    )
+    malformed = [(m, _malformed(m)) for m in mappings]
+    malformed = [(m, c) for m, c in malformed if c is not None]
+    bad_malformed = (
+        sql.SQL("array_remove(ARRAY[{}]::text[], NULL)").format(
+            sql.SQL(", ").join(sql.SQL("CASE WHEN {} THEN {} END").format(c, m.name) for m, c in malformed)
+        )
+        if malformed
+        else sql.SQL("'{}'::text[]")
+    )
+    required_missing = sql.SQL("array_remove(ARRAY[{}]::text[], NULL)").format(
+        sql.SQL(", ").join(
+            sql.SQL("CASE WHEN y.{} IS NULL THEN {} END").format(m.raw, m.name)
+            for m in mappings
+            if m.field.column in REQUIRED_COLUMNS
+        )
+    )
+    all_empty = sql.SQL(" AND ").join(sql.SQL("y.{} IS NULL").format(m.raw) for m in mappings)
+    import_rule = definition.import_rule or ImportRule.CREATE_AND_UPDATE
+    stage_bad = (
+        sql.SQL("y.{} IS NOT NULL AND y.{} IS NULL").format(stage.raw, stage.parsed) if stage else sql.SQL("false")
+    )
+    judge = sql.SQL(
+        """
+        CREATE TEMP TABLE _rows ON COMMIT DROP AS
+        SELECT z.*,
+          CASE WHEN z.empty THEN 'ELQ-00059'
+               WHEN z.{id_raw} IS NULL THEN 'ELQ-00061'
+               WHEN z.dup THEN 'ELQ-00026'
+               WHEN cardinality(z.bad) > 0 THEN 'ELQ-00032'
+               WHEN z.stage_bad THEN 'ELQ-00039'
+               WHEN z.match_id IS NULL AND {update_only} THEN 'ELQ-00084'
+               WHEN z.match_id IS NOT NULL AND {create_only} THEN 'ELQ-00026'
+               WHEN z.match_id IS NULL AND cardinality(z.missing) > 0 THEN 'ELQ-00061'
+          END AS code
+        FROM (
+          SELECT y.*, {all_empty} AS empty,
+            (y.dup_rank > 1 OR y.match_sync = %(sync)s) AS dup,
+            {bad_malformed} AS bad, {stage_bad} AS stage_bad, {required_missing} AS missing
+          FROM (
+            SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync,
+              row_number() OVER (PARTITION BY {id_key} ORDER BY x.sid) AS dup_rank
+            FROM (
+              SELECT s.id AS sid, %(base)s + row_number() OVER (ORDER BY s.id) AS rec, s.data, {raw_cols}
+              FROM bulkapi_stagedrow s
+              WHERE s.definition_id = %(definition)s AND s.id > %(lo)s AND s.id <= %(hi)s
+            ) x
+            {stage_join} {currency_join}
+            LEFT JOIN LATERAL (
+              SELECT o.id, o.last_sync_id FROM {opp} o
+              WHERE o.site_id = %(site)s AND {match_cond} ORDER BY o.id LIMIT 1
+            ) m ON x.{id_raw} IS NOT NULL
+          ) y
+        ) z
+        """
+    ).format(
+        id_raw=ident.raw,
+        update_only=sql.Literal(import_rule == ImportRule.UPDATE_ONLY),
+        create_only=sql.Literal(import_rule == ImportRule.CREATE_ONLY),
+        all_empty=all_empty,
+        bad_malformed=bad_malformed,
+        stage_bad=stage_bad,
+        required_missing=required_missing,
+        parsed_cols=parsed_cols,
+        id_key=key(sql.SQL("x.") + ident.raw),
+        raw_cols=raw_cols,
+        stage_join=stage_join,
+        currency_join=currency_join,
+        opp=opp,
+        match_cond=match_cond,
+    )
+    params = {"sync": sync_id, "site": site_id, "definition": definition.pk, "lo": lo, "hi": hi, "base": index_base}
+    params.update({f"k{m.index}": m.key for m in mappings})
+    cursor.execute(judge, params)
+    processed = cursor.rowcount
+
+    messages = sql.SQL(", ").join(
+        sql.SQL("({}, {})").format(sql.Literal(c), sql.Literal(t)) for c, t in MESSAGES.items()
+    )
+    cursor.execute(
+        sql.SQL(
+            """
+            INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)
+            SELECT %(sync)s, r.rec, r.data,
+              to_jsonb(CASE r.code
+                WHEN 'ELQ-00032' THEN r.bad
+                WHEN 'ELQ-00039' THEN ARRAY[{stage_key}]::text[]
+                WHEN 'ELQ-00061' THEN CASE WHEN r.{id_raw} IS NULL THEN ARRAY[{id_key}] ELSE r.missing END
+                WHEN 'ELQ-00059' THEN '{{}}'::text[]
+                ELSE ARRAY[{id_key}] END),
+              r.code, msg.text
+            FROM _rows r JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = r.code
+            ORDER BY r.rec
+            """
+        ).format(
+            stage_key=stage.name if stage else sql.Literal(""),
+            id_raw=ident.raw,
+            id_key=ident.name,
+            messages=messages,
+        ),
+        params,
+    )
+    rejected = cursor.rowcount
+
+    columns = [m for m in mappings if m.field.column and m.field.column != "external_id"]
+    customs = [m for m in mappings if m.field.custom_key]
+    sets = [
+        sql.SQL("{} = {}").format(
+            sql.Identifier(m.field.column),
+            _rule(m.rule, sql.SQL("r.") + m.parsed, sql.SQL("o.") + sql.Identifier(m.field.column), m.field.column),
+        )
+        for m in columns
+    ]
+    if customs:
+        sets.append(sql.SQL("custom_fields = {}").format(_custom_json(customs, "r", sql.SQL("o.custom_fields"))))
+    sets += [sql.SQL("updated_at = now()"), sql.SQL("last_sync_id = %(sync)s")]
+    target = (
+        sql.SQL("o.site_id = %(site)s AND {}").format(
+            sql.SQL("o.external_id = r.{}").format(ident.raw)
+            if case_sensitive
+            else sql.SQL("lower(o.external_id) = lower(r.{})").format(ident.raw)
+        )
+        if multiple
+        else sql.SQL("o.id = r.match_id")
+    )
+    cursor.execute(
+        sql.SQL(
+            "UPDATE {opp} o SET {sets} FROM _rows r WHERE r.code IS NULL AND r.match_id IS NOT NULL AND {target}"
+        ).format(opp=opp, sets=sql.SQL(", ").join(sets), target=target),
+        params,
+    )
+    updated = cursor.rowcount
+
+    insert_cols = [sql.Identifier("site_id"), sql.Identifier("external_id")]
+    insert_vals = [sql.SQL("%(site)s"), sql.SQL("r.") + ident.raw]
+    for m in columns:
+        insert_cols.append(sql.Identifier(m.field.column))
+        value = sql.SQL("r.") + m.parsed
+        if m.field.column == "created_at":
+            value = sql.SQL("COALESCE({}, now())").format(value)
+        insert_vals.append(value)
+    if customs:
+        insert_cols.append(sql.Identifier("custom_fields"))
+        insert_vals.append(_custom_json(customs, "r", None))
+    insert_cols.append(sql.Identifier("last_sync_id"))
+    insert_vals.append(sql.SQL("%(sync)s"))
+    conflict_sets = [
+        sql.SQL("{} = {}").format(
+            sql.Identifier(m.field.column),
+            _rule(
+                m.rule,
+                sql.SQL("EXCLUDED.") + sql.Identifier(m.field.column),
+                sql.SQL("o.") + sql.Identifier(m.field.column),
+                m.field.column,
+            ),
+        )
+        for m in columns
+        if m.field.column != "created_at"
+    ] + [sql.SQL("updated_at = now()"), sql.SQL("last_sync_id = EXCLUDED.last_sync_id")]
+    cursor.execute(
+        sql.SQL(
+            """
+            INSERT INTO {opp} AS o ({cols})
+            SELECT {vals} FROM _rows r WHERE r.code IS NULL AND r.match_id IS NULL ORDER BY r.sid
+            ON CONFLICT (site_id, external_id) DO UPDATE SET {conflict_sets}
+            """
+        ).format(
+            opp=opp,
+            cols=sql.SQL(", ").join(insert_cols),
+            vals=sql.SQL(", ").join(insert_vals),
+            conflict_sets=sql.SQL(", ").join(conflict_sets),
+        ),
+        params,
+    )
+    created = cursor.rowcount
+    cursor.execute("DROP TABLE _rows")
+    return ChunkResult(processed=processed, rejected=rejected, created=created, updated=updated)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+bulk_urlpatterns = [
+    path("syncs", views.SyncListApi.as_view(), name="sync-list"),
+    path("syncs/<int:pk>", views.SyncDetailApi.as_view(), name="sync-detail"),
+    path("syncs/<int:pk>/logs", views.SyncLogsApi.as_view(), name="sync-logs"),
+    path("syncs/<int:pk>/rejects", views.SyncRejectsApi.as_view(), name="sync-rejects"),
+]

@@ -1,0 +1,107 @@
+"""Syncs: one run of an import definition's staged rows, its logs and its rejected rows."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from bulkapi.models import ImportDefinition, Site
+from bulkapi.querysets import SiteScopedQuerySet
+
+
+class SyncStatus(models.TextChoices):
+    """Eloqua's exact wire strings; never any other (reference 8.3)."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    SUCCESS = "success"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+TERMINAL = (SyncStatus.SUCCESS, SyncStatus.WARNING, SyncStatus.ERROR)
+
+
+class Sync(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="syncs")
+    definition = models.ForeignKey(
+        ImportDefinition, on_delete=models.SET_NULL, null=True, blank=True, related_name="syncs"
+    )
+    synced_instance_uri = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.PENDING)
+    callback_url = models.URLField(max_length=2000, null=True, blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sync_started_at = models.DateTimeField(null=True, blank=True)
+    sync_ended_at = models.DateTimeField(null=True, blank=True)
+    # The snapshot: staged rows of the definition with id <= upto_id, taken when the sync was made.
+    upto_id = models.BigIntegerField(default=0)
+    # Resume point: every staged row with id <= watermark is stored or rejected, committed.
+    watermark = models.BigIntegerField(default=0)
+    total_rows = models.BigIntegerField(default=0)
+    processed = models.BigIntegerField(default=0)
+    rejected = models.BigIntegerField(default=0)
+    created_count = models.BigIntegerField(default=0)
+    updated_count = models.BigIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(blank=True, default="")
+
+    objects = SiteScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+        constraints = [
+            # One running sync per definition: a second POST /syncs gets a 409.
+            models.UniqueConstraint(
+                "definition",
+                condition=models.Q(status__in=["pending", "active"]),
+                name="sync_one_running_per_definition",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"sync {self.pk} ({self.status})"
+
+    @property
+    def uri(self) -> str:
+        return f"/syncs/{self.pk}"
+
+
+class Severity(models.TextChoices):
+    INFORMATION = "information"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class SyncLog(models.Model):
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="logs")
+    severity = models.CharField(max_length=12, choices=Severity.choices)
+    status_code = models.CharField(max_length=12)
+    message = models.TextField()
+    count = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    site_path = "sync__site"
+    objects = SiteScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.status_code} {self.message}"
+
+
+class Reject(models.Model):
+    """A staged row a sync refused: the row as uploaded, which fields, which rule."""
+
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="rejects")
+    record_index = models.BigIntegerField()
+    field_values = models.JSONField()
+    invalid_fields = models.JSONField(default=list)
+    status_code = models.CharField(max_length=12)
+    message = models.TextField()
+
+    site_path = "sync__site"
+    objects = SiteScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["sync", "record_index"])]
+
+    def __str__(self) -> str:
+        return f"row {self.record_index}: {self.status_code}"

@@ -1,0 +1,356 @@
+"""Sync lifecycle: create (snapshot the staged rows), run one chunk at a time, finish, fail, call back.
+
+Crash safety: each chunk commits its opportunities, rejects, counters, the deletion of the staged
+rows it consumed and the new watermark in one transaction, under a row lock on the sync. A worker
+killed mid-chunk rolls the chunk back whole; whoever runs the sync next (the redelivered task, or
+the beat task that resumes stalled syncs) continues from the watermark, so every staged row ends
+up stored or rejected exactly once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from bulkapi.catalog import entity_spec
+from bulkapi.definitions import parse_definition_uri, render_definition, validate_definition, wire_time
+from bulkapi.exceptions import Conflict, Failure, ValidationFailed
+from bulkapi.logging import log_context
+from bulkapi.models import Entity, ImportDefinition, Site, StagedRow, StagedUpload, UpdateRule, User
+from bulkapi.statements import parse_statement
+
+from .models import TERMINAL, Reject, Severity, Sync, SyncLog, SyncStatus
+
+logger = logging.getLogger(__name__)
+
+
+def render_sync(sync: Sync, *, progress: bool = False) -> dict:
+    out: dict = {"syncedInstanceUri": sync.synced_instance_uri}
+    if sync.sync_started_at:
+        out["syncStartedAt"] = wire_time(sync.sync_started_at)
+    if sync.sync_ended_at:
+        out["syncEndedAt"] = wire_time(sync.sync_ended_at)
+    out["status"] = sync.status
+    out["createdAt"] = wire_time(sync.created_at)
+    out["createdBy"] = sync.created_by
+    if sync.callback_url:
+        out["callbackUrl"] = sync.callback_url
+    out["uri"] = sync.uri
+    if progress:  # beyond Eloqua: how far a sync has got
+        out["progress"] = {
+            "total": sync.total_rows,
+            "processed": sync.processed,
+            "rejected": sync.rejected,
+            "created": sync.created_count,
+            "updated": sync.updated_count,
+        }
+    return out
+
+
+def _is_public_host(host: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return False
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            return False
+    return True
+
+
+def callback_url_check(url: str) -> str | None:
+    """Why `url` may not be called back, or None when it may."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "Must be an absolute http(s) URL."
+    if not settings.CALLBACK_ALLOW_PRIVATE and not _is_public_host(parts.hostname):
+        return "Must not point at a private, loopback or unresolvable address."
+    return None
+
+
+def _definition_for_uri(site: Site, uri: object) -> ImportDefinition:
+    parsed = parse_definition_uri(uri) if isinstance(uri, str) else None
+    definition = None
+    if parsed:
+        definition = ImportDefinition.objects.for_site(site).filter(entity=parsed[0], pk=parsed[1]).first()
+    if definition is None:
+        raise ValidationFailed(
+            [Failure(field="syncedInstanceUri", value=uri, constraint="Must reference an existing import definition.")]
+        )
+    return definition
+
+
+def sync_create(*, site: Site, user: User, body: object) -> Sync:
+    """Validate the definition again (Eloqua 20D), snapshot its staged rows, enqueue the run."""
+    if not isinstance(body, dict):
+        raise ValidationFailed([Failure(field="body", constraint="Must be a JSON object.")])
+    definition = _definition_for_uri(site, body.get("syncedInstanceUri"))
+    callback = body.get("callbackUrl")
+    if callback is not None:
+        reason = callback_url_check(callback) if isinstance(callback, str) else "Must be a string."
+        if reason:
+            raise ValidationFailed([Failure(field="callbackUrl", value=callback, constraint=reason)])
+    return sync_start(definition=definition, user=user, callback_url=callback)
+
+
+def sync_start(*, definition: ImportDefinition, user: User, callback_url: str | None = None) -> Sync:
+    validate_definition(site=definition.site, entity=definition.entity, body=render_definition(definition))
+    try:
+        with transaction.atomic(durable=True):
+            with connection.cursor() as cur:
+                # Waits for uploads in flight (they hold FOR SHARE), so the snapshot is exact.
+                cur.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
+            staged = StagedRow.objects.filter(definition=definition).aggregate(upto=Max("id"), n=Count("id"))
+            sync = Sync.objects.create(
+                site=definition.site,
+                definition=definition,
+                synced_instance_uri=definition.uri,
+                callback_url=callback_url,
+                created_by=user.username,
+                upto_id=staged["upto"] or 0,
+                total_rows=staged["n"],
+            )
+            StagedUpload.objects.filter(definition=definition, sync__isnull=True).update(sync=sync)
+            _enqueue_run(sync.pk)
+    except IntegrityError:
+        raise Conflict(
+            [
+                Failure(
+                    field="syncedInstanceUri",
+                    value=definition.uri,
+                    constraint="A sync of this import is already pending or active.",
+                )
+            ]
+        ) from None
+    return sync
+
+
+def _enqueue_run(sync_id: int) -> None:
+    from .tasks import sync_run as sync_run_task
+
+    sync_run_task.delay_on_commit(sync_id)
+
+
+def _log(sync: Sync, code: str, message: str, count: int = 0, severity: str = Severity.INFORMATION) -> SyncLog:
+    return SyncLog(sync=sync, status_code=code, message=message, count=count, severity=severity)
+
+
+@dataclass
+class RunResult:
+    has_more: bool
+
+
+def _mappings(definition: ImportDefinition):
+    from opportunities.sql import Mapping
+
+    catalog = entity_spec(definition.entity).lookup(definition.site)
+    by_field = definition.update_rule_by_field or {}
+    rule = definition.update_rule or UpdateRule.ALWAYS
+    out = []
+    for key, statement in definition.fields:
+        field = catalog[parse_statement(statement).key]
+        field_rule = by_field.get(key, UpdateRule.ALWAYS) if rule == UpdateRule.USE_FIELD_RULE else rule
+        out.append(Mapping(key=key, field=field, rule=field_rule))
+    return out
+
+
+def sync_run_chunk(*, sync_id: int) -> RunResult:
+    """Process the next chunk of the sync's snapshot, or finish it. Idempotent; safe to rerun."""
+    with log_context(sync_id=sync_id), transaction.atomic(durable=True):
+        sync = (
+            Sync.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("definition__site")
+            .filter(pk=sync_id)
+            .first()
+        )
+        if sync is None or sync.status in TERMINAL:
+            return RunResult(has_more=False)
+        now = timezone.now()
+        if sync.status == SyncStatus.PENDING:
+            sync.status, sync.sync_started_at, sync.heartbeat_at = SyncStatus.ACTIVE, now, now
+            _log(sync, "ELQ-00137", "Ready for data import processing.").save()
+        definition = sync.definition
+        if definition is None:
+            _finish(sync, SyncStatus.ERROR, error="The import definition has been deleted.")
+            return RunResult(has_more=False)
+        with connection.cursor() as cur:
+            cur.execute("SET LOCAL work_mem = '64MB'")
+            cur.execute(
+                "SELECT max(id) FROM (SELECT id FROM bulkapi_stagedrow WHERE definition_id = %s"
+                " AND id > %s AND id <= %s ORDER BY id LIMIT %s) c",
+                [definition.pk, sync.watermark, sync.upto_id, settings.BULK_SYNC_CHUNK_ROWS],
+            )
+            hi = cur.fetchone()[0]
+            if hi is None:
+                _finish(sync, SyncStatus.WARNING if sync.rejected else SyncStatus.SUCCESS)
+                return RunResult(has_more=False)
+            result = _process(cur, sync, definition, hi)
+            cur.execute(
+                "DELETE FROM bulkapi_stagedrow WHERE definition_id = %s AND id > %s AND id <= %s",
+                [definition.pk, sync.watermark, hi],
+            )
+        sync.watermark = hi
+        sync.processed += result.processed
+        sync.rejected += result.rejected
+        sync.created_count += result.created
+        sync.updated_count += result.updated
+        sync.heartbeat_at = now
+        sync.save()
+        logger.info("sync chunk done: %s rows up to staged id %s", result.processed, hi)
+    return RunResult(has_more=True)
+
+
+def _process(cur, sync: Sync, definition: ImportDefinition, hi: int):
+    if definition.entity == Entity.OPPORTUNITY:
+        from opportunities.sql import process_chunk
+
+        return process_chunk(
+            cur.cursor,
+            sync_id=sync.pk,
+            site_id=sync.site_id,
+            definition=definition,
+            mappings=_mappings(definition),
+            lo=sync.watermark,
+            hi=hi,
+            index_base=sync.processed,
+        )
+    raise NotImplementedError(f"syncs of {definition.entity} imports are not supported yet")
+
+
+def _finish(sync: Sync, status: str, error: str = "") -> None:
+    """Write the summary logs and the terminal status; the callback goes out after commit."""
+    logs = []
+    if status != SyncStatus.ERROR or sync.total_rows:
+        logs += _upload_logs(sync)
+        logs.append(_log(sync, "ELQ-00130", "Total records staged for import.", sync.total_rows))
+    if sync.total_rows == 0 and status != SyncStatus.ERROR:
+        logs.append(_log(sync, "ELQ-00124", "There was no data available to process."))
+    logs.append(_log(sync, "ELQ-00001", "Total records processed.", sync.processed))
+    logs.append(_log(sync, "ELQ-00049", "Total new records.", sync.created_count))
+    logs.append(_log(sync, "SRV-00001", "Total updated records.", sync.updated_count))
+    reasons = (
+        Reject.objects.filter(sync=sync)
+        .values("status_code", "message")
+        .annotate(n=Count("id"))
+        .order_by("status_code")
+    )
+    for reason in reasons:
+        logs.append(_log(sync, reason["status_code"], reason["message"], reason["n"], Severity.WARNING))
+    logs.append(
+        _log(
+            sync,
+            "ELQ-00060",
+            "Total rejected records.",
+            sync.rejected,
+            Severity.WARNING if sync.rejected else Severity.INFORMATION,
+        )
+    )
+    if error:
+        sync.error_message = error
+        logs.append(_log(sync, "ELQ-00146" if "temporary" in error else "ELQ-00105", error, 0, Severity.ERROR))
+    logs.append(_log(sync, "ELQ-00131", "Deleted internal staging for data transfer."))
+    logs.append(
+        _log(
+            sync,
+            "ELQ-00101",
+            f"Sync processed for sync {sync.pk}, resulting in {status} status.",
+            0,
+            Severity.ERROR if status == SyncStatus.ERROR else Severity.INFORMATION,
+        )
+    )
+    SyncLog.objects.bulk_create(logs)
+    now = timezone.now()
+    sync.status = status
+    sync.sync_started_at = sync.sync_started_at or now
+    sync.sync_ended_at = now
+    sync.heartbeat_at = now
+    sync.save()
+    if sync.callback_url:
+        from .tasks import sync_callback
+
+        sync_callback.delay_on_commit(sync.pk)
+
+
+def _upload_logs(sync: Sync) -> list[SyncLog]:
+    if sync.definition is None:
+        return []
+    keys = list(sync.definition.field_map)
+    logs = []
+    for upload in StagedUpload.objects.filter(sync=sync).order_by("id"):
+        name = f"upload {upload.pk}"
+        for column in upload.columns:
+            if column not in keys:
+                logs.append(
+                    _log(
+                        sync,
+                        "ELQ-00111",
+                        f"Field {column} is not part of import definition, and will be ignored.",
+                        0,
+                        Severity.WARNING,
+                    )
+                )
+        if upload.content_type == "text/csv" or upload.row_count:
+            for key in keys:
+                if key not in upload.columns:
+                    logs.append(
+                        _log(
+                            sync,
+                            "ELQ-00121",
+                            f"Field {key} is part of import definition, but not included in file {name}.",
+                            0,
+                            Severity.WARNING,
+                        )
+                    )
+    return logs
+
+
+def sync_fail(*, sync_id: int, reason: str) -> None:
+    """Mark a sync `error` after its task gave up; what earlier chunks committed stays."""
+    with transaction.atomic(durable=True):
+        sync = Sync.objects.select_for_update(no_key=True).filter(pk=sync_id).first()
+        if sync is None or sync.status in TERMINAL:
+            return
+        _finish(sync, SyncStatus.ERROR, error=reason[:2000])
+
+
+def sync_callback_send(*, sync_id: int) -> None:
+    """POST the final sync to its callbackUrl. Raises on failure so the task retries."""
+    import requests
+
+    sync = Sync.objects.filter(pk=sync_id).first()
+    if sync is None or not sync.callback_url or sync.status not in TERMINAL:
+        return
+    reason = callback_url_check(sync.callback_url)
+    if reason:  # re-checked at send time: DNS may have changed since the sync was made
+        logger.warning("callback for sync %s refused: %s", sync_id, reason)
+        return
+    response = requests.post(
+        sync.callback_url,
+        json=render_sync(sync),
+        timeout=settings.CALLBACK_TIMEOUT_SECONDS,
+        allow_redirects=False,
+    )
+    response.raise_for_status()
+
+
+def syncs_resume_stalled() -> int:
+    """Re-enqueue syncs nobody has advanced for a while (worker lost, message lost)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.BULK_SYNC_STALL_SECONDS)
+    stalled = list(
+        Sync.objects.filter(status=SyncStatus.ACTIVE, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
+    ) + list(Sync.objects.filter(status=SyncStatus.PENDING, created_at__lt=cutoff).values_list("pk", flat=True))
+    from .tasks import sync_run as sync_run_task
+
+    for pk in stalled:
+        sync_run_task.delay(pk)
+    return len(stalled)
