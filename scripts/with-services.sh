@@ -415,6 +415,15 @@ done
 CHILD_DONE=$CHILD
 CHILD=""
 
+# Whatever CMD started in its process group and left behind (e.g. workers of
+# a server that was killed) is ours too: stop it.
+if kill -0 -- "-$CHILD_DONE" 2>/dev/null; then
+    log "stopping processes left behind by ${*:1:1}"
+    kill -TERM -- "-$CHILD_DONE" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 -- "-$CHILD_DONE" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$CHILD_DONE" 2>/dev/null || true
+fi
+
 if [[ -n $GOT_SIGNAL ]]; then
     log "got SIG$GOT_SIGNAL; stopped ${*:1:1} (pid $CHILD_DONE)"
     cleanup
