@@ -110,6 +110,14 @@ _DRF_CODES = {
 }
 
 
+def _challenge(request, default: str) -> str:
+    """Challenge in the scheme the client tried: Bearer for tokens, Eloqua's Basic otherwise."""
+    meta = getattr(request, "META", {})
+    if meta.get("HTTP_AUTHORIZATION", "").lower().startswith("bearer") or meta.get("HTTP_X_API_KEY"):
+        return 'Bearer realm="api"'
+    return default
+
+
 def exception_handler(exc, context):
     if isinstance(exc, BulkError):
         failures = [f.as_dict() for f in exc.failures]
@@ -124,7 +132,7 @@ def exception_handler(exc, context):
         return None  # unexpected: the middleware logs it and answers a JSON 500
     headers = {}
     if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
+        headers["WWW-Authenticate"] = _challenge(context.get("request"), exc.auth_header)
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))
     if isinstance(exc, drf.ValidationError):

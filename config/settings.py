@@ -6,6 +6,7 @@ without a real secret key.
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
@@ -83,10 +84,15 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# The cache (auth-failure counters) lives in its own Redis database, so clearing it can never
+# touch the broker's queues: REDIS_URL's database + 1 unless CACHE_URL says otherwise.
+_redis = urlsplit(REDIS_URL)
+_cache_db = int((_redis.path or "/0").lstrip("/") or 0) + 1
+CACHE_URL = env.str("CACHE_URL", default=urlunsplit(_redis._replace(path=f"/{_cache_db}")))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="bulk"),
     }
 }

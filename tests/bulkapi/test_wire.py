@@ -1,0 +1,159 @@
+"""Eloqua wire rules of reference section 0 and the shared envelope/error shapes."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from rest_framework.test import APIClient
+
+from tests.factories import ImportDefinitionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/bulk/2.0/opportunities/fields",
+        "/API/Bulk/2.0/opportunities/fields",
+        "/api/Bulk/2.0/Opportunities/Fields",
+        "/API/BULK/2.0//opportunities/fields",
+        "/api/bulk/2.0/opportunities/fields/",
+        "/api/bulk/2.0//opportunities//fields",
+    ],
+)
+def test_bulk_prefix_any_case_doubled_and_trailing_slashes(api, path):
+    response = api.get(path, HTTP_ACCEPT="*/*")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert "X-Request-Id" in response
+
+
+def test_envelope_defaults_and_exact_has_more(api):
+    body = api.get("/api/bulk/2.0/opportunities/fields").json()
+    assert list(body) == ["items", "totalResults", "limit", "offset", "count", "hasMore"]
+    assert body["limit"] == 1000 and body["offset"] == 0 and body["hasMore"] is False
+    assert body["count"] == len(body["items"]) == body["totalResults"]
+    total = body["totalResults"]
+    page = api.get(f"/api/bulk/2.0/opportunities/fields?limit=5&offset={total - 6}").json()
+    assert page["count"] == 5 and page["hasMore"] is True
+    last = api.get(f"/api/bulk/2.0/opportunities/fields?limit=5&offset={total - 5}").json()
+    assert last["count"] == 5 and last["hasMore"] is False
+    beyond = api.get("/api/bulk/2.0/opportunities/fields?offset=5000").json()
+    assert beyond["items"] == [] and beyond["count"] == 0 and beyond["hasMore"] is False
+
+
+def test_total_results_false_omits_total(api):
+    for i in range(3):
+        ImportDefinitionFactory(site=api.site, name=f"def {i}")
+    body = api.get("/api/bulk/2.0/opportunities/imports?totalResults=false&limit=2").json()
+    assert "totalResults" not in body
+    assert body["count"] == 2 and body["hasMore"] is True
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=x", "offset=-1"])
+def test_bad_paging_is_400_with_failures(api, query):
+    response = api.get(f"/api/bulk/2.0/opportunities/imports?{query}")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert body["failures"][0]["field"] == query.split("=")[0]
+    assert body["failures"][0]["value"] == query.split("=")[1]
+
+
+def test_q_filter_with_quotes_and_wildcards_and_order_by(api):
+    for name in ("Alpha Import", "Beta Import", "Gamma"):
+        ImportDefinitionFactory(site=api.site, name=name)
+    names = lambda q: [
+        d["name"]
+        for d in api.get("/api/bulk/2.0/opportunities/imports", {"q": q, "orderBy": "name DESC"}).json()["items"]
+    ]  # noqa: E731
+    assert names('"name=*Import"') == ["Beta Import", "Alpha Import"]
+    assert names("name='gamma'") == ["Gamma"]
+    assert names("name=Alpha*Import") == ["Alpha Import"]
+    assert api.get("/api/bulk/2.0/opportunities/imports", {"q": "bogus=1"}).status_code == 400
+
+
+def test_unknown_route_and_method_are_json(api):
+    response = api.get("/api/bulk/2.0/nothing/here")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "message": "Not found."}
+    response = api.patch("/api/bulk/2.0/opportunities/fields")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+    assert APIClient().get("/no/such/page").json()["code"] == "not_found"
+
+
+def test_http_method_override_header(api):
+    definition = ImportDefinitionFactory(site=api.site)
+    response = api.post(f"/api/bulk/2.0/opportunities/imports/{definition.pk}", HTTP_X_HTTP_METHOD_OVERRIDE="DELETE")
+    assert response.status_code == 204
+
+
+def test_status_code_override_header(api):
+    response = api.get("/api/bulk/2.0/opportunities/imports/999999", HTTP_X_HTTP_STATUS_CODE_OVERRIDE="200")
+    assert response.status_code == 200
+    assert response["X-HTTP-Original-Status-Code"] == "404"
+
+
+def test_openapi_schema_and_docs(api):
+    schema = APIClient().get("/api/schema", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    assert APIClient().get("/api/docs/").status_code == 200
+
+
+def test_health_ok(db):
+    response = APIClient().get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("broken", ["database", "broker"])
+def test_health_503_names_what_is_down(broken):
+    """A real server process whose database (or broker) is not running answers 503 naming it."""
+    import os
+
+    from django.conf import settings
+
+    from tests.conftest import ROOT, database_url
+
+    dead = f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL, "DJANGO_DEBUG": "true"}
+    if broken == "database":
+        env["DATABASE_URL"] = f"postgres://postgres@{dead}/nothing"
+    else:
+        env["REDIS_URL"] = f"redis://{dead}/0"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/health", timeout=10)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "unavailable"
+        assert body["checks"][broken].startswith("unavailable")
+        other = "broker" if broken == "database" else "database"
+        assert body["checks"][other] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

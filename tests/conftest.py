@@ -1,0 +1,168 @@
+"""Shared fixtures: real PostgreSQL (pytest-django's test database), real Redis, real workers."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests.factories import SiteFactory, TokenFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Auth-failure counters live in Redis (its own database); start every test from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def currencies(db):
+    """ISO 4217 codes (a migration loads them; transactional tests truncate them away)."""
+    import pycountry
+
+    from bulkapi.models import Currency
+
+    if not Currency.objects.exists():
+        Currency.objects.bulk_create([Currency(code=c.alpha_3, name=c.name[:100]) for c in pycountry.currencies])
+
+
+@pytest.fixture
+def site(currencies):
+    return SiteFactory()
+
+
+@pytest.fixture
+def user(site):
+    return UserFactory(site=site)
+
+
+@pytest.fixture
+def token(user):
+    return TokenFactory(user=user)
+
+
+def bearer(raw: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+def basic(login: str, password: str) -> dict:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def api(token):
+    """An APIClient authenticated as `user` of `site` with an API token."""
+    client = APIClient()
+    client.credentials(**bearer(token.raw))
+    client.user = token.user
+    client.site = token.user.site
+    return client
+
+
+@pytest.fixture
+def other_api(currencies):
+    """A client of a second site, to prove that nothing of the first one is visible."""
+    other = TokenFactory(user=UserFactory(site=SiteFactory()))
+    client = APIClient()
+    client.credentials(**bearer(other.raw))
+    client.site = other.user.site
+    return client
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class WorkerProcess:
+    """A real `celery worker` process on the test database and the test Redis."""
+
+    def __init__(self, extra_env: dict | None = None):
+        self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "CALLBACK_ALLOW_PRIVATE": "true",
+            "DJANGO_DEBUG": "true",
+            **(extra_env or {}),
+        }
+        self.log = open(ROOT / ".run" / f"worker-{self.name.split('@')[0]}.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "celery,bulk", "-c", "1",
+             "-n", self.name, "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        from config.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}; see {self.log.name}")
+            if app.control.ping(destination=[self.name], timeout=0.5):
+                return
+        raise RuntimeError("worker did not become ready")
+
+    def pids(self) -> list[int]:
+        """The main process and its pool children (the child runs the task)."""
+        out = subprocess.run(["pgrep", "-g", str(self.proc.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool): a crash, not a shutdown."""
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    (ROOT / ".run").mkdir(exist_ok=True)
+    worker = WorkerProcess()
+    yield worker
+    worker.stop()
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
