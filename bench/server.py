@@ -1,0 +1,242 @@
+"""Our server end to end: gunicorn + one Celery worker as subprocesses, driven over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from .rss import start_time, tree
+
+TOKEN = "bench-token"
+API = "/api/bulk/2.0"
+FIELDS = {
+    "OpportunityID": "{{Opportunity.Id}}",
+    "OpportunityName": "{{Opportunity.Field(Name)}}",
+    "AccountName": "{{Opportunity.Field(AccountName)}}",
+    "Amount": "{{Opportunity.Field(Amount)}}",
+    "CloseDate": "{{Opportunity.Field(CloseDate)}}",
+    "Currency": "{{Opportunity.Field(Currency)}}",
+    "Stage": "{{Opportunity.Field(Stage)}}",
+    "Territory": "{{Opportunity.Field(Territory)}}",
+}
+SEND_BLOCK = 256 * 1024
+
+
+class BenchError(Exception):
+    """A functional failure: the server did not do what it should."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="bench",
+        LOG_JSON="false",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+    )
+    return env
+
+
+class Processes:
+    """gunicorn + celery worker, logs under `log_dir`; always stop() them."""
+
+    def __init__(self, root: str, log_dir: str, port: int):
+        self.root, self.log_dir, self.port = root, log_dir, port
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._logs = []
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        log = open(os.path.join(self.log_dir, f"{name}.log"), "wb")  # noqa: SIM115 (closed in stop())
+        self._logs.append(log)
+        self.procs[name] = subprocess.Popen(
+            argv, cwd=self.root, env=server_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def start(self) -> None:
+        venv = os.path.join(self.root, ".venv", "bin")
+        self._start(
+            "api",
+            [f"{venv}/gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", "2", "--timeout", "300"],
+        )  # fmt: skip
+        self._start(
+            "worker",
+            [f"{venv}/celery", "-A", "config", "worker", "-Q", "celery,bulk", "-c", "1", "--loglevel=WARNING"],
+        )
+
+    def check_alive(self) -> None:
+        for name, p in self.procs.items():
+            if p.poll() is not None:
+                raise BenchError(f"{name} exited with status {p.returncode}; see {self.log_path(name)}")
+
+    def log_path(self, name: str) -> str:
+        return os.path.join(self.log_dir, f"{name}.log")
+
+    def tail(self, name: str, lines: int = 40) -> str:
+        try:
+            with open(self.log_path(name), "rb") as f:
+                return b"".join(f.readlines()[-lines:]).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        # Remember every descendant first: whatever survives the polite stop is killed by pid.
+        family = [(pid, start_time(pid)) for p in self.procs.values() if p.poll() is None for pid in tree(p.pid)]
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for p in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for pid, started in family:
+            if started is not None and start_time(pid) == started:  # still that process, not a reused pid
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        for p in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=5)
+        for log in self._logs:
+            log.close()
+
+
+class Client:
+    def __init__(self, port: int):
+        self.port = port
+        self.headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+
+    def _conn(self, timeout: float = 600) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 600):
+        conn = self._conn(timeout)
+        try:
+            headers = dict(self.headers)
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            try:
+                payload = json.loads(raw) if raw else None
+            except ValueError:
+                payload = raw.decode("utf-8", "replace")
+            return resp.status, payload
+        finally:
+            conn.close()
+
+    def expect(self, status: int, method: str, path: str, body: dict | None = None):
+        got, payload = self.request(method, path, body)
+        if got != status:
+            raise BenchError(f"{method} {path} -> {got} (expected {status}): {str(payload)[:2000]}")
+        return payload
+
+    def health(self) -> bool:
+        try:
+            conn = self._conn(2)
+            conn.request("GET", "/health")
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            return resp.status == 200
+        except OSError:
+            return False
+
+    def upload_part(self, def_uri: str, csv_path: str, header: bytes, start: int, end: int) -> None:
+        """POST header + csv[start:end] as text/csv, streamed from the file."""
+        conn = self._conn()
+        try:
+            conn.putrequest("POST", f"{API}{def_uri}/data")
+            for k, v in self.headers.items():
+                conn.putheader(k, v)
+            conn.putheader("Content-Type", "text/csv")
+            conn.putheader("Content-Length", str(len(header) + end - start))
+            conn.endheaders()
+            conn.send(header)
+            with open(csv_path, "rb") as f:
+                f.seek(start)
+                left = end - start
+                while left:
+                    block = f.read(min(SEND_BLOCK, left))
+                    if not block:
+                        raise BenchError("CSV file shrank while uploading")
+                    conn.send(block)
+                    left -= len(block)
+            resp = conn.getresponse()
+            raw = resp.read()
+            if resp.status != 204:
+                raise BenchError(
+                    f"POST {API}{def_uri}/data [{start}:{end}] -> {resp.status}: {raw[:2000].decode('utf-8', 'replace')}"
+                )
+        finally:
+            conn.close()
+
+
+def wait_healthy(client: Client, procs: Processes, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        if client.health():
+            return
+        time.sleep(0.25)
+    raise BenchError(f"GET /health did not answer 200 within {timeout:.0f} s; see {procs.log_path('api')}")
+
+
+def create_definition(client: Client) -> str:
+    body = {"name": "bench", "fields": FIELDS, "identifierFieldName": "OpportunityID"}
+    payload = client.expect(201, "POST", f"{API}/opportunities/imports", body)
+    uri = payload.get("uri", "") if isinstance(payload, dict) else ""
+    if not uri.startswith("/opportunities/imports/"):
+        raise BenchError(f"import definition: unexpected uri in {payload}")
+    return uri
+
+
+def upload(client: Client, def_uri: str, csv_path: str, parts: list[tuple[int, int]], concurrency: int) -> None:
+    with open(csv_path, "rb") as f:
+        header = f.readline()
+    if concurrency <= 1:
+        for start, end in parts:
+            client.upload_part(def_uri, csv_path, header, start, end)
+        return
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(client.upload_part, def_uri, csv_path, header, s, e) for s, e in parts]
+        for fut in futures:
+            fut.result()
+
+
+def sync(client: Client, procs: Processes, def_uri: str, expected_rows: int):
+    """Start a sync and poll it every 0.5 s until it ends; returns the final sync document."""
+    payload = client.expect(201, "POST", f"{API}/syncs", {"syncedInstanceUri": def_uri})
+    uri = payload.get("uri", "") if isinstance(payload, dict) else ""
+    if not uri.startswith("/syncs/"):
+        raise BenchError(f"sync: unexpected uri in {payload}")
+    while True:
+        time.sleep(0.5)
+        procs.check_alive()
+        doc = client.expect(200, "GET", f"{API}{uri}")
+        if doc.get("status") in ("success", "warning", "error"):
+            break
+    progress = doc.get("progress") or {}
+    if doc["status"] != "success" or progress.get("rejected") or progress.get("total") != expected_rows:
+        _, logs = client.request("GET", f"{API}{uri}/logs")
+        raise BenchError(
+            f"sync {uri} ended {doc['status']} with progress {progress} (expected {expected_rows} rows, "
+            f"0 rejected)\nsync logs: {json.dumps(logs, indent=1)[:4000]}\n"
+            f"--- worker log tail ---\n{procs.tail('worker')}"
+        )
+    return uri, doc
