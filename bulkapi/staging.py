@@ -182,7 +182,21 @@ def _json_rows(body, keys: dict[str, str], seen: set[str]) -> Iterator[tuple[str
                         ) from None
             yield (json.dumps(row),)
     except ijson.JSONError as exc:
-        raise ValidationFailed([Failure(field="body", constraint=f"Invalid JSON: {exc}")]) from None
+        detail = exc.args[0] if exc.args else ""
+        detail = (detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)).strip()
+        if "utf8" in detail.lower() or "utf-8" in detail.lower():
+            raise ValidationFailed(
+                [Failure(field="body", row=index + 1, constraint="JSON must be UTF-8 encoded.")]
+            ) from None
+        where = f" (in or after array element {index + 1})" if index else ""
+        raise ValidationFailed(
+            [
+                Failure(
+                    field="body",
+                    constraint=f"Invalid JSON{where}: {detail.splitlines()[0] if detail else 'unexpected end'}",
+                )
+            ]
+        ) from None
     except UnicodeDecodeError:
         raise ValidationFailed([Failure(field="body", constraint="JSON must be UTF-8 encoded.")]) from None
 

@@ -18,8 +18,10 @@ from bulkapi.models import DataType, ImportRule, UpdateRule
 
 from .models import Opportunity, Stage
 
-# Columns that may not be cleared by an empty value on update (required on create).
+# Columns a row must give on create (ELQ-00061 otherwise).
 REQUIRED_COLUMNS = ("name", "stage_id", "amount")
+# Columns an empty incoming value never clears on update, whatever the update rule.
+NEVER_CLEARED = (*REQUIRED_COLUMNS, "created_at")
 MESSAGES = {
     "ELQ-00059": "Empty records.",
     "ELQ-00061": "Rejected records (missing fields).",
@@ -91,10 +93,10 @@ def _malformed(m: Mapping) -> sql.Composable | None:
 
 
 def _rule(rule: str, new: sql.Composable, old: sql.Composable, column: str | None) -> sql.Composable:
-    if column in REQUIRED_COLUMNS or rule == UpdateRule.IF_NEW_IS_NOT_NULL:
-        return sql.SQL("COALESCE({}, {})").format(new, old)
     if rule == UpdateRule.IF_EXISTING_IS_NULL:
         return sql.SQL("COALESCE({}, {})").format(old, new)
+    if column in NEVER_CLEARED or rule == UpdateRule.IF_NEW_IS_NOT_NULL:
+        return sql.SQL("COALESCE({}, {})").format(new, old)
     return new
 
 

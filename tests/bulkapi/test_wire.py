@@ -66,10 +66,13 @@ def test_bad_paging_is_400_with_failures(api, query):
 def test_q_filter_with_quotes_and_wildcards_and_order_by(api):
     for name in ("Alpha Import", "Beta Import", "Gamma"):
         ImportDefinitionFactory(site=api.site, name=name)
-    names = lambda q: [
-        d["name"]
-        for d in api.get("/api/bulk/2.0/opportunities/imports", {"q": q, "orderBy": "name DESC"}).json()["items"]
-    ]  # noqa: E731
+
+    def names(q):
+        return [
+            d["name"]
+            for d in api.get("/api/bulk/2.0/opportunities/imports", {"q": q, "orderBy": "name DESC"}).json()["items"]
+        ]
+
     assert names('"name=*Import"') == ["Beta Import", "Alpha Import"]
     assert names("name='gamma'") == ["Gamma"]
     assert names("name=Alpha*Import") == ["Alpha Import"]
