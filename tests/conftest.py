@@ -149,8 +149,9 @@ class WorkerProcess:
         self.log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker_process(django_db_setup, django_db_blocker):
+    """A worker for the tests of one module (modules that kill workers start their own)."""
     (ROOT / ".run").mkdir(exist_ok=True)
     worker = WorkerProcess()
     yield worker

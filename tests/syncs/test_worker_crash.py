@@ -1,0 +1,53 @@
+"""Kill a real worker process mid-sync: the redelivered task finishes on another worker with every
+staged row stored or rejected exactly once."""
+
+import io
+import json
+
+import pytest
+
+from bulkapi.staging import staged_rows_load_json
+from opportunities.models import Opportunity
+from syncs.models import Reject, Sync
+from syncs.services import sync_start
+from tests.conftest import WorkerProcess, wait_for
+from tests.factories import ImportDefinitionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROWS = 30_000
+WORKER_ENV = {"BULK_SYNC_CHUNK_ROWS": "1000", "CELERY_VISIBILITY_TIMEOUT": "4"}
+
+
+def test_worker_killed_mid_sync_is_finished_by_another_worker_exactly_once(site):
+    rows = [
+        {"OpportunityID": f"K{i}", "OpportunityName": f"Deal {i}", "Amount": "bad" if i % 1000 == 7 else str(i),
+         "Stage": "Proposal"}
+        for i in range(ROWS)
+    ]  # fmt: skip
+    definition = ImportDefinitionFactory(site=site)
+    raw = json.dumps(rows).encode()
+    staged_rows_load_json(definition=definition, stream=io.BytesIO(raw), content_length=len(raw))
+
+    first = WorkerProcess(WORKER_ENV)
+    try:
+        sync = sync_start(definition=definition, user=UserFactory(site=site))
+        wait_for(lambda: Sync.objects.get(pk=sync.pk).processed >= 3000, timeout=120, interval=0.05)
+        first.kill()  # SIGKILL to the main process and its pool: nothing is acked, a chunk is cut
+    finally:
+        first.stop()
+    at_kill = Sync.objects.get(pk=sync.pk)
+    assert at_kill.status == "active" and 0 < at_kill.processed < ROWS
+
+    second = WorkerProcess(WORKER_ENV)
+    try:
+        done = wait_for(
+            lambda: (s := Sync.objects.get(pk=sync.pk)).status in ("success", "warning", "error") and s,
+            timeout=180,
+        )
+    finally:
+        second.stop()
+    assert done.status == "warning"
+    assert done.processed == ROWS and done.rejected == ROWS // 1000
+    assert Opportunity.objects.filter(site=site).count() == ROWS - ROWS // 1000
+    indexes = list(Reject.objects.filter(sync=done).values_list("record_index", flat=True))
+    assert sorted(indexes) == [i + 1 for i in range(ROWS) if i % 1000 == 7]  # each once, none twice
