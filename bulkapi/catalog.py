@@ -78,6 +78,50 @@ def custom_field_spec(spec: EntitySpec, cf: CustomField) -> FieldSpec:
     )
 
 
+@dataclass
+class Mapping:
+    """One column of a definition as a sync sees it: key, catalog field, effective update rule."""
+
+    key: str  # definition key (JSON key / CSV header)
+    field: FieldSpec
+    rule: str
+    index: int = 0  # position, naming the SQL columns v<i> (raw) and p<i> (parsed)
+
+    @property
+    def raw(self):
+        from psycopg import sql
+
+        return sql.Identifier(f"v{self.index}")
+
+    @property
+    def parsed(self):
+        from psycopg import sql
+
+        return sql.Identifier(f"p{self.index}")
+
+    @property
+    def name(self):
+        """The key as a query parameter: keys are free text and may contain `%`."""
+        from psycopg import sql
+
+        return sql.Placeholder(f"k{self.index}")
+
+
+def mappings_for(definition) -> list[Mapping]:
+    """The definition's columns resolved against the site's catalog, with their update rules."""
+    from .models import UpdateRule
+
+    catalog = entity_spec(definition.entity).lookup(definition.site)
+    by_field = definition.update_rule_by_field or {}
+    rule = definition.update_rule or UpdateRule.ALWAYS
+    out = []
+    for i, (key, statement) in enumerate(definition.fields):
+        field = catalog[parse_statement(statement).key]
+        field_rule = by_field.get(key, UpdateRule.ALWAYS) if rule == UpdateRule.USE_FIELD_RULE else rule
+        out.append(Mapping(key=key, field=field, rule=field_rule, index=i))
+    return out
+
+
 _REGISTRY: dict[str, EntitySpec] = {}
 
 

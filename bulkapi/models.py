@@ -166,6 +166,8 @@ class ImportDefinition(models.Model):
     link_case_sensitive_match_field = models.BooleanField(default=False)
     link_case_sensitive_source_field = models.BooleanField(default=False)
     link_multiple_source_matches = models.BooleanField(default=False)
+    # Made by another door (batch upload) to run on this pipeline; hidden from Bulk API lists.
+    is_internal = models.BooleanField(default=False)
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_by = models.CharField(max_length=150)

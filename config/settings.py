@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "contacts",
     "linkage",
     "syncs",
+    "batches",
 ]
 
 MIDDLEWARE = [

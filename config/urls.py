@@ -1,14 +1,18 @@
+from importlib import import_module
+
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from bulkapi.api.views import HealthApi, IdApi
 from bulkapi.oauth import TokenApi
-from opportunities.api import urls as opportunity_urls
-from syncs.api import urls as sync_urls
 
-bulk_patterns = opportunity_urls.bulk_urlpatterns + sync_urls.bulk_urlpatterns
-v1_patterns = opportunity_urls.urlpatterns
+# Each app registers its own routes in `<app>/api/urls.py`: `urlpatterns` (REST, /api/v1/) and
+# `bulk_urlpatterns` (Eloqua Bulk API 2.0). This module only includes them.
+API_APPS = ("opportunities", "contacts", "linkage", "syncs", "batches")
+_modules = [import_module(f"{app}.api.urls") for app in API_APPS]
+bulk_patterns = [p for m in _modules for p in getattr(m, "bulk_urlpatterns", [])]
+v1_patterns = [p for m in _modules for p in getattr(m, "urlpatterns", [])]
 
 urlpatterns = [
     path("id", IdApi.as_view(), name="id"),

@@ -1,1 +1,87 @@
-"""Models land with the contacts/linkage issue."""
+"""Contacts and accounts (companies): the people and organisations opportunities belong to."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.functions import RandomUUID
+from django.db import models
+from django.db.models.functions import Lower, Now
+
+from bulkapi.models import Site
+from bulkapi.querysets import SiteScopedQuerySet
+
+
+class Account(models.Model):
+    """A company. `external_id` is the CRM's id (Eloqua CompanyIDExt); `domain` is normalised
+    (lower case, no scheme, no `www.`) so deals can be matched to it."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="accounts")
+    uuid = models.UUIDField(db_default=RandomUUID(), unique=True, editable=False)
+    name = models.CharField(max_length=255)
+    domain = models.CharField(max_length=255, null=True, blank=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    city = models.CharField(max_length=100, null=True, blank=True)
+    country = models.CharField(max_length=100, null=True, blank=True)
+    custom_fields = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()))
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+
+    objects = SiteScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "site",
+                "external_id",
+                condition=models.Q(external_id__isnull=False),
+                name="account_site_external_id_unique",
+            )
+        ]
+        indexes = [
+            models.Index("site", Lower("name"), name="account_site_name_ci"),
+            models.Index("site", "domain", name="account_site_domain"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    """A person. Email addresses are unique per site, compared case-insensitively."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="contacts")
+    uuid = models.UUIDField(db_default=RandomUUID(), unique=True, editable=False)
+    email = models.CharField(max_length=254, null=True, blank=True)
+    first_name = models.CharField(max_length=100, null=True, blank=True)
+    last_name = models.CharField(max_length=100, null=True, blank=True)
+    phone = models.CharField(max_length=50, null=True, blank=True, help_text="E.164 when it parses.")
+    company = models.CharField(max_length=255, null=True, blank=True)
+    country = models.CharField(max_length=100, null=True, blank=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    visitor_id = models.CharField(max_length=255, null=True, blank=True, help_text="Web visitor id (Ruler RaId).")
+    account = models.ForeignKey(Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="contacts")
+    custom_fields = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()))
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+
+    objects = SiteScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "site", Lower("email"), condition=models.Q(email__isnull=False), name="contact_site_email_ci_unique"
+            ),
+            models.UniqueConstraint(
+                "site",
+                "external_id",
+                condition=models.Q(external_id__isnull=False),
+                name="contact_site_external_id_unique",
+            ),
+        ]
+        indexes = [
+            models.Index("site", "phone", name="contact_site_phone"),
+            models.Index("site", "visitor_id", name="contact_site_visitor"),
+            models.Index(fields=["account"], name="contact_account"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or f"contact {self.pk}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 from django.db.models.functions import Lower, Now
@@ -16,9 +17,28 @@ class StageStatus(models.TextChoices):
     LOST = "lost"
 
 
+class Pipeline(models.Model):
+    """A sales pipeline; deals name it by the CRM's id (`pipelineId`)."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="pipelines")
+    external_id = models.CharField(max_length=255)
+    label = models.CharField(max_length=255)
+
+    objects = SiteScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint("site", "external_id", name="pipeline_site_external_id_unique")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
 class Stage(models.Model):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="stages")
     name = models.CharField(max_length=100)
+    # The CRM's id for the stage (a deal's `stageId`), when it came from one.
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.SET_NULL, null=True, blank=True, related_name="stages")
     probability = models.DecimalField(max_digits=5, decimal_places=4, default=0)
     status = models.CharField(max_length=4, choices=StageStatus.choices, default=StageStatus.OPEN)
     sort_order = models.PositiveIntegerField(default=0)
@@ -27,10 +47,61 @@ class Stage(models.Model):
 
     class Meta:
         ordering = ["sort_order", "id"]
-        constraints = [models.UniqueConstraint("site", Lower("name"), name="stage_site_name_ci_unique")]
+        constraints = [
+            models.UniqueConstraint("site", Lower("name"), name="stage_site_name_ci_unique"),
+            models.UniqueConstraint(
+                "site",
+                "external_id",
+                condition=models.Q(external_id__isnull=False),
+                name="stage_site_external_id_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class Owner(models.Model):
+    """Who owns deals: a CRM user, keyed by the CRM's id when it has one."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="owners")
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    name = models.CharField(max_length=255, blank=True, default="")
+    email = models.CharField(max_length=254, null=True, blank=True)
+
+    objects = SiteScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "site",
+                "external_id",
+                condition=models.Q(external_id__isnull=False),
+                name="owner_site_external_id_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or f"owner {self.pk}"
+
+
+class Tag(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=100)
+
+    objects = SiteScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint("site", Lower("name"), name="tag_site_name_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Priority(models.TextChoices):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
 
 
 class Opportunity(models.Model):
@@ -50,6 +121,27 @@ class Opportunity(models.Model):
     owner_name = models.CharField(max_length=255, null=True, blank=True)
     primary_campaign_id = models.CharField(max_length=255, null=True, blank=True)
     custom_fields = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()))
+    # The REST/deal doors' fields (the Bulk catalog maps only the Eloqua ones above).
+    company = models.ForeignKey(
+        "contacts.Account", on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities"
+    )
+    owner = models.ForeignKey(Owner, on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities")
+    description = models.TextField(max_length=5000, null=True, blank=True)
+    next_steps = models.CharField(max_length=255, null=True, blank=True)
+    probability = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    priority = models.CharField(max_length=6, choices=Priority.choices, null=True, blank=True)
+    is_active = models.BooleanField(default=True, db_default=True)
+    open_date = models.DateField(null=True, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="opportunities")
+    # The batch upload door: when the opportunity happened, its labels and extra properties.
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    labels = ArrayField(
+        models.CharField(max_length=255),
+        default=list,
+        db_default=models.Value([], ArrayField(models.CharField(max_length=255))),
+        blank=True,
+    )
+    properties = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
     created_at = models.DateTimeField(db_default=Now())
     updated_at = models.DateTimeField(db_default=Now())
     # The last bulk sync that wrote this row: a later row of the same sync with the same

@@ -9,12 +9,11 @@ migration `bulkapi.0002` (bulk_to_numeric, bulk_to_date, bulk_to_timestamptz, bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from psycopg import sql
 
-from bulkapi.catalog import FieldSpec
+from bulkapi.catalog import Mapping
 from bulkapi.models import DataType, ImportRule, UpdateRule
+from syncs.processors import ChunkResult
 
 from .models import Opportunity, Stage
 
@@ -30,36 +29,6 @@ MESSAGES = {
     "ELQ-00039": "Invalid opportunity stage.",
     "ELQ-00084": "Opportunity does not exist.",
 }
-
-
-@dataclass
-class ChunkResult:
-    processed: int
-    rejected: int
-    created: int
-    updated: int
-
-
-@dataclass
-class Mapping:
-    key: str  # definition key (JSON key / CSV header)
-    field: FieldSpec
-    rule: str  # effective update rule for this field
-
-    @property
-    def raw(self) -> sql.Identifier:
-        return sql.Identifier(f"v{self.index}")
-
-    @property
-    def parsed(self) -> sql.Identifier:
-        return sql.Identifier(f"p{self.index}")
-
-    @property
-    def name(self) -> sql.Placeholder:
-        """The key as a query parameter: keys are free text and may contain `%`."""
-        return sql.Placeholder(f"k{self.index}")
-
-    index: int = 0
 
 
 def _parse_expr(m: Mapping) -> sql.Composable:
@@ -135,8 +104,6 @@ def process_chunk(
 ) -> ChunkResult:
     """Judge and write staged rows (lo, hi]; returns the counts. Runs inside the caller's transaction."""
     opp = sql.Identifier(Opportunity._meta.db_table)
-    for i, m in enumerate(mappings):
-        m.index = i
     ident = next(m for m in mappings if m.field.column == "external_id")
     case_sensitive = definition.is_identifier_field_case_sensitive
     multiple = bool(definition.is_updating_multiple_matched_records)
@@ -241,6 +208,7 @@ def process_chunk(
     params.update({f"k{m.index}": m.key for m in mappings})
     cursor.execute(judge, params)
     processed = cursor.rowcount
+    cursor.execute("ANALYZE _rows")  # real row counts, so the writes below join by index, not by scan
 
     messages = sql.SQL(", ").join(
         sql.SQL("({}, {})").format(sql.Literal(c), sql.Literal(t)) for c, t in MESSAGES.items()

@@ -21,14 +21,14 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from bulkapi.catalog import entity_spec
+from bulkapi.catalog import mappings_for
 from bulkapi.definitions import parse_definition_uri, render_definition, validate_definition, wire_time
 from bulkapi.exceptions import Conflict, Failure, ValidationFailed
 from bulkapi.logging import log_context
-from bulkapi.models import Entity, ImportDefinition, Site, StagedRow, StagedUpload, UpdateRule, User
-from bulkapi.statements import parse_statement
+from bulkapi.models import ImportDefinition, Site, StagedRow, StagedUpload, User
 
 from .models import TERMINAL, Reject, Severity, Sync, SyncLog, SyncStatus
+from .processors import processor_for
 
 logger = logging.getLogger(__name__)
 
@@ -150,20 +150,6 @@ class RunResult:
     has_more: bool
 
 
-def _mappings(definition: ImportDefinition):
-    from opportunities.sql import Mapping
-
-    catalog = entity_spec(definition.entity).lookup(definition.site)
-    by_field = definition.update_rule_by_field or {}
-    rule = definition.update_rule or UpdateRule.ALWAYS
-    out = []
-    for key, statement in definition.fields:
-        field = catalog[parse_statement(statement).key]
-        field_rule = by_field.get(key, UpdateRule.ALWAYS) if rule == UpdateRule.USE_FIELD_RULE else rule
-        out.append(Mapping(key=key, field=field, rule=field_rule))
-    return out
-
-
 def sync_run_chunk(*, sync_id: int) -> RunResult:
     """Process the next chunk of the sync's snapshot, or finish it. Idempotent; safe to rerun."""
     with log_context(sync_id=sync_id), transaction.atomic(durable=True):
@@ -211,20 +197,16 @@ def sync_run_chunk(*, sync_id: int) -> RunResult:
 
 
 def _process(cur, sync: Sync, definition: ImportDefinition, hi: int):
-    if definition.entity == Entity.OPPORTUNITY:
-        from opportunities.sql import process_chunk
-
-        return process_chunk(
-            cur.cursor,
-            sync_id=sync.pk,
-            site_id=sync.site_id,
-            definition=definition,
-            mappings=_mappings(definition),
-            lo=sync.watermark,
-            hi=hi,
-            index_base=sync.processed,
-        )
-    raise NotImplementedError(f"syncs of {definition.entity} imports are not supported yet")
+    return processor_for(definition.entity)(
+        cur.cursor,
+        sync_id=sync.pk,
+        site_id=sync.site_id,
+        definition=definition,
+        mappings=mappings_for(definition),
+        lo=sync.watermark,
+        hi=hi,
+        index_base=sync.processed,
+    )
 
 
 def _finish(sync: Sync, status: str, error: str = "") -> None:

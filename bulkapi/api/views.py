@@ -120,7 +120,11 @@ class EntityApi(APIView):
         return entity_spec(self.entity)
 
     def get_definition(self, pk: int) -> ImportDefinition:
-        definition = ImportDefinition.objects.for_site(self.request.user.site).filter(entity=self.entity, pk=pk).first()
+        definition = (
+            ImportDefinition.objects.for_site(self.request.user.site)
+            .filter(entity=self.entity, pk=pk, is_internal=False)
+            .first()
+        )
         if definition is None:
             raise NotFound()
         return definition
@@ -174,7 +178,9 @@ def _render(definition: ImportDefinition) -> dict:
 
 class ImportListApi(EntityApi):
     def get(self, request):
-        qs = _with_kb_used(ImportDefinition.objects.for_site(request.user.site).filter(entity=self.entity))
+        qs = _with_kb_used(
+            ImportDefinition.objects.for_site(request.user.site).filter(entity=self.entity, is_internal=False)
+        )
         return Response(paginate(qs, request.query_params, lambda rows: [_render(d) for d in rows], DEFINITION_LIST))
 
     def post(self, request):
@@ -186,7 +192,9 @@ class ImportListApi(EntityApi):
 
 class ImportDetailApi(EntityApi):
     def get(self, request, pk: int):
-        qs = _with_kb_used(ImportDefinition.objects.for_site(request.user.site).filter(entity=self.entity, pk=pk))
+        qs = _with_kb_used(
+            ImportDefinition.objects.for_site(request.user.site).filter(entity=self.entity, pk=pk, is_internal=False)
+        )
         definition = qs.first()
         if definition is None:
             raise NotFound()

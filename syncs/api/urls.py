@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import views
 
+urlpatterns: list = []
 bulk_urlpatterns = [
     path("syncs", views.SyncListApi.as_view(), name="sync-list"),
     path("syncs/<int:pk>", views.SyncDetailApi.as_view(), name="sync-detail"),

@@ -1,0 +1,1 @@
+"""Batch upload jobs land with the batch upload issue."""

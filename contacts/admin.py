@@ -1,0 +1,23 @@
+from django.contrib import admin
+
+from bulkapi.admin import SiteScopedAdmin
+
+from .models import Account, Contact
+
+
+@admin.register(Account)
+class AccountAdmin(SiteScopedAdmin):
+    list_display = ("name", "domain", "external_id", "site", "updated_at")
+    list_filter = ("site",)
+    search_fields = ("name", "domain", "external_id")
+    readonly_fields = ("uuid", "created_at", "updated_at")
+
+
+@admin.register(Contact)
+class ContactAdmin(SiteScopedAdmin):
+    list_display = ("email", "first_name", "last_name", "phone", "account", "site", "updated_at")
+    list_filter = ("site",)
+    search_fields = ("email", "first_name", "last_name", "phone", "external_id", "visitor_id")
+    readonly_fields = ("uuid", "created_at", "updated_at")
+    list_select_related = ("account", "site")
+    raw_id_fields = ("account",)
