@@ -12,7 +12,8 @@ from __future__ import annotations
 from psycopg import sql
 
 from bulkapi.catalog import Mapping
-from bulkapi.models import DataType, ImportRule, UpdateRule
+from bulkapi.models import DataType, ImportRule
+from bulkapi.sql import custom_fields_expr, update_rule_expr
 from syncs.processors import ChunkResult
 
 from .models import Opportunity, Stage
@@ -62,33 +63,10 @@ def _malformed(m: Mapping) -> sql.Composable | None:
 
 
 def _rule(rule: str, new: sql.Composable, old: sql.Composable, column: str | None) -> sql.Composable:
-    if rule == UpdateRule.IF_EXISTING_IS_NULL:
-        return sql.SQL("COALESCE({}, {})").format(old, new)
-    if column in NEVER_CLEARED or rule == UpdateRule.IF_NEW_IS_NOT_NULL:
-        return sql.SQL("COALESCE({}, {})").format(new, old)
-    return new
+    return update_rule_expr(rule, new, old, never_cleared=column in NEVER_CLEARED)
 
 
-def _custom_json(maps: list[Mapping], src: str, old: sql.Composable | None) -> sql.Composable:
-    """custom_fields after applying each custom field's rule (null values drop the key)."""
-    pairs = []
-    for m in maps:
-        new = sql.SQL("to_jsonb({}.{})").format(sql.Identifier(src), m.parsed)
-        prev = sql.SQL("{} -> {}").format(old, sql.Literal(m.field.custom_key)) if old is not None else None
-        value = _rule(m.rule, new, prev, None) if prev is not None else new
-        pairs.append(sql.SQL("{}, {}").format(sql.Literal(m.field.custom_key), value))
-    # jsonb_build_object takes at most 100 arguments: build groups of 50 pairs and concatenate.
-    groups = [
-        sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(pairs[i : i + 50]))
-        for i in range(0, len(pairs), 50)
-    ]
-    built = sql.SQL(" || ").join(groups)
-    if old is None:
-        return built
-    base = old
-    for m in maps:
-        base = sql.SQL("({} - {})").format(base, sql.Literal(m.field.custom_key))
-    return sql.SQL("{} || {}").format(base, built)
+_custom_json = custom_fields_expr
 
 
 def process_chunk(
