@@ -91,6 +91,7 @@ class Entity(models.TextChoices):
     CONTACT = "contact", "Contact"
     ACCOUNT = "account", "Account"
     OPPORTUNITY_LINK = "opportunity_link", "Opportunity linkage"
+    OPPORTUNITY_BATCH = "opportunity_batch", "Opportunity batch upload"
 
 
 class DataType(models.TextChoices):
