@@ -70,6 +70,9 @@ def import_definition_create(*, site: Site, user: User, entity: str, body: objec
     definition = ImportDefinition(site=site, entity=entity, created_by=user.username, updated_by=user.username)
     _apply(definition, values)
     definition.save()
+    # One instant for both audit stamps of a new definition, as Eloqua answers.
+    ImportDefinition.objects.filter(pk=definition.pk).update(updated_at=definition.created_at)
+    definition.updated_at = definition.created_at
     return definition
 
 

@@ -32,6 +32,7 @@ def test_create_echoes_defaults_and_omits_unset(api):
     assert out["uri"] == f"/opportunities/imports/{ImportDefinition.objects.get().pk}"
     assert out["createdBy"] == api.user.username and out["updatedBy"] == api.user.username
     assert out["createdAt"].endswith("Z") and len(out["createdAt"].split(".")[1]) == 8
+    assert out["updatedAt"] == out["createdAt"]
     for unset in ("autoDeleteDuration", "updateRule", "importRule", "updateRuleByField", "externalSystemId", "id"):
         assert unset not in out
 
