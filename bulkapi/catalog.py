@@ -54,6 +54,7 @@ class EntitySpec:
     required: tuple[str, ...] = ()  # statement keys every definition must map
     identifier: str | None = None  # statement key the identifier must be mapped to
     hidden: tuple[FieldSpec, ...] = field(default_factory=tuple)  # valid, not listed by /fields
+    identifiers: tuple[str, ...] = ()  # statement keys allowed as identifier (empty: any field)
 
     def fields_for(self, site: Site) -> list[FieldSpec]:
         custom = CustomField.objects.for_site(site).filter(entity=self.entity).order_by("id")

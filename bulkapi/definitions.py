@@ -138,6 +138,103 @@ def _fields(
     return [[k, v] for k, v in raw.items()], resolved
 
 
+MAX_LINK_FIELDS = 2
+LINK_ENTITY_TYPES = ("Contact", "Account")
+
+
+def _linkage(
+    body: dict, pairs: list[list[str]], resolved: dict[str, FieldSpec], ident: str | None, values: dict, failures: list
+) -> str | None:
+    """The linkOpportunities* properties (reference 4.2); returns the identifier (= the match field).
+
+    Defaults: match field = the key mapped to {{Opportunity.Id}}, source field = the other key, entity
+    type = the kind of the source statement (Contact when there is none), flags false.
+    """
+    kinds = {}  # key -> "Contact" / "Account" / None ({{Opportunity.Id}})
+    for key, field in resolved.items():
+        path = field.key.split(".")
+        kinds[key] = path[1].capitalize() if len(path) > 2 and path[1] in ("contact", "account") else None
+    if len(pairs) > MAX_LINK_FIELDS:
+        failures.append(
+            Failure(
+                field="fields",
+                value=str(len(pairs)),
+                constraint="At most two fields: {{Opportunity.Id}} and one contact or account field.",
+            )
+        )
+    match_default = next((k for k, kind in kinds.items() if kind is None), None)
+    source_default = next((k for k, kind in kinds.items() if kind is not None), None)
+    if pairs and len(resolved) == len(pairs) and source_default is None:
+        failures.append(Failure(field="fields", constraint="Must contain one contact or account field."))
+    match = _string(body, "linkOpportunitiesMatchFieldName", failures) or match_default
+    source = _string(body, "linkOpportunitiesSourceField", failures) or source_default
+    if match is not None and match in resolved and kinds[match] is not None:
+        failures.append(
+            Failure(
+                field="linkOpportunitiesMatchFieldName",
+                value=match,
+                constraint="Must be the key of fields mapped to {{Opportunity.Id}}.",
+            )
+        )
+    elif match is not None and pairs and match not in dict(pairs):
+        failures.append(
+            Failure(
+                field="linkOpportunitiesMatchFieldName", value=match, constraint="Must be one of the keys of fields."
+            )
+        )
+    if source is not None and source in resolved and kinds[source] is None:
+        failures.append(
+            Failure(
+                field="linkOpportunitiesSourceField", value=source, constraint="Must be a contact or account field."
+            )
+        )
+    elif source is not None and pairs and source not in dict(pairs):
+        failures.append(
+            Failure(field="linkOpportunitiesSourceField", value=source, constraint="Must be one of the keys of fields.")
+        )
+    entity_type = body.get("linkOpportunitiesEntityType")
+    source_kind = kinds.get(source)
+    if entity_type is None:
+        entity_type = source_kind or "Contact"
+    else:
+        canonical = next(
+            (t for t in LINK_ENTITY_TYPES if isinstance(entity_type, str) and t.lower() == entity_type.lower()), None
+        )
+        if canonical is None:
+            failures.append(
+                Failure(
+                    field="linkOpportunitiesEntityType", value=entity_type, constraint="Must be Contact or Account."
+                )
+            )
+        elif source_kind is not None and canonical != source_kind:
+            failures.append(
+                Failure(
+                    field="linkOpportunitiesEntityType",
+                    value=entity_type,
+                    constraint=f"The source field is a {source_kind.lower()} statement; "
+                    f"use {{{{Opportunity.{canonical}.Field(...)}}}} for {canonical}.",
+                )
+            )
+        entity_type = canonical
+    if ident is not None and match is not None and ident != match:
+        failures.append(
+            Failure(
+                field="identifierFieldName",
+                value=ident,
+                constraint="Must be the match field (linkOpportunitiesMatchFieldName).",
+            )
+        )
+    values.update(
+        link_entity_type=entity_type,
+        link_match_field_name=match,
+        link_source_field=source,
+        link_case_sensitive_match_field=bool(_bool(body, "linkOpportunitiesCaseSensitiveMatchField", failures)),
+        link_case_sensitive_source_field=bool(_bool(body, "linkOpportunitiesCaseSensitiveSourceField", failures)),
+        link_multiple_source_matches=bool(_bool(body, "linkOpportunitiesMultipleSourceMatches", failures)),
+    )
+    return match
+
+
 def validate_definition(*, site: Site, entity: str, body: object) -> dict:
     """Validated model values for an import definition of `entity`, or ValidationFailed."""
     if not isinstance(body, dict):
@@ -151,12 +248,23 @@ def validate_definition(*, site: Site, entity: str, body: object) -> dict:
     pairs, resolved = _fields(body, spec, site, failures)
     values["fields"] = pairs
     ident = _string(body, "identifierFieldName", failures)
-    if ident is None and not any(f.field == "identifierFieldName" for f in failures):
+    if entity == Entity.OPPORTUNITY_LINK:
+        ident = _linkage(body, pairs, resolved, ident, values, failures)
+    elif ident is None and not any(f.field == "identifierFieldName" for f in failures):
         failures.append(Failure(field="identifierFieldName", constraint="Required."))
     elif ident is not None and pairs:
         if ident not in dict(pairs):
             failures.append(
                 Failure(field="identifierFieldName", value=ident, constraint="Must be one of the keys of fields.")
+            )
+        elif ident in resolved and spec.identifiers and resolved[ident].key not in spec.identifiers:
+            allowed = ", ".join(f.statement for f in (*spec.standard, *spec.hidden) if f.key in spec.identifiers)
+            failures.append(
+                Failure(
+                    field="identifierFieldName",
+                    value=ident,
+                    constraint=f"Must be the field mapped to one of {allowed}.",
+                )
             )
         elif ident in resolved and spec.identifier and resolved[ident].key != spec.identifier:
             failures.append(
@@ -167,7 +275,9 @@ def validate_definition(*, site: Site, entity: str, body: object) -> dict:
                 )
             )
     values["identifier_field_name"] = ident
-    values["is_identifier_field_case_sensitive"] = bool(_bool(body, "isIdentifierFieldCaseSensitive", failures))
+    values["is_identifier_field_case_sensitive"] = entity != Entity.OPPORTUNITY_LINK and bool(
+        _bool(body, "isIdentifierFieldCaseSensitive", failures)
+    )
     values["update_rule"] = _enum(body, "updateRule", UpdateRule, failures)
     by_field = body.get("updateRuleByField")
     if by_field is not None:

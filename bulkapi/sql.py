@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from psycopg import sql
 
 from .catalog import Mapping
-from .models import UpdateRule
+from .models import DataType, UpdateRule
 
 
 def raw_columns(mappings: Iterable[Mapping], source: str = "s") -> sql.Composable:
@@ -71,3 +71,24 @@ def text_array(names: Iterable[sql.Composable]) -> sql.Composable:
     if not names:
         return sql.SQL("'{}'::text[]")
     return sql.SQL("array_remove(ARRAY[{}]::text[], NULL)").format(sql.SQL(", ").join(names))
+
+
+def typed_value(m: Mapping, raw: sql.Composable) -> sql.Composable:
+    """The parsed value of a generic (string/number/date/boolean) field; NULL when it does not parse."""
+    dt = m.field.data_type
+    if dt == DataType.NUMBER:
+        return sql.SQL("bulk_to_numeric({})").format(raw)
+    if dt == DataType.DATE:
+        return sql.SQL("bulk_to_timestamptz({})" if m.field.column is None else "bulk_to_date({})").format(raw)
+    if dt == DataType.BOOLEAN:
+        return sql.SQL("bulk_to_boolean({})").format(raw)
+    return raw
+
+
+def typed_malformed(m: Mapping, raw: sql.Composable, parsed: sql.Composable) -> sql.Composable | None:
+    """When a generic field's value is malformed (ELQ-00032): does not parse, or is too long."""
+    if m.field.data_type in (DataType.NUMBER, DataType.DATE, DataType.BOOLEAN):
+        return sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(raw, parsed)
+    if m.field.max_length:
+        return sql.SQL("char_length({}) > {}").format(raw, sql.Literal(m.field.max_length))
+    return None

@@ -24,6 +24,9 @@ class Account(models.Model):
     custom_fields = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()))
     created_at = models.DateTimeField(db_default=Now())
     updated_at = models.DateTimeField(db_default=Now())
+    # The last bulk sync that wrote this row: a later row of the same sync with the same
+    # identifier is a duplicate (ELQ-00026), even across chunks.
+    last_sync_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = SiteScopedQuerySet.as_manager()
 
@@ -62,6 +65,9 @@ class Contact(models.Model):
     custom_fields = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()))
     created_at = models.DateTimeField(db_default=Now())
     updated_at = models.DateTimeField(db_default=Now())
+    # The last bulk sync that wrote this row: a later row of the same sync with the same
+    # identifier is a duplicate (ELQ-00026), even across chunks.
+    last_sync_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = SiteScopedQuerySet.as_manager()
 

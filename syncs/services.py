@@ -28,7 +28,7 @@ from bulkapi.logging import log_context
 from bulkapi.models import ImportDefinition, Site, StagedRow, StagedUpload, User
 
 from .models import TERMINAL, Reject, Severity, Sync, SyncLog, SyncStatus
-from .processors import processor_for
+from .processors import finish_logs_for, processor_for
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +220,9 @@ def _finish(sync: Sync, status: str, error: str = "") -> None:
     logs.append(_log(sync, "ELQ-00001", "Total records processed.", sync.processed))
     logs.append(_log(sync, "ELQ-00049", "Total new records.", sync.created_count))
     logs.append(_log(sync, "SRV-00001", "Total updated records.", sync.updated_count))
+    entity_logs = finish_logs_for(sync.definition.entity) if sync.definition is not None else None
+    if entity_logs is not None:
+        logs += entity_logs(sync)
     reasons = (
         Reject.objects.filter(sync=sync)
         .values("status_code", "message")

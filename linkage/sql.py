@@ -1,0 +1,239 @@
+"""Set-based SQL for one chunk of an opportunity-contact linkage sync (reference 9.3).
+
+Per chunk of staged rows (lo, hi]: find each row's opportunity (by external id, case per
+`linkOpportunitiesCaseSensitiveMatchField`) and its source records (contacts, or accounts, by the
+source field, case per `linkOpportunitiesCaseSensitiveSourceField`) with joins, judge every row,
+write the rejects, then link with one `INSERT ... SELECT ... ON CONFLICT (opportunity_id, contact_id)
+DO NOTHING` -- so a second identical sync adds nothing. By account, the opportunity's company is
+set to the account too, and every contact of the account is linked.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from bulkapi.catalog import Mapping
+from bulkapi.sql import key_params, messages_values, raw_columns
+from contacts.models import Account, Contact
+from contacts.sql import REGEX_PARAMS, domain_sql, uuid_sql
+from opportunities.models import Opportunity
+from syncs.processors import ChunkResult
+
+from .models import OpportunityContact
+
+UNMATCHED_OPPORTUNITY = ("ELQ-00084", "Opportunity does not exist.")
+UNMATCHED = {"Contact": ("ELQ-00085", "Contact does not exist."), "Account": ("SRV-00085", "Account does not exist.")}
+AMBIGUOUS = {
+    "Contact": ("SRV-00062", "Duplicate contact linkage."),
+    "Account": ("ELQ-00062", "Duplicate account linkage."),
+}
+MESSAGES = {
+    "ELQ-00059": "Empty records.",
+    "ELQ-00061": "Rejected records (missing fields).",
+    UNMATCHED_OPPORTUNITY[0]: UNMATCHED_OPPORTUNITY[1],
+    **dict(UNMATCHED.values()),
+    **dict(AMBIGUOUS.values()),
+}
+UNMATCHED_CODES = (UNMATCHED_OPPORTUNITY[0], *(c for c, _ in UNMATCHED.values()))
+AMBIGUOUS_CODES = tuple(c for c, _ in AMBIGUOUS.values())
+
+
+def _source_match(m: Mapping, record: str, value: sql.Composable, case_sensitive: bool) -> sql.Composable:
+    """`record` (alias of a contact/account row) matches the row's source value `value`."""
+    rec = sql.Identifier(record)
+    column = m.field.column
+    if m.field.custom_key:
+        field = sql.SQL("({}.custom_fields ->> {})").format(rec, sql.Literal(m.field.custom_key))
+    else:
+        field = sql.SQL("{}.{}").format(rec, sql.Identifier(column))
+    if column == "uuid":
+        return sql.SQL("{} = {}").format(field, uuid_sql(value))
+    if column == "domain":  # stored normalised; compare normalised
+        return sql.SQL("{} = {}").format(field, domain_sql(value))
+    if column == "email":  # through the (site, lower(email)) index, then exact case when asked
+        exact = sql.SQL(" AND {} = {}").format(field, value) if case_sensitive else sql.SQL("")
+        return sql.SQL("lower({0}) = lower({1}) AND {0} IS NOT NULL{2}").format(field, value, exact)
+    if column == "name" and not case_sensitive:  # the (site, lower(name)) index
+        return sql.SQL("lower({}) = lower({})").format(field, value)
+    if case_sensitive:
+        return sql.SQL("{} = {}").format(field, value)
+    return sql.SQL("lower({}) = lower({})").format(field, value)
+
+
+def process_chunk(
+    cursor,
+    *,
+    sync_id: int,
+    site_id: int,
+    definition,
+    mappings: list[Mapping],
+    lo: int,
+    hi: int,
+    index_base: int,
+) -> ChunkResult:
+    """Judge and link staged rows (lo, hi]; returns the counts. Runs inside the caller's transaction."""
+    match = next(m for m in mappings if m.key == definition.link_match_field_name)
+    source = next(m for m in mappings if m.key == definition.link_source_field)
+    kind = definition.link_entity_type or "Contact"
+    by_account = kind == "Account"
+    multiple = definition.link_multiple_source_matches
+    opp = sql.Identifier(Opportunity._meta.db_table)
+    contacts = sql.Identifier(Contact._meta.db_table)
+    links = sql.Identifier(OpportunityContact._meta.db_table)
+    records = sql.Identifier(Account._meta.db_table) if by_account else contacts
+    params = {"sync": sync_id, "site": site_id, "definition": definition.pk, "lo": lo, "hi": hi, "base": index_base}
+    params.update(key_params(mappings), **REGEX_PARAMS)
+    mv, sv = sql.SQL("r.") + match.raw, sql.SQL("r.") + source.raw
+
+    cursor.execute(
+        sql.SQL(
+            """
+            CREATE TEMP TABLE _rows ON COMMIT DROP AS
+            SELECT s.id AS sid, %(base)s + row_number() OVER (ORDER BY s.id) AS rec, s.data, {raw}
+            FROM bulkapi_stagedrow s
+            WHERE s.definition_id = %(definition)s AND s.id > %(lo)s AND s.id <= %(hi)s
+            """
+        ).format(raw=raw_columns([match, source])),
+        params,
+    )
+    processed = cursor.rowcount
+    cursor.execute("ANALYZE _rows")
+    opp_cond = (
+        sql.SQL("o.external_id = {}").format(mv)
+        if definition.link_case_sensitive_match_field
+        else sql.SQL("lower(o.external_id) = lower({})").format(mv)
+    )
+    # Each row's source records: contacts (by contact) or accounts (by account).
+    cursor.execute(
+        sql.SQL(
+            """
+            CREATE TEMP TABLE _src ON COMMIT DROP AS
+            SELECT r.sid, t.id AS src_id FROM _rows r
+            JOIN {records} t ON t.site_id = %(site)s AND {cond}
+            WHERE {sv} IS NOT NULL
+            """
+        ).format(
+            records=records,
+            cond=_source_match(source, "t", sv, definition.link_case_sensitive_source_field),
+            sv=sv,
+        ),
+        params,
+    )
+    missing, ambiguous = UNMATCHED[kind], AMBIGUOUS[kind]
+    cursor.execute(
+        sql.SQL(
+            """
+            CREATE TEMP TABLE _judged ON COMMIT DROP AS
+            SELECT j.*,
+              CASE WHEN j.{mraw} IS NULL AND j.{sraw} IS NULL THEN 'ELQ-00059'
+                   WHEN j.{mraw} IS NULL OR j.{sraw} IS NULL THEN 'ELQ-00061'
+                   WHEN j.opp_id IS NULL THEN {no_opp}
+                   WHEN j.n = 0 THEN {missing}
+                   WHEN j.n > 1 AND NOT {multiple} THEN {ambiguous}
+              END AS code
+            FROM (
+              SELECT r.*, (SELECT min(o.id) FROM {opp} o WHERE o.site_id = %(site)s AND {opp_cond}) AS opp_id,
+                COALESCE(n.n, 0) AS n
+              FROM _rows r
+              LEFT JOIN (SELECT sid, count(*) AS n FROM _src GROUP BY sid) n ON n.sid = r.sid
+            ) j
+            """
+        ).format(
+            mraw=match.raw,
+            sraw=source.raw,
+            no_opp=sql.Literal(UNMATCHED_OPPORTUNITY[0]),
+            missing=sql.Literal(missing[0]),
+            ambiguous=sql.Literal(ambiguous[0]),
+            multiple=sql.Literal(bool(multiple)),
+            opp=opp,
+            opp_cond=opp_cond,
+        ),
+        params,
+    )
+    cursor.execute(
+        sql.SQL(
+            """
+            INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)
+            SELECT %(sync)s, j.rec, j.data,
+              to_jsonb(CASE j.code
+                WHEN 'ELQ-00059' THEN '{{}}'::text[]
+                WHEN 'ELQ-00061' THEN array_remove(ARRAY[CASE WHEN j.{mraw} IS NULL THEN {mkey} END,
+                                                         CASE WHEN j.{sraw} IS NULL THEN {skey} END]::text[], NULL)
+                WHEN {no_opp} THEN ARRAY[{mkey}]::text[]
+                ELSE ARRAY[{skey}]::text[] END),
+              j.code, msg.text
+            FROM _judged j JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = j.code
+            ORDER BY j.rec
+            """
+        ).format(
+            mraw=match.raw,
+            sraw=source.raw,
+            mkey=match.name,
+            skey=source.name,
+            no_opp=sql.Literal(UNMATCHED_OPPORTUNITY[0]),
+            messages=messages_values(MESSAGES),
+        ),
+        params,
+    )
+    rejected = cursor.rowcount
+
+    updated = 0
+    if by_account:
+        # The opportunity's company: the account of its last valid row (lowest id if several matched).
+        cursor.execute(
+            sql.SQL(
+                """
+                UPDATE {opp} o SET company_id = u.src_id, updated_at = now()
+                FROM (
+                  SELECT DISTINCT ON (j.opp_id) j.opp_id, s.src_id
+                  FROM _judged j JOIN _src s ON s.sid = j.sid
+                  WHERE j.code IS NULL ORDER BY j.opp_id, j.sid DESC, s.src_id
+                ) u
+                WHERE o.id = u.opp_id AND o.company_id IS DISTINCT FROM u.src_id
+                """
+            ).format(opp=opp),
+            params,
+        )
+        updated = cursor.rowcount
+        pairs = sql.SQL(
+            "SELECT j.opp_id, c.id FROM _judged j JOIN _src s ON s.sid = j.sid"
+            " JOIN {contacts} c ON c.account_id = s.src_id AND c.site_id = %(site)s WHERE j.code IS NULL"
+        ).format(contacts=contacts)
+    else:
+        pairs = sql.SQL("SELECT j.opp_id, s.src_id FROM _judged j JOIN _src s ON s.sid = j.sid WHERE j.code IS NULL")
+    cursor.execute(
+        sql.SQL(
+            """
+            INSERT INTO {links} (site_id, opportunity_id, contact_id, sync_id)
+            SELECT %(site)s, p.opp_id, p.contact_id, %(sync)s FROM ({pairs}) AS p(opp_id, contact_id)
+            ON CONFLICT (opportunity_id, contact_id) DO NOTHING
+            """
+        ).format(links=links, pairs=pairs),
+        params,
+    )
+    created = cursor.rowcount
+    cursor.execute("DROP TABLE _judged, _src, _rows")
+    return ChunkResult(processed=processed, rejected=rejected, created=created, updated=updated)
+
+
+def finish_logs(sync) -> list:
+    """Linked, links created, unmatched and ambiguous rows (beyond Eloqua's list: SRV- codes)."""
+    from django.db.models import Count, Q
+
+    from syncs.models import Reject, Severity, SyncLog
+
+    counts = Reject.objects.filter(sync=sync).aggregate(
+        unmatched=Count("id", filter=Q(status_code__in=UNMATCHED_CODES)),
+        ambiguous=Count("id", filter=Q(status_code__in=AMBIGUOUS_CODES)),
+    )
+
+    def log(code, message, count, warn=False):
+        severity = Severity.WARNING if warn and count else Severity.INFORMATION
+        return SyncLog(sync=sync, status_code=code, message=message, count=count, severity=severity)
+
+    return [
+        log("SRV-00201", "Total linked records.", sync.processed - sync.rejected),
+        log("SRV-00202", "Opportunity contact links created.", sync.created_count),
+        log("SRV-00203", "Total unmatched records.", counts["unmatched"], warn=True),
+        log("SRV-00204", "Total ambiguous records.", counts["ambiguous"], warn=True),
+    ]
