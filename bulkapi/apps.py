@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class BulkapiConfig(AppConfig):
     name = "bulkapi"
     verbose_name = "Bulk API: sites, auth and imports"
+
+    def ready(self) -> None:
+        from .logging import install_record_factory
+
+        install_record_factory()

@@ -20,6 +20,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
+from .logging import bind_log_context
 from .models import ApiToken, User, hash_token
 
 
@@ -99,6 +100,7 @@ class EloquaBasicAuthentication(BaseAuthentication):
         user = SiteUserBackend().authenticate(request, username=login, password=password)
         if user is None or user.site_id is None:
             _fail(request, "Invalid site, user name or password.")
+        bind_log_context(site=user.site.name)
         return user, None
 
     def authenticate_header(self, request):
@@ -141,6 +143,7 @@ class TokenAuthentication(BaseAuthentication):
         user = user_for_token(raw)
         if user is None or user.site_id is None:
             _fail(request, "Invalid or revoked token.")
+        bind_log_context(site=user.site.name)
         return user, None
 
     def authenticate_header(self, request):

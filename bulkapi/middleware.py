@@ -10,7 +10,7 @@ import uuid
 from django.http import HttpResponse, JsonResponse
 
 from .exceptions import error_body
-from .logging import log_context
+from .logging import start_log_context
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ class RequestIdMiddleware:
         override = request.META.get("HTTP_X_HTTP_METHOD_OVERRIDE", "").upper()
         if request.method in ("POST", "GET") and override in ("PUT", "DELETE", "PATCH", "GET", "POST"):
             request.method = override
-        with log_context(request_id=request_id):
-            response = self.get_response(request)
+        start_log_context(request_id=request_id)
+        response = self.get_response(request)
         response["X-Request-Id"] = request_id
         forced = request.META.get("HTTP_X_HTTP_STATUS_CODE_OVERRIDE", "")
         if forced.isdigit() and 100 <= int(forced) <= 599:

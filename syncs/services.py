@@ -24,7 +24,7 @@ from django.utils import timezone
 from bulkapi.catalog import mappings_for
 from bulkapi.definitions import parse_definition_uri, render_definition, validate_definition, wire_time
 from bulkapi.exceptions import Conflict, Failure, ValidationFailed
-from bulkapi.logging import log_context
+from bulkapi.logging import bind_log_context, log_context
 from bulkapi.models import ImportDefinition, Site, StagedRow, StagedUpload, User
 
 from .models import TERMINAL, Reject, Severity, Sync, SyncLog, SyncStatus
@@ -155,12 +155,13 @@ def sync_run_chunk(*, sync_id: int) -> RunResult:
     with log_context(sync_id=sync_id), transaction.atomic(durable=True):
         sync = (
             Sync.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("definition__site")
+            .select_related("site", "definition__site")
             .filter(pk=sync_id)
             .first()
         )
         if sync is None or sync.status in TERMINAL:
             return RunResult(has_more=False)
+        bind_log_context(site=sync.site.name)
         now = timezone.now()
         if sync.status == SyncStatus.PENDING:
             sync.status, sync.sync_started_at, sync.heartbeat_at = SyncStatus.ACTIVE, now, now
