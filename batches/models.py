@@ -1,1 +1,67 @@
-"""Batch upload jobs land with the batch upload issue."""
+"""One-shot CSV batch uploads: a job per accepted file, running on the shared import pipeline.
+
+A job owns an internal import definition (`is_internal`, entity `opportunity_batch`) whose staged
+rows are the file's rows in file order, and the sync that runs them. Its status and counts are
+derived from that sync; `BatchRow` records which opportunity each stored input row became, so the
+success file survives the staged rows being consumed.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from bulkapi.models import ImportDefinition, Site
+from bulkapi.querysets import SiteScopedQuerySet
+
+
+class BatchStatus(models.TextChoices):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+    PARTIAL_COMPLETE = "partialcomplete"
+    FAILED = "failed"
+
+
+TERMINAL = (BatchStatus.COMPLETE, BatchStatus.PARTIAL_COMPLETE, BatchStatus.FAILED)
+
+
+class BatchJob(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="batch_jobs")
+    # The public `jobId`; known before the job row exists (generated external ids use it).
+    uuid = models.UUIDField(unique=True, editable=False)
+    definition = models.OneToOneField(
+        ImportDefinition, on_delete=models.SET_NULL, null=True, blank=True, related_name="batch_job"
+    )
+    sync = models.OneToOneField(
+        "syncs.Sync", on_delete=models.SET_NULL, null=True, blank=True, related_name="batch_job"
+    )
+    uploaded_file_name = models.CharField(max_length=255, blank=True, default="")
+    row_count = models.BigIntegerField(default=0)
+    byte_count = models.BigIntegerField(default=0)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the job could not be handed to the sync machinery after it was accepted.
+    error_message = models.TextField(blank=True, default="")
+
+    objects = SiteScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["site", "-created_at", "-id"], name="batchjob_site_created")]
+
+    def __str__(self) -> str:
+        return f"batch job {self.uuid}"
+
+
+class BatchRow(models.Model):
+    """Input row `row_number` (1-based data row) of `job` was stored as opportunity `opportunity_id`.
+
+    No foreign key to the opportunity: a later delete must not block, nor rewrite the job's history
+    (the success file then shows the row with an empty opportunity id)."""
+
+    pk = models.CompositePrimaryKey("job", "row_number")
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="+")
+    row_number = models.BigIntegerField()
+    opportunity_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} row {self.row_number} -> {self.opportunity_id}"

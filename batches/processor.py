@@ -1,0 +1,36 @@
+"""The sync processor of batch definitions: the opportunity chunk, then the batch's own SQL."""
+
+from __future__ import annotations
+
+from bulkapi.catalog import EntitySpec
+from bulkapi.models import Entity
+from opportunities import sql as opportunity_sql
+from opportunities.catalog import OPPORTUNITY, OPPORTUNITY_FIELDS
+from syncs.processors import ChunkResult
+
+from . import sql as batch_sql
+
+# The opportunity statements; batch-only values (date-time, labels, properties, visitor
+# identifiers) travel as extra keys of the staged rows and are written by `batches.sql`.
+OPPORTUNITY_BATCH = EntitySpec(
+    entity=Entity.OPPORTUNITY_BATCH,
+    statement_root="opportunity",
+    fields_uri="/batches/fields",
+    standard=OPPORTUNITY_FIELDS,
+    required=OPPORTUNITY.required,
+    identifier=OPPORTUNITY.identifier,
+)
+
+
+def process_batch_chunk(cursor, **kw) -> ChunkResult:
+    """Runs in the sync's chunk transaction, on staged rows (lo, hi] before the sync deletes them."""
+    result = opportunity_sql.process_chunk(cursor, **kw)
+    batch_sql.apply_chunk(
+        cursor,
+        sync_id=kw["sync_id"],
+        site_id=kw["site_id"],
+        definition_id=kw["definition"].pk,
+        lo=kw["lo"],
+        hi=kw["hi"],
+    )
+    return result

@@ -1,0 +1,168 @@
+"""Writes of the batch door: accept a CSV (validate it whole, stage it, start its sync)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import uuid
+
+import environ
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from bulkapi.exceptions import BulkError, Failure, PayloadTooLarge, ValidationFailed
+from bulkapi.models import Entity, ImportDefinition, ImportRule, Site, StagedUpload, User
+from opportunities.models import Stage, StageStatus
+
+from . import sql as batch_sql
+from .models import BatchJob
+from .validation import MAX_ERRORS, ErrorSink, FileError, HeaderErrors, ScanResult, scan
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+
+# The internal definition every batch job gets: the batch columns as opportunity statements.
+# Reference -> {{Opportunity.Id}} (a generated `batch-<jobId>-<row>` when the row has none);
+# Name is the Reference, or "<PipelineStage> <OpportunityValue> <CurrencyCode>" without one.
+DEFINITION_FIELDS = [
+    ["Reference", "{{Opportunity.Id}}"],
+    ["Name", "{{Opportunity.Field(Name)}}"],
+    ["OpportunityValue", "{{Opportunity.Field(Amount)}}"],
+    ["CurrencyCode", "{{Opportunity.Field(Currency)}}"],
+    ["PipelineStage", "{{Opportunity.Field(Stage)}}"],
+]
+
+
+def max_upload_bytes() -> int:
+    """BATCH_MAX_UPLOAD_BYTES: a Django setting (tests override it) or the environment."""
+    value = getattr(settings, "BATCH_MAX_UPLOAD_BYTES", None)
+    if value is None:
+        value = environ.Env().int("BATCH_MAX_UPLOAD_BYTES", default=DEFAULT_MAX_UPLOAD_BYTES)
+    return value
+
+
+def too_large(size: int) -> PayloadTooLarge:
+    limit = max_upload_bytes()
+    return PayloadTooLarge(
+        [Failure(field="file", value=str(size), constraint=f"The file exceeds the limit of {limit} bytes.")],
+        message="The file is too large.",
+    )
+
+
+class BatchInvalid(ValidationFailed):
+    """The file was refused; `total` counts every row error, `failures` lists the first ones."""
+
+    code = "invalid_batch"
+    message = "The file is invalid; nothing was stored and no job was created."
+
+    def __init__(self, failures: list[Failure], total: int | None = None):
+        super().__init__(failures)
+        self.total = len(failures) if total is None else total
+
+
+def batch_job_create(*, site: Site, user: User, upload) -> BatchJob:
+    """Validate the whole uploaded CSV, then (only if every row is valid) create the job, its internal
+    definition and staged rows in one transaction, and start the sync. Raises BatchInvalid (400) or
+    PayloadTooLarge (413); then nothing is stored.
+
+    One streaming pass: each row is validated in Python and COPYed into staging as it is read; the
+    cross-row checks run in SQL on the staged rows; any error rolls the whole transaction back.
+    """
+    if upload.size > max_upload_bytes():
+        raise too_large(upload.size)
+    job_uuid = uuid.uuid4()
+    now = timezone.now()
+    sink = ErrorSink(cap=MAX_ERRORS)
+    result = ScanResult()
+    upload.seek(0)
+    text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+    try:
+        with transaction.atomic(durable=True):
+            definition = ImportDefinition.objects.create(
+                site=site,
+                entity=Entity.OPPORTUNITY_BATCH,
+                name=f"Batch upload {job_uuid}",
+                fields=DEFINITION_FIELDS,
+                identifier_field_name="Reference",
+                # A batch Reference is unique in the site: a row whose Reference exists by the time
+                # the sync runs (another import won the race) is rejected, never overwrites.
+                import_rule=ImportRule.CREATE_ONLY,
+                is_internal=True,
+                created_by=user.username,
+                updated_by=user.username,
+            )
+            staged = StagedUpload.objects.create(
+                definition=definition, content_type="text/csv", columns=[k for k, _ in DEFINITION_FIELDS]
+            )
+            try:
+                rows = csv.reader(text)
+                with connection.cursor() as django_cur:
+                    cur = django_cur.cursor
+                    with cur.copy("COPY bulkapi_stagedrow (definition_id, upload_id, data) FROM STDIN") as copy:
+                        for data in scan(rows, now=now, sink=sink, job_id=str(job_uuid), result=result):
+                            copy.write_row((definition.pk, staged.pk, json.dumps(data, separators=(",", ":"))))
+                    if result.rows == 0 and not sink.total:
+                        raise BatchInvalid(
+                            [Failure(field="file", constraint="The file has a header but no data rows.")]
+                        )
+                    conflicts, total = batch_sql.validation_conflicts(
+                        cur, definition_id=definition.pk, site_id=site.pk, cap=MAX_ERRORS
+                    )
+            except FileError as exc:
+                raise BatchInvalid([exc.failure]) from None
+            except HeaderErrors as exc:
+                raise BatchInvalid(exc.failures) from None
+            sink.merge(conflicts, total)
+            if sink.total:
+                raise BatchInvalid(sink.failures, sink.total)
+            _stages_create(site=site, names=result.stages)
+            StagedUpload.objects.filter(pk=staged.pk).update(row_count=result.rows, byte_count=upload.size)
+            job = BatchJob.objects.create(
+                site=site,
+                uuid=job_uuid,
+                definition=definition,
+                uploaded_file_name=(upload.name or "")[:255],
+                row_count=result.rows,
+                byte_count=upload.size,
+                created_by=user.username,
+            )
+    finally:
+        text.detach()
+    _start(job, user)
+    return job
+
+
+def _stages_create(*, site: Site, names: dict[str, str]) -> None:
+    """Stages the file names that the site does not have yet: created open, at the end of the list."""
+    existing = {n.lower() for n in Stage.objects.for_site(site).values_list("name", flat=True)}
+    new = [name for key, name in names.items() if key not in existing]
+    if not new:
+        return
+    last = Stage.objects.for_site(site).order_by("-sort_order").values_list("sort_order", flat=True).first() or 0
+    Stage.objects.bulk_create(
+        [
+            Stage(site=site, name=name, status=StageStatus.OPEN, probability=0, sort_order=last + 10 * i)
+            for i, name in enumerate(new, start=1)
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _start(job: BatchJob, user: User) -> None:
+    """Hand the staged rows to the sync machinery. The job is already accepted: a failure here is
+    recorded on the job (status `failed`) rather than raised."""
+    from syncs.services import sync_start
+
+    try:
+        sync = sync_start(definition=job.definition, user=user)
+    except (BulkError, DatabaseError) as exc:
+        logger.exception("batch job %s: the sync could not be started", job.uuid)
+        BatchJob.objects.filter(pk=job.pk).update(error_message=f"The job could not be started: {exc}")
+        job.error_message = f"The job could not be started: {exc}"
+        return
+    BatchJob.objects.filter(pk=job.pk).update(sync=sync)
+    job.sync = sync

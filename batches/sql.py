@@ -1,0 +1,179 @@
+"""Set-based SQL of the batch door: cross-row validation of a staged file, and the batch part of
+each sync chunk (occurred_at/labels/properties, contacts, links, the job's row map).
+
+Staged row data (written by `services.batch_job_create`, one row per valid CSV row, file order):
+`Reference`, `Name`, `OpportunityValue`, `CurrencyCode`, `PipelineStage` (the definition's keys,
+synced by `opportunities.sql.process_chunk`) and the batch's own keys: `_row` (1-based data row),
+`_generated` (Reference was generated), `OpportunityDateTime` (canonical UTC text), `EmailAddress`,
+`PhoneNumber` (E.164), `RaId`, `PayloadValue`, `Label` (json array), `AdditionalDataProperties`
+(json object).
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from bulkapi.exceptions import Failure
+from contacts.models import Contact
+from linkage.models import OpportunityContact
+from opportunities.models import Opportunity
+
+from .models import BatchJob, BatchRow
+
+CONFLICTS = """
+WITH r AS MATERIALIZED (
+  SELECT (s.data ->> '_row')::bigint AS rn, s.data ->> 'OpportunityDateTime' AS t,
+         s.data ->> 'EmailAddress' AS email, s.data ->> 'PhoneNumber' AS phone,
+         s.data ->> 'RaId' AS raid, s.data ->> 'PayloadValue' AS payload,
+         CASE WHEN s.data ? '_generated' THEN NULL ELSE s.data ->> 'Reference' END AS ref
+  FROM bulkapi_stagedrow s WHERE s.definition_id = %(definition)s
+), k AS (
+  SELECT r.rn, v.col, v.val, r.t FROM r
+  CROSS JOIN LATERAL (VALUES ('EmailAddress', lower(r.email), r.email), ('PhoneNumber', r.phone, r.phone),
+                             ('RaId', r.raid, r.raid), ('PayloadValue', r.payload, r.payload)) v(col, val, shown)
+  WHERE v.val IS NOT NULL
+), dup AS (
+  SELECT col, val, t, min(rn) AS first FROM k GROUP BY col, val, t HAVING count(*) > 1
+), refdup AS (
+  SELECT lower(ref) AS lref, min(rn) AS first FROM r WHERE ref IS NOT NULL GROUP BY lower(ref) HAVING count(*) > 1
+), found AS (
+  SELECT k.rn, k.col AS field, k.val AS value,
+         'Duplicate: row ' || dup.first || ' has the same ' || k.col || ' and OpportunityDateTime.' AS why
+  FROM k JOIN dup USING (col, val, t) WHERE k.rn > dup.first
+  UNION ALL
+  SELECT r.rn, 'Reference', r.ref, 'Must be unique within the file: row ' || refdup.first || ' has it already.'
+  FROM r JOIN refdup ON refdup.lref = lower(r.ref) WHERE r.rn > refdup.first
+  UNION ALL
+  SELECT r.rn, 'Reference', r.ref, 'An opportunity with this Reference already exists.'
+  FROM r WHERE r.ref IS NOT NULL AND EXISTS (
+    SELECT 1 FROM opportunities_opportunity o WHERE o.site_id = %(site)s AND lower(o.external_id) = lower(r.ref))
+)
+SELECT rn, field, value, why, count(*) OVER () FROM found ORDER BY rn, field LIMIT %(cap)s
+"""
+
+
+def validation_conflicts(cursor, *, definition_id: int, site_id: int, cap: int) -> tuple[list[Failure], int]:
+    """Cross-row rule violations of the staged file: (the first `cap` by row, how many in all)."""
+    cursor.execute("SET LOCAL work_mem = '256MB'")  # hash aggregates over a whole file
+    cursor.execute(CONFLICTS, {"definition": definition_id, "site": site_id, "cap": cap})
+    rows = cursor.fetchall()
+    failures = [Failure(field=f, row=rn, value=v, constraint=why) for rn, f, v, why, _ in rows]
+    return failures, (rows[0][4] if rows else 0)
+
+
+def _t(model) -> sql.Identifier:
+    return sql.Identifier(model._meta.db_table)
+
+
+def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, lo: int, hi: int) -> None:
+    """After `process_chunk` wrote staged rows (lo, hi]: the batch fields, contacts, links, row map.
+
+    Stored rows are the chunk's staged rows without a reject of this sync (record_index == `_row`,
+    because a batch definition holds one upload staged in file order); each became the opportunity
+    with its Reference as external id.
+    """
+    params = {"sync": sync_id, "site": site_id, "definition": definition_id, "lo": lo, "hi": hi}
+    names = {
+        "opp": _t(Opportunity),
+        "contact": _t(Contact),
+        "link": _t(OpportunityContact),
+        "batchrow": _t(BatchRow),
+        "job": _t(BatchJob),
+    }
+    cursor.execute(
+        sql.SQL(
+            """
+            CREATE TEMP TABLE _batch ON COMMIT DROP AS
+            SELECT (s.data ->> '_row')::bigint AS row_number, o.id AS opportunity_id,
+                   (s.data ->> 'OpportunityDateTime')::timestamptz AS occurred_at,
+                   ARRAY(SELECT jsonb_array_elements_text(COALESCE(s.data -> 'Label', '[]')))::varchar(255)[] AS labels,
+                   COALESCE(s.data -> 'AdditionalDataProperties', '{{}}') AS properties,
+                   s.data ->> 'EmailAddress' AS email, s.data ->> 'PhoneNumber' AS phone,
+                   s.data ->> 'RaId' AS raid, s.data ->> 'PayloadValue' AS payload,
+                   NULL::bigint AS contact_id
+            FROM bulkapi_stagedrow s
+            JOIN {opp} o ON o.site_id = %(site)s AND o.external_id = btrim(s.data ->> 'Reference')
+            WHERE s.definition_id = %(definition)s AND s.id > %(lo)s AND s.id <= %(hi)s
+              AND NOT EXISTS (SELECT 1 FROM syncs_reject j
+                              WHERE j.sync_id = %(sync)s AND j.record_index = (s.data ->> '_row')::bigint)
+            """
+        ).format(**names),
+        params,
+    )
+    cursor.execute(
+        sql.SQL(
+            "UPDATE {opp} o SET occurred_at = b.occurred_at, labels = b.labels, properties = b.properties"
+            " FROM _batch b WHERE o.id = b.opportunity_id"
+        ).format(**names)
+    )
+    cursor.execute(
+        sql.SQL(
+            "INSERT INTO {batchrow} (job_id, row_number, opportunity_id)"
+            " SELECT j.id, b.row_number, b.opportunity_id FROM _batch b"
+            " CROSS JOIN (SELECT id FROM {job} WHERE definition_id = %(definition)s) j"
+            " ORDER BY b.row_number ON CONFLICT DO NOTHING"
+        ).format(**names),
+        params,
+    )
+    _contacts(cursor, names, params)
+    cursor.execute(
+        sql.SQL(
+            "INSERT INTO {link} (site_id, opportunity_id, contact_id, sync_id, created_at)"
+            " SELECT %(site)s, b.opportunity_id, b.contact_id, %(sync)s, now() FROM _batch b"
+            " WHERE b.contact_id IS NOT NULL ORDER BY b.opportunity_id ON CONFLICT DO NOTHING"
+        ).format(**names),
+        params,
+    )
+    cursor.execute("DROP TABLE _batch")
+
+
+# Identifier kinds in matching precedence: (_batch column, how a contact matches it, grouping key).
+# EmailAddress -> contact email (case-insensitive), PhoneNumber -> phone (E.164), RaId -> visitor_id,
+# PayloadValue -> external_id (the contact's id in the customer's own system).
+_KINDS = (
+    ("email", "lower(c.email) = lower(b.email)", "lower(b.email)"),
+    ("phone", "c.phone = b.phone", "b.phone"),
+    ("raid", "c.visitor_id = b.raid", "b.raid"),
+    ("payload", "c.external_id = b.payload", "b.payload"),
+)
+
+
+def _contacts(cursor, names: dict, params: dict) -> None:
+    """Find or create each row's contact: by email (case-insensitive), else phone, else visitor id
+    (RaId), else external id (PayloadValue). Kind by kind: match existing contacts, create one contact
+    per distinct unmatched value (carrying the row's other identifiers), match again. Conflicts on
+    the unique email/external id (another sync racing) are skipped and matched by the next step."""
+    for staged, cond, key in _KINDS:
+        match = sql.SQL(
+            """
+            UPDATE _batch b SET contact_id = m.id FROM (
+              SELECT DISTINCT ON ({key}) {key} AS k, c.id FROM _batch b JOIN {contact} c
+                ON c.site_id = %(site)s AND {cond}
+              WHERE b.contact_id IS NULL AND b.{staged} IS NOT NULL ORDER BY {key}, c.id
+            ) m WHERE b.contact_id IS NULL AND {key} = m.k
+            """
+        ).format(key=sql.SQL(key), cond=sql.SQL(cond), staged=sql.Identifier(staged), **names)
+        cursor.execute(match, params)
+        cursor.execute(
+            sql.SQL(
+                """
+                INSERT INTO {contact} (site_id, email, phone, visitor_id, external_id)
+                SELECT %(site)s, n.email, n.phone, n.raid,
+                       CASE WHEN n.payload_rank = 1 AND NOT EXISTS (
+                         SELECT 1 FROM {contact} c WHERE c.site_id = %(site)s AND c.external_id = n.payload)
+                       THEN n.payload END
+                FROM (
+                  SELECT d.*, row_number() OVER (PARTITION BY d.payload ORDER BY d.row_number) AS payload_rank
+                  FROM (
+                    SELECT DISTINCT ON ({key}) b.row_number, b.email, b.phone, b.raid, b.payload FROM _batch b
+                    WHERE b.contact_id IS NULL AND b.{staged} IS NOT NULL ORDER BY {key}, b.row_number
+                  ) d
+                ) n
+                ORDER BY n.row_number
+                ON CONFLICT DO NOTHING
+                """
+            ).format(key=sql.SQL(key), staged=sql.Identifier(staged), **names),
+            params,
+        )
+        if cursor.rowcount:
+            cursor.execute(match, params)

@@ -1,0 +1,278 @@
+"""The upload door over HTTP: every column rule's 400, file-level errors, 413, tenancy, and a job
+run to the end in this process (no worker: the sync chunks are run directly)."""
+
+import csv
+import io
+
+import pytest
+
+from batches.models import BatchJob
+from bulkapi.models import ImportDefinition, StagedRow
+from contacts.models import Contact
+from linkage.models import OpportunityContact
+from opportunities.models import Opportunity, Stage
+from syncs.services import sync_run_chunk
+from tests.batches.helpers import HEADER, rows_csv, upload
+
+pytestmark = pytest.mark.django_db
+
+OK = "2024-05-01T10:00:00Z,GBP,1200.50,Proposal,ann@example.com,REF-1"
+
+
+def _nothing_stored(site):
+    assert not BatchJob.objects.filter(site=site).exists()
+    assert not ImportDefinition.objects.filter(site=site).exists()
+    assert not StagedRow.objects.exists()
+
+
+def _failures(response):
+    assert response.status_code == 400, response.content
+    return response.json()["failures"]
+
+
+def run_job(api, job_id):
+    job = BatchJob.objects.get(uuid=job_id)
+    assert job.sync_id is not None
+    while sync_run_chunk(sync_id=job.sync_id).has_more:
+        pass
+    return api.get(f"/api/v1/{api.site.pk}/batch/{job_id}/status").json()
+
+
+def download(api, url):
+    response = api.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+@pytest.mark.parametrize(
+    "row, column, value",
+    [
+        (",GBP,1,Proposal,a@example.com,R", "OpportunityDateTime", None),
+        ("2024-05-01,GBP,1,Proposal,a@example.com,R", "OpportunityDateTime", "2024-05-01"),
+        (
+            "2024-05-01T10:00:00+02:00,GBP,1,Proposal,a@example.com,R",
+            "OpportunityDateTime",
+            "2024-05-01T10:00:00+02:00",
+        ),
+        ("2999-01-01T00:00:00Z,GBP,1,Proposal,a@example.com,R", "OpportunityDateTime", "2999-01-01T00:00:00Z"),
+        ("2024-05-01T10:00:00Z,,1,Proposal,a@example.com,R", "CurrencyCode", None),
+        ("2024-05-01T10:00:00Z,XYZ,1,Proposal,a@example.com,R", "CurrencyCode", "XYZ"),
+        ("2024-05-01T10:00:00Z,GBP,,Proposal,a@example.com,R", "OpportunityValue", None),
+        ("2024-05-01T10:00:00Z,GBP,12a,Proposal,a@example.com,R", "OpportunityValue", "12a"),
+        ("2024-05-01T10:00:00Z,GBP,1,,a@example.com,R", "PipelineStage", None),
+        ("2024-05-01T10:00:00Z,GBP,1,Proposal,not-an-email,R", "EmailAddress", "not-an-email"),
+        ("2024-05-01T10:00:00Z,GBP,1,Proposal,,R", "identifier", None),
+    ],
+)
+def test_each_column_rule_is_a_400_naming_row_column_and_value(api, row, column, value):
+    response = upload(api, rows_csv(OK, row))
+    failures = _failures(response)
+    assert response.json()["code"] == "invalid_batch"
+    assert response.json()["totalErrors"] == 1
+    assert failures[0]["row"] == 2 and failures[0]["field"] == column
+    assert failures[0].get("value") == value
+    _nothing_stored(api.site)
+
+
+def test_phone_and_properties_rules(api):
+    header = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,PhoneNumber,AdditionalDataProperties"
+    text = rows_csv(
+        "2024-05-01T10:00:00Z,GBP,1,Proposal,+447911123456,Name=Source,Value=Google",
+        "2024-05-01T10:00:00Z,GBP,1,Proposal,07911 123456,",
+        '2024-05-01T10:00:00Z,GBP,1,Proposal,+447911123457,"Name=Source,Value=Google;Campaign=x"',
+        header=header,
+    )
+    failures = _failures(upload(api, text))
+    # row 1's unquoted property cell has one value too many for the header
+    assert [(f["row"], f["field"]) for f in failures] == [
+        (1, "row"),
+        (2, "PhoneNumber"),
+        (3, "AdditionalDataProperties"),
+    ]
+    assert "Name=X,Value=Y" in failures[2]["constraint"]
+
+
+def test_reference_must_be_unique_in_file_and_site(api):
+    Opportunity.objects.create(
+        site=api.site, external_id="taken", name="x", stage=Stage.objects.for_site(api.site).first()
+    )
+    text = rows_csv(
+        OK,
+        "2024-05-02T10:00:00Z,GBP,1,Proposal,b@example.com,ref-1",
+        "2024-05-03T10:00:00Z,GBP,1,Proposal,c@example.com,TAKEN",
+    )
+    failures = _failures(upload(api, text))
+    assert [(f["row"], f["field"], f["value"]) for f in failures] == [
+        (2, "Reference", "ref-1"),
+        (3, "Reference", "TAKEN"),
+    ]
+    assert "row 1" in failures[0]["constraint"]
+
+
+def test_same_identifier_and_datetime_are_duplicates(api):
+    header = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,EmailAddress,RaId"
+    text = rows_csv(
+        "2024-05-01T10:00:00Z,GBP,1,Proposal,ann@example.com,",
+        "2024-05-01T10:00:00+00:00,GBP,2,Proposal,ANN@example.com,",  # same instant, same email
+        "2024-05-01T11:00:00Z,GBP,3,Proposal,ann@example.com,",  # other time: fine
+        "2024-05-01T12:00:00Z,GBP,4,Proposal,,visitor-9",
+        "2024-05-01T12:00:00Z,GBP,5,Proposal,,visitor-9",
+        header=header,
+    )
+    failures = _failures(upload(api, text))
+    assert [(f["row"], f["field"]) for f in failures] == [(2, "EmailAddress"), (5, "RaId")]
+    assert failures[0]["constraint"].startswith("Duplicate: row 1")
+    _nothing_stored(api.site)
+
+
+def test_errors_are_capped_with_total(api, monkeypatch):
+    monkeypatch.setattr("batches.services.MAX_ERRORS", 3)
+    text = rows_csv(*[f"2024-05-01T10:00:00Z,GBP,bad,Proposal,a{i}@example.com,R{i}" for i in range(10)])
+    response = upload(api, text)
+    assert len(_failures(response)) == 3
+    assert response.json()["totalErrors"] == 10
+
+
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        (b"", "empty"),
+        (b"\xef\xbb\xbf", "empty"),
+        (rows_csv(), "no data rows"),
+        ("2024-05-01T10:00:00Z,GBP,1,Proposal,a@example.com,R\r\n", "header row"),
+        ("OpportunityDateTime,CurrencyCode,Latin1 caf\xe9\r\n".encode("latin-1"), "UTF-8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "UTF-8"),
+    ],
+)
+def test_file_level_errors(api, body, needle):
+    failures = _failures(upload(api, body))
+    assert needle in failures[0]["constraint"]
+    _nothing_stored(api.site)
+
+
+def test_unknown_column_and_missing_required_column(api):
+    failures = _failures(upload(api, rows_csv(OK + ",x", header=HEADER + ",Colour")))
+    assert {"field": "header", "value": "Colour"}.items() <= failures[0].items()
+    failures = _failures(
+        upload(api, "OpportunityDateTime,CurrencyCode,PipelineStage,RaId\r\n2024-05-01T10:00:00Z,GBP,P,v\r\n")
+    )
+    assert failures == [{"field": "header", "value": "OpportunityValue", "constraint": "Required column is missing."}]
+
+
+def test_file_over_the_limit_is_413(api, settings):
+    settings.BATCH_MAX_UPLOAD_BYTES = 100
+    response = upload(api, rows_csv(OK, OK.replace("REF-1", "REF-2"), OK.replace("REF-1", "REF-3")))
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    _nothing_stored(api.site)
+
+
+def test_missing_file_part(api):
+    response = api.post(f"/api/v1/{api.site.pk}/opportunity/upload/batch", {"other": "x"}, format="multipart")
+    assert response.status_code == 400 and response.json()["failures"][0]["field"] == "file"
+
+
+def test_other_sites_ids_are_404(api, other_api):
+    assert upload(api, rows_csv(OK), site_id=other_api.site.pk).status_code == 404
+    job_id = upload(api, rows_csv(OK)).json()["jobId"]
+    assert other_api.get(f"/api/v1/{api.site.pk}/batch/{job_id}/status").status_code == 404
+    assert other_api.get(f"/api/v1/{other_api.site.pk}/batch/{job_id}/status").status_code == 404
+    assert other_api.get(f"/api/v1/{other_api.site.pk}/batch/{job_id}/errors.csv").status_code == 404
+    assert other_api.get(f"/api/v1/{other_api.site.pk}/batch").json()["items"] == []
+    assert api.get(f"/api/v1/{api.site.pk}/batch/not-a-uuid/status").status_code == 404
+
+
+def test_upload_runs_to_complete_with_labels_properties_contacts(api):
+    # given: a contact that the second row's phone matches, and a stage name the site lacks
+    known = Contact.objects.create(site=api.site, phone="+447911123456", email="known@example.com")
+    header = (
+        "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,EmailAddress,PhoneNumber,RaId,"
+        "PayloadValue,Label,Reference,Label,AdditionalDataProperties,label"
+    )
+    text = rows_csv(
+        "2024-05-01T10:00:00Z,gbp,1200.50,proposal,Ann@Example.com,,,,hot,REF-1,spring,"
+        '"Name=Source,Value=Google;Name=Campaign,Value=Spring",',
+        "2024-05-02T10:00:00.250Z,USD,99,Demo Booked,,+44 7911 123456,,,,,,,",
+        "2024-05-03T10:00:00Z,EUR,-5,Proposal,,,ra-77,,,REF-3,,,x",
+        "2024-05-04T10:00:00Z,EUR,7,Proposal,,,,cust-1,,REF-4,,,",
+        "2024-05-05T10:00:00Z,EUR,8,Proposal,ann@example.com,,,,,REF-5,,,",
+        header=header,
+    )
+    # when
+    response = upload(api, text, name="may.csv")
+    assert response.status_code == 202, response.content
+    job_id = response.json()["jobId"]
+    pending = api.get(f"/api/v1/{api.site.pk}/batch/{job_id}/status").json()
+    assert pending["status"] == "pending" and pending["errorFileUrl"] is None
+    status = run_job(api, job_id)
+    # then
+    assert status["status"] == "complete"
+    assert (status["actualRowCount"], status["totalUploadedCount"], status["errorCount"]) == (5, 5, 0)
+    assert status["uploadedFileName"] == "may.csv"
+    assert status["progress"]["percent"] == 100.0
+    assert status["successFileUrl"].startswith("http://testserver/api/v1/")
+    opp = Opportunity.objects.get(site=api.site, external_id="REF-1")
+    assert opp.labels == ["hot", "spring"]
+    assert opp.properties == {"Source": "Google", "Campaign": "Spring"}
+    assert opp.occurred_at.isoformat() == "2024-05-01T10:00:00+00:00"
+    assert (opp.amount, opp.currency, opp.stage.name, opp.name) == (1200.5, "GBP", "Proposal", "REF-1")
+    generated = Opportunity.objects.get(site=api.site, external_id=f"batch-{job_id}-2")
+    assert generated.name == "Demo Booked 99 USD" and generated.stage.status == "open"
+    assert Opportunity.objects.get(external_id="REF-3").labels == ["x"]
+    links = {(link.opportunity.external_id, link.contact_id) for link in OpportunityContact.objects.all()}
+    ann = Contact.objects.get(site=api.site, email__iexact="ann@example.com")
+    ra = Contact.objects.get(site=api.site, visitor_id="ra-77")
+    cust = Contact.objects.get(site=api.site, external_id="cust-1")
+    assert links == {
+        ("REF-1", ann.pk),
+        (f"batch-{job_id}-2", known.pk),
+        ("REF-3", ra.pk),
+        ("REF-4", cust.pk),
+        ("REF-5", ann.pk),
+    }
+    success = download(api, status["successFileUrl"])
+    assert success[0] == ["RowNumber", "OpportunityId", "Reference"]
+    assert [r[0] for r in success[1:]] == ["1", "2", "3", "4", "5"]
+    assert success[1][1] == str(opp.uuid)
+    assert download(api, status["errorFileUrl"]) == [["RowNumber", "Reference", "ErrorCode", "ErrorMessage"]]
+    jobs = api.get(f"/api/v1/{api.site.pk}/batch").json()
+    assert jobs["totalResults"] == 1 and jobs["items"][0]["jobId"] == job_id
+
+
+def test_jobs_list_is_newest_first_and_paginated(api):
+    ids = [upload(api, rows_csv(OK.replace("REF-1", f"R{i}"))).json()["jobId"] for i in range(3)]
+    page = api.get(f"/api/v1/{api.site.pk}/batch?limit=2").json()
+    assert [j["jobId"] for j in page["items"]] == ids[::-1][:2]
+    assert page["hasMore"] is True and page["totalResults"] == 3
+
+
+def test_files_are_409_until_the_job_ends(api):
+    job_id = upload(api, rows_csv(OK)).json()["jobId"]
+    assert api.get(f"/api/v1/{api.site.pk}/batch/{job_id}/errors.csv").status_code == 409
+
+
+def test_record_index_is_the_csv_row_number_across_chunks(api, settings):
+    # given: small chunks, a blank line (not a row), and row 4's Reference taken after validation
+    settings.BULK_SYNC_CHUNK_ROWS = 2
+    text = rows_csv(*[OK.replace("REF-1", f"R{i}").replace("ann@", f"u{i}@") for i in range(1, 4)], "")
+    text += rows_csv(*[OK.replace("REF-1", f"R{i}").replace("ann@", f"u{i}@") for i in range(4, 6)], header="")[2:]
+    job_id = upload(api, text).json()["jobId"]
+    Opportunity.objects.create(
+        site=api.site, external_id="r4", name="x", stage=Stage.objects.for_site(api.site).first()
+    )
+    # when
+    status = run_job(api, job_id)
+    # then
+    assert (status["status"], status["actualRowCount"], status["errorCount"]) == ("partialcomplete", 5, 1)
+    errors = download(api, status["errorFileUrl"])
+    assert [(r[0], r[1]) for r in errors[1:]] == [("4", "R4")]
+    successes = download(api, status["successFileUrl"])
+    assert [(r[0], r[2]) for r in successes[1:]] == [("1", "R1"), ("2", "R2"), ("3", "R3"), ("5", "R5")]
+
+
+def test_formula_cells_are_neutralised():
+    from batches.csvfiles import csv_lines
+
+    lines = "".join(csv_lines(["h"], [("=1+1",), ("+1",), ("-1",), ("@x",), ("\tx",), ("ok",), (None,)]))
+    assert lines.split("\r\n")[1:-1] == ["'=1+1", "'+1", "'-1", "'@x", "'\tx", "ok", '""']
