@@ -84,61 +84,88 @@ def process_chunk(
     params = {"sync": sync_id, "site": site_id, "definition": definition.pk, "lo": lo, "hi": hi, "base": index_base}
     params.update(key_params(mappings), **REGEX_PARAMS)
     mv, sv = sql.SQL("r.") + match.raw, sql.SQL("r.") + source.raw
-
-    cursor.execute(
-        sql.SQL(
-            """
-            CREATE TEMP TABLE _rows ON COMMIT DROP AS
-            SELECT s.id AS sid, %(base)s + row_number() OVER (ORDER BY s.id) AS rec, s.data, {raw}
-            FROM bulkapi_stagedrow s
-            WHERE s.definition_id = %(definition)s AND s.id > %(lo)s AND s.id <= %(hi)s
-            """
-        ).format(raw=raw_columns([match, source])),
-        params,
-    )
-    processed = cursor.rowcount
-    cursor.execute("ANALYZE _rows")
     opp_cond = (
         sql.SQL("o.external_id = {}").format(mv)
         if definition.link_case_sensitive_match_field
         else sql.SQL("lower(o.external_id) = lower({})").format(mv)
     )
-    # Each row's source records: contacts (by contact) or accounts (by account).
+    missing, ambiguous = UNMATCHED[kind], AMBIGUOUS[kind]
+    if by_account:
+        # The opportunity's company: the account of its last valid row (lowest id if several matched).
+        company = sql.SQL(
+            """, company AS (
+              UPDATE {opp} o SET company_id = u.src_id, updated_at = now()
+              FROM (
+                SELECT DISTINCT ON (j.opp_id) j.opp_id, s.src_id
+                FROM j JOIN src s ON s.sid = j.sid
+                WHERE j.code IS NULL ORDER BY j.opp_id, j.sid DESC, s.src_id
+              ) u
+              WHERE o.id = u.opp_id AND o.company_id IS DISTINCT FROM u.src_id
+              RETURNING 1
+            )"""
+        ).format(opp=opp)
+        pairs = sql.SQL(
+            "SELECT j.opp_id, c.id FROM j JOIN src s ON s.sid = j.sid"
+            " JOIN {contacts} c ON c.account_id = s.src_id AND c.site_id = %(site)s WHERE j.code IS NULL"
+        ).format(contacts=contacts)
+        company_count = sql.SQL("(SELECT count(*) FROM company)")
+    else:
+        company, company_count = sql.SQL(""), sql.SQL("0")
+        pairs = sql.SQL("SELECT j.opp_id, s.src_id FROM j JOIN src s ON s.sid = j.sid WHERE j.code IS NULL")
+    # One statement: the rows, their source records (contacts or accounts) and opportunity, the
+    # judgement, then rejects, (company,) and links written by data-modifying CTEs.
     cursor.execute(
         sql.SQL(
             """
-            CREATE TEMP TABLE _src ON COMMIT DROP AS
-            SELECT r.sid, t.id AS src_id FROM _rows r
-            JOIN {records} t ON t.site_id = %(site)s AND {cond}
-            WHERE {sv} IS NOT NULL
+            WITH r AS MATERIALIZED (
+              SELECT s.id AS sid, %(base)s + row_number() OVER (ORDER BY s.id) AS rec, {raw}
+              FROM bulkapi_stagedrow s
+              WHERE s.definition_id = %(definition)s AND s.id > %(lo)s AND s.id <= %(hi)s
+            ), src AS MATERIALIZED (
+              SELECT r.sid, t.id AS src_id FROM r JOIN {records} t ON t.site_id = %(site)s AND {cond}
+              WHERE {sv} IS NOT NULL
+            ), j AS MATERIALIZED (
+              SELECT r.sid, r.rec, r.{mraw} AS m, r.{sraw} AS v, o.opp_id,
+                CASE WHEN r.{mraw} IS NULL AND r.{sraw} IS NULL THEN 'ELQ-00059'
+                     WHEN r.{mraw} IS NULL OR r.{sraw} IS NULL THEN 'ELQ-00061'
+                     WHEN o.opp_id IS NULL THEN {no_opp}
+                     WHEN n.n IS NULL THEN {missing}
+                     WHEN n.n > 1 AND NOT {multiple} THEN {ambiguous}
+                END AS code
+              FROM r
+              LEFT JOIN (
+                SELECT r.sid, min(o.id) AS opp_id FROM r
+                JOIN {opp} o ON o.site_id = %(site)s AND {opp_cond} GROUP BY r.sid
+              ) o ON o.sid = r.sid
+              LEFT JOIN (SELECT sid, count(*) AS n FROM src GROUP BY sid) n ON n.sid = r.sid
+            ), rejected AS (
+              INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)
+              SELECT %(sync)s, j.rec, s.data,
+                to_jsonb(CASE j.code
+                  WHEN 'ELQ-00059' THEN '{{}}'::text[]
+                  WHEN 'ELQ-00061' THEN array_remove(ARRAY[CASE WHEN j.m IS NULL THEN {mkey} END,
+                                                           CASE WHEN j.v IS NULL THEN {skey} END]::text[], NULL)
+                  WHEN {no_opp} THEN ARRAY[{mkey}]::text[]
+                  ELSE ARRAY[{skey}]::text[] END),
+                j.code, msg.text
+              FROM j JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = j.code
+              JOIN bulkapi_stagedrow s ON s.id = j.sid
+              ORDER BY j.rec
+              RETURNING 1
+            ){company}, linked AS (
+              INSERT INTO {links} (site_id, opportunity_id, contact_id, sync_id)
+              SELECT %(site)s, p.opp_id, p.contact_id, %(sync)s FROM ({pairs}) AS p(opp_id, contact_id)
+              ORDER BY p.opp_id, p.contact_id
+              ON CONFLICT (opportunity_id, contact_id) DO NOTHING
+              RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM rejected), (SELECT count(*) FROM linked), {company_count}
             """
         ).format(
+            raw=raw_columns([match, source]),
             records=records,
             cond=_source_match(source, "t", sv, definition.link_case_sensitive_source_field),
             sv=sv,
-        ),
-        params,
-    )
-    missing, ambiguous = UNMATCHED[kind], AMBIGUOUS[kind]
-    cursor.execute(
-        sql.SQL(
-            """
-            CREATE TEMP TABLE _judged ON COMMIT DROP AS
-            SELECT j.*,
-              CASE WHEN j.{mraw} IS NULL AND j.{sraw} IS NULL THEN 'ELQ-00059'
-                   WHEN j.{mraw} IS NULL OR j.{sraw} IS NULL THEN 'ELQ-00061'
-                   WHEN j.opp_id IS NULL THEN {no_opp}
-                   WHEN j.n = 0 THEN {missing}
-                   WHEN j.n > 1 AND NOT {multiple} THEN {ambiguous}
-              END AS code
-            FROM (
-              SELECT r.*, (SELECT min(o.id) FROM {opp} o WHERE o.site_id = %(site)s AND {opp_cond}) AS opp_id,
-                COALESCE(n.n, 0) AS n
-              FROM _rows r
-              LEFT JOIN (SELECT sid, count(*) AS n FROM _src GROUP BY sid) n ON n.sid = r.sid
-            ) j
-            """
-        ).format(
             mraw=match.raw,
             sraw=source.raw,
             no_opp=sql.Literal(UNMATCHED_OPPORTUNITY[0]),
@@ -147,72 +174,17 @@ def process_chunk(
             multiple=sql.Literal(bool(multiple)),
             opp=opp,
             opp_cond=opp_cond,
-        ),
-        params,
-    )
-    cursor.execute(
-        sql.SQL(
-            """
-            INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)
-            SELECT %(sync)s, j.rec, j.data,
-              to_jsonb(CASE j.code
-                WHEN 'ELQ-00059' THEN '{{}}'::text[]
-                WHEN 'ELQ-00061' THEN array_remove(ARRAY[CASE WHEN j.{mraw} IS NULL THEN {mkey} END,
-                                                         CASE WHEN j.{sraw} IS NULL THEN {skey} END]::text[], NULL)
-                WHEN {no_opp} THEN ARRAY[{mkey}]::text[]
-                ELSE ARRAY[{skey}]::text[] END),
-              j.code, msg.text
-            FROM _judged j JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = j.code
-            ORDER BY j.rec
-            """
-        ).format(
-            mraw=match.raw,
-            sraw=source.raw,
             mkey=match.name,
             skey=source.name,
-            no_opp=sql.Literal(UNMATCHED_OPPORTUNITY[0]),
             messages=messages_values(MESSAGES),
+            company=company,
+            links=links,
+            pairs=pairs,
+            company_count=company_count,
         ),
         params,
     )
-    rejected = cursor.rowcount
-
-    updated = 0
-    if by_account:
-        # The opportunity's company: the account of its last valid row (lowest id if several matched).
-        cursor.execute(
-            sql.SQL(
-                """
-                UPDATE {opp} o SET company_id = u.src_id, updated_at = now()
-                FROM (
-                  SELECT DISTINCT ON (j.opp_id) j.opp_id, s.src_id
-                  FROM _judged j JOIN _src s ON s.sid = j.sid
-                  WHERE j.code IS NULL ORDER BY j.opp_id, j.sid DESC, s.src_id
-                ) u
-                WHERE o.id = u.opp_id AND o.company_id IS DISTINCT FROM u.src_id
-                """
-            ).format(opp=opp),
-            params,
-        )
-        updated = cursor.rowcount
-        pairs = sql.SQL(
-            "SELECT j.opp_id, c.id FROM _judged j JOIN _src s ON s.sid = j.sid"
-            " JOIN {contacts} c ON c.account_id = s.src_id AND c.site_id = %(site)s WHERE j.code IS NULL"
-        ).format(contacts=contacts)
-    else:
-        pairs = sql.SQL("SELECT j.opp_id, s.src_id FROM _judged j JOIN _src s ON s.sid = j.sid WHERE j.code IS NULL")
-    cursor.execute(
-        sql.SQL(
-            """
-            INSERT INTO {links} (site_id, opportunity_id, contact_id, sync_id)
-            SELECT %(site)s, p.opp_id, p.contact_id, %(sync)s FROM ({pairs}) AS p(opp_id, contact_id)
-            ON CONFLICT (opportunity_id, contact_id) DO NOTHING
-            """
-        ).format(links=links, pairs=pairs),
-        params,
-    )
-    created = cursor.rowcount
-    cursor.execute("DROP TABLE _judged, _src, _rows")
+    processed, rejected, created, updated = cursor.fetchone()
     return ChunkResult(processed=processed, rejected=rejected, created=created, updated=updated)
 
 

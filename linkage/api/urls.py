@@ -1,4 +1,25 @@
-"""This app's routes: `urlpatterns` under /api/v1/, `bulk_urlpatterns` under /api/bulk/2.0/."""
+"""This app's routes: `urlpatterns` under /api/v1/, `bulk_urlpatterns` under /api/bulk/2.0/.
 
-urlpatterns: list = []
-bulk_urlpatterns: list = []
+Linkage imports have imports and data routes only: their statements are listed by
+`/contacts/fields` and `/accounts/fields` (as `{{Opportunity.Contact.…}}`/`{{Opportunity.Account.…}}`).
+"""
+
+from django.urls import path
+
+from bulkapi.api import views as bulk
+from bulkapi.models import Entity
+
+from . import views
+
+_kw = {"entity": Entity.OPPORTUNITY_LINK}
+_prefix = "opportunities/contacts/imports"
+
+bulk_urlpatterns = [
+    path(_prefix, bulk.ImportListApi.as_view(**_kw), name="opportunity-link-imports"),
+    path(f"{_prefix}/<int:pk>", bulk.ImportDetailApi.as_view(**_kw), name="opportunity-link-import"),
+    path(f"{_prefix}/<int:pk>/data", bulk.ImportDataApi.as_view(**_kw), name="opportunity-link-import-data"),
+]
+
+urlpatterns = [
+    path("opportunities/<uuid:id>/contacts", views.OpportunityContactsApi.as_view(), name="opportunity-contacts"),
+]

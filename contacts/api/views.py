@@ -1,0 +1,124 @@
+"""Contacts and accounts over REST (`/api/v1/contacts`, `/api/v1/accounts`): list with filters and
+paging, detail, create, partial update, delete, and each one's linked opportunities."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+
+from .. import selectors, services
+from ..filtersets import AccountFilter, ContactFilter
+from ..models import Account, Contact
+from .pagination import EnvelopePagination
+from .serializers import (
+    AccountInputSerializer,
+    AccountOutputSerializer,
+    ContactInputSerializer,
+    ContactOutputSerializer,
+    OpportunitySummarySerializer,
+)
+
+
+class ContactListApi(generics.ListAPIView):
+    queryset = Contact.objects.none()  # the model, for schema generation; rows come from get_queryset
+    serializer_class = ContactOutputSerializer
+    filterset_class = ContactFilter
+    pagination_class = EnvelopePagination
+
+    def get_queryset(self):
+        return selectors.contact_list(site=self.request.user.site)
+
+    @extend_schema(request=ContactInputSerializer, responses={201: ContactOutputSerializer})
+    def post(self, request):
+        data = ContactInputSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        contact = services.contact_create(site=request.user.site, **data.validated_data)
+        return Response(ContactOutputSerializer(contact).data, status=status.HTTP_201_CREATED)
+
+
+class ContactDetailApi(generics.GenericAPIView):
+    serializer_class = ContactOutputSerializer
+
+    def get_object(self):
+        return selectors.contact_get(site=self.request.user.site, id=self.kwargs["id"])
+
+    def get(self, request, id):
+        return Response(ContactOutputSerializer(self.get_object()).data)
+
+    @extend_schema(request=ContactInputSerializer, responses={200: ContactOutputSerializer})
+    def patch(self, request, id):
+        contact = self.get_object()
+        data = ContactInputSerializer(data=request.data, partial=True, context={"request": request})
+        data.is_valid(raise_exception=True)
+        contact = services.contact_update(contact=contact, **data.validated_data)
+        return Response(ContactOutputSerializer(contact).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, id):
+        services.contact_delete(contact=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ContactOpportunitiesApi(generics.ListAPIView):
+    """The opportunities linked to the contact (by linkage imports)."""
+
+    serializer_class = OpportunitySummarySerializer
+    pagination_class = EnvelopePagination
+    filter_backends = []
+
+    def get_queryset(self):
+        contact = selectors.contact_get(site=self.request.user.site, id=self.kwargs["id"])
+        return selectors.contact_opportunities(contact=contact)
+
+
+class AccountListApi(generics.ListAPIView):
+    queryset = Account.objects.none()
+    serializer_class = AccountOutputSerializer
+    filterset_class = AccountFilter
+    pagination_class = EnvelopePagination
+
+    def get_queryset(self):
+        return selectors.account_list(site=self.request.user.site)
+
+    @extend_schema(request=AccountInputSerializer, responses={201: AccountOutputSerializer})
+    def post(self, request):
+        data = AccountInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = services.account_create(site=request.user.site, **data.validated_data)
+        return Response(AccountOutputSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class AccountDetailApi(generics.GenericAPIView):
+    serializer_class = AccountOutputSerializer
+
+    def get_object(self):
+        return selectors.account_get(site=self.request.user.site, id=self.kwargs["id"])
+
+    def get(self, request, id):
+        return Response(AccountOutputSerializer(self.get_object()).data)
+
+    @extend_schema(request=AccountInputSerializer, responses={200: AccountOutputSerializer})
+    def patch(self, request, id):
+        account = self.get_object()
+        data = AccountInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        account = services.account_update(account=account, **data.validated_data)
+        return Response(AccountOutputSerializer(account).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, id):
+        services.account_delete(account=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AccountOpportunitiesApi(generics.ListAPIView):
+    """The opportunities whose company is the account."""
+
+    serializer_class = OpportunitySummarySerializer
+    pagination_class = EnvelopePagination
+    filter_backends = []
+
+    def get_queryset(self):
+        account = selectors.account_get(site=self.request.user.site, id=self.kwargs["id"])
+        return selectors.account_opportunities(account=account)
