@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from bulkapi.admin import SiteScopedAdmin
 
-from .models import Opportunity, Stage
+from .models import Opportunity, Owner, Pipeline, Stage, Tag
 
 
 @admin.register(Stage)
@@ -19,3 +19,24 @@ class OpportunityAdmin(SiteScopedAdmin):
     search_fields = ("external_id", "name", "account_name")
     readonly_fields = ("uuid", "created_at", "updated_at", "last_sync_id")
     list_select_related = ("stage", "site")
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(SiteScopedAdmin):
+    list_display = ("label", "external_id", "site")
+    list_filter = ("site",)
+    search_fields = ("label", "external_id")
+
+
+@admin.register(Owner)
+class OwnerAdmin(SiteScopedAdmin):
+    list_display = ("name", "email", "external_id", "site")
+    list_filter = ("site",)
+    search_fields = ("name", "email", "external_id")
+
+
+@admin.register(Tag)
+class TagAdmin(SiteScopedAdmin):
+    list_display = ("name", "site")
+    list_filter = ("site",)
+    search_fields = ("name",)

@@ -1,8 +1,9 @@
-"""The site's stage list over REST (`/api/v1/stages`)."""
+"""The site's stage list over REST (`/api/v1/stages`), and its tags, owners and pipelines."""
 
 from rest_framework import generics, serializers
 
-from ..models import Stage
+from ..models import Owner, Pipeline, Stage, Tag
+from .serializers import OwnerSerializer, PipelineSerializer, TagSerializer
 
 
 class StageSerializer(serializers.ModelSerializer):
@@ -26,6 +27,8 @@ class StageListApi(generics.ListCreateAPIView):
     pagination_class = None
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no site
+            return Stage.objects.none()
         return Stage.objects.for_site(self.request.user.site)
 
     def perform_create(self, serializer):
@@ -36,6 +39,8 @@ class StageDetailApi(generics.RetrieveUpdateDestroyAPIView):
     serializer_class = StageSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no site
+            return Stage.objects.none()
         return Stage.objects.for_site(self.request.user.site)
 
     def perform_destroy(self, instance):
@@ -49,3 +54,51 @@ class StageDetailApi(generics.RetrieveUpdateDestroyAPIView):
             raise Conflict(
                 [Failure(field="id", value=instance.pk, constraint="Stage is used by opportunities.")]
             ) from None
+
+
+# --- the site's tags, owners and pipelines (small, site-scoped lists; no paging) ---------------
+
+
+class _SiteListMixin:
+    """Site-scoped generic CRUD: reads through `.for_site`, writes stamped with the site."""
+
+    model = None
+    pagination_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no site
+            return self.model.objects.none()
+        return self.model.objects.for_site(self.request.user.site).order_by("id")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "site": self.request.user.site}
+
+    def perform_create(self, serializer):
+        serializer.save(site=self.request.user.site)
+
+
+class TagListApi(_SiteListMixin, generics.ListCreateAPIView):
+    model, serializer_class = Tag, TagSerializer
+
+
+class TagDetailApi(_SiteListMixin, generics.RetrieveUpdateDestroyAPIView):
+    model, serializer_class = Tag, TagSerializer
+    http_method_names = ["get", "patch", "delete"]
+
+
+class OwnerListApi(_SiteListMixin, generics.ListCreateAPIView):
+    model, serializer_class = Owner, OwnerSerializer
+
+
+class OwnerDetailApi(_SiteListMixin, generics.RetrieveUpdateDestroyAPIView):
+    model, serializer_class = Owner, OwnerSerializer
+    http_method_names = ["get", "patch", "delete"]
+
+
+class PipelineListApi(_SiteListMixin, generics.ListCreateAPIView):
+    model, serializer_class = Pipeline, PipelineSerializer
+
+
+class PipelineDetailApi(_SiteListMixin, generics.RetrieveUpdateDestroyAPIView):
+    model, serializer_class = Pipeline, PipelineSerializer
+    http_method_names = ["get", "patch", "delete"]
