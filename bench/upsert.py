@@ -163,7 +163,9 @@ def run_ours(args, results: dict) -> None:
         log(f"starting gunicorn on 127.0.0.1:{port} ({args.web_workers} workers) and a Celery worker ...")
         procs.start()
         server.wait_healthy(client, procs)
-        client.expect(200, "POST", "/api/v1/deals", {"deals": [deal(args.rows + 1, 0)]})  # warm up each path once
+        # Warm up every gunicorn worker (imports, DB connection, first queries) outside the measurement.
+        warm = [[deal(args.rows + 1 + w * BATCH + i, 0) for i in range(BATCH)] for w in range(args.web_workers * 3)]
+        run_parallel(warm, args.web_workers, lambda body: client.expect(200, "POST", "/api/v1/deals", {"deals": body}))
 
         for case, version, action in (("create", 1, "created"), ("update", 2, "updated")):
 
