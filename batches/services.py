@@ -10,12 +10,13 @@ import uuid
 
 import environ
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from bulkapi.exceptions import BulkError, Failure, PayloadTooLarge, ValidationFailed
+from bulkapi.exceptions import Failure, PayloadTooLarge, ValidationFailed
 from bulkapi.models import Entity, ImportDefinition, ImportRule, Site, StagedUpload, User
 from opportunities.models import Stage, StageStatus
+from syncs.services import sync_snapshot
 
 from . import sql as batch_sql
 from .models import BatchJob
@@ -121,10 +122,13 @@ def batch_job_create(*, site: Site, user: User, upload) -> BatchJob:
                 raise BatchInvalid(sink.failures, sink.total)
             _stages_create(site=site, names=result.stages)
             StagedUpload.objects.filter(pk=staged.pk).update(row_count=result.rows, byte_count=upload.size)
+            # The sync is made in the same transaction: an accepted job always has its sync, and
+            # the worker is handed it only once everything is committed.
             job = BatchJob.objects.create(
                 site=site,
                 uuid=job_uuid,
                 definition=definition,
+                sync=sync_snapshot(definition=definition, user=user),
                 uploaded_file_name=(upload.name or "")[:255],
                 row_count=result.rows,
                 byte_count=upload.size,
@@ -132,7 +136,6 @@ def batch_job_create(*, site: Site, user: User, upload) -> BatchJob:
             )
     finally:
         text.detach()
-    _start(job, user)
     return job
 
 
@@ -150,19 +153,3 @@ def _stages_create(*, site: Site, names: dict[str, str]) -> None:
         ],
         ignore_conflicts=True,
     )
-
-
-def _start(job: BatchJob, user: User) -> None:
-    """Hand the staged rows to the sync machinery. The job is already accepted: a failure here is
-    recorded on the job (status `failed`) rather than raised."""
-    from syncs.services import sync_start
-
-    try:
-        sync = sync_start(definition=job.definition, user=user)
-    except (BulkError, DatabaseError) as exc:
-        logger.exception("batch job %s: the sync could not be started", job.uuid)
-        BatchJob.objects.filter(pk=job.pk).update(error_message=f"The job could not be started: {exc}")
-        job.error_message = f"The job could not be started: {exc}"
-        return
-    BatchJob.objects.filter(pk=job.pk).update(sync=sync)
-    job.sync = sync

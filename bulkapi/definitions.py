@@ -21,6 +21,9 @@ URI_PREFIX = {
     Entity.CONTACT: "/contacts/imports",
     Entity.ACCOUNT: "/accounts/imports",
     Entity.OPPORTUNITY_LINK: "/opportunities/contacts/imports",
+    # Internal definitions of the batch upload door: syncs record this uri, the Bulk API does not
+    # route it (the _URI pattern below does not match it), so Bulk clients never see them.
+    Entity.OPPORTUNITY_BATCH: "/batches/imports",
 }
 _URI = re.compile(
     r"^(?:/api/bulk/2\.0)?/?(opportunities/contacts|opportunities|contacts|accounts)/imports/(\d+)/?$",

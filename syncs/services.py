@@ -104,24 +104,11 @@ def sync_create(*, site: Site, user: User, body: object) -> Sync:
 
 
 def sync_start(*, definition: ImportDefinition, user: User, callback_url: str | None = None) -> Sync:
+    """Validate the definition again (Eloqua 20D), snapshot its staged rows, enqueue the run."""
     validate_definition(site=definition.site, entity=definition.entity, body=render_definition(definition))
     try:
         with transaction.atomic(durable=True):
-            with connection.cursor() as cur:
-                # Waits for uploads in flight (they hold FOR SHARE), so the snapshot is exact.
-                cur.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
-            staged = StagedRow.objects.filter(definition=definition).aggregate(upto=Max("id"), n=Count("id"))
-            sync = Sync.objects.create(
-                site=definition.site,
-                definition=definition,
-                synced_instance_uri=definition.uri,
-                callback_url=callback_url,
-                created_by=user.username,
-                upto_id=staged["upto"] or 0,
-                total_rows=staged["n"],
-            )
-            StagedUpload.objects.filter(definition=definition, sync__isnull=True).update(sync=sync)
-            _enqueue_run(sync.pk)
+            return sync_snapshot(definition=definition, user=user, callback_url=callback_url)
     except IntegrityError:
         raise Conflict(
             [
@@ -132,6 +119,27 @@ def sync_start(*, definition: ImportDefinition, user: User, callback_url: str | 
                 )
             ]
         ) from None
+
+
+def sync_snapshot(*, definition: ImportDefinition, user: User, callback_url: str | None = None) -> Sync:
+    """The sync row for the definition's staged rows, inside the caller's transaction (another door
+    can so commit its own rows and the sync together); the run is enqueued when that commits."""
+    with transaction.atomic(savepoint=False):
+        with connection.cursor() as cur:
+            # Waits for uploads in flight (they hold FOR SHARE), so the snapshot is exact.
+            cur.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
+        staged = StagedRow.objects.filter(definition=definition).aggregate(upto=Max("id"), n=Count("id"))
+        sync = Sync.objects.create(
+            site=definition.site,
+            definition=definition,
+            synced_instance_uri=definition.uri,
+            callback_url=callback_url,
+            created_by=user.username,
+            upto_id=staged["upto"] or 0,
+            total_rows=staged["n"],
+        )
+        StagedUpload.objects.filter(definition=definition, sync__isnull=True).update(sync=sync)
+        _enqueue_run(sync.pk)
     return sync
 
 
