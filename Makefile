@@ -14,7 +14,7 @@ help:
 	@echo "make test    run the test suite (PYTEST_ARGS=...)"
 	@echo "make lint    ruff check + ruff format --check"
 	@echo "make fmt     ruff format + ruff check --fix"
-	@echo "make bench   run the benchmark (BENCH_ARGS=...)"
+	@echo "make bench   run every benchmark case (BENCH_ARGS=\"--rows 20000 --cases opportunities,linkage,batch,upsert\")"
 	@echo "make clean   remove .run/"
 	@echo "run/test/bench start a private PostgreSQL and Redis unless DATABASE_URL and REDIS_URL are set."
 
@@ -58,7 +58,7 @@ fmt: $(VENV)/.installed
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 bench: $(VENV)/.installed
-	scripts/with-services.sh $(VENV)/bin/python -m bench $(BENCH_ARGS)
+	scripts/with-services.sh $(VENV)/bin/python -m bench.all $(BENCH_ARGS)
 
 clean:
 	rm -rf .run

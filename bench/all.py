@@ -1,0 +1,42 @@
+"""`make bench`: every benchmark case, one after another, each against its raw-SQL baseline.
+
+    python -m bench.all                         # all cases at their issue sizes
+    python -m bench.all --rows 20000            # all cases, small (a smoke run)
+    python -m bench.all --cases opportunities,upsert
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+CASES = {
+    "opportunities": "bench.__main__",  # issue 4: Bulk API opportunity import, create and update
+    "linkage": "bench.linkage",  # issue 5: 1M linkage rows by email against 1M contacts
+    "batch": "bench.batch",  # issue 6: 1M-row batch CSV upload
+    "upsert": "bench.upsert",  # issue 7: 100-deal upserts from 4 concurrent clients
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.all", description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
+    parser.add_argument("--rows", type=int, help="rows for every case (default: each case's issue size)")
+    args = parser.parse_args(argv)
+    failed = []
+    for name in [c.strip() for c in args.cases.split(",") if c.strip()]:
+        if name not in CASES:
+            parser.error(f"unknown case {name!r}")
+        print(f"\n=== bench: {name} ===", flush=True)
+        case_argv = ["--rows", str(args.rows)] if args.rows else []
+        if importlib.import_module(CASES[name]).main(case_argv) != 0:
+            failed.append(name)
+    if failed:
+        print(f"\nfunctional failure in: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
