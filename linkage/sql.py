@@ -112,6 +112,9 @@ def process_chunk(
     else:
         company, company_count = sql.SQL(""), sql.SQL("0")
         pairs = sql.SQL("SELECT j.opp_id, s.src_id FROM j JOIN src s ON s.sid = j.sid WHERE j.code IS NULL")
+    # Every join here is a per-row index lookup; with the materialised CTEs' unknown sizes the
+    # planner otherwise may scan contacts once per row (20,000 rows: 97 s instead of 2.4 s).
+    cursor.execute("SET LOCAL enable_seqscan = off")
     # One statement: the rows, their source records (contacts or accounts) and opportunity, the
     # judgement, then rejects, (company,) and links written by data-modifying CTEs.
     cursor.execute(
@@ -185,6 +188,7 @@ def process_chunk(
         params,
     )
     processed, rejected, created, updated = cursor.fetchone()
+    cursor.execute("SET LOCAL enable_seqscan = on")
     return ChunkResult(processed=processed, rejected=rejected, created=created, updated=updated)
 
 

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
+from psycopg import sql
 
 from bulkapi.catalog import mappings_for
 from bulkapi.definitions import parse_definition_uri, render_definition, validate_definition, wire_time
@@ -180,6 +181,9 @@ def sync_run_chunk(*, sync_id: int) -> RunResult:
             return RunResult(has_more=False)
         with connection.cursor() as cur:
             cur.execute("SET LOCAL work_mem = '64MB'")
+            # JIT-compiling the chunk's expression-heavy statements costs far more than it saves
+            # (measured on 5,000 rows: sync 1.9 s with JIT, 0.6 s without; one update chunk 26 s).
+            cur.execute("SET LOCAL jit = off")
             cur.execute(
                 "SELECT max(id) FROM (SELECT id FROM bulkapi_stagedrow WHERE definition_id = %s"
                 " AND id > %s AND id <= %s ORDER BY id LIMIT %s) c",
@@ -189,6 +193,7 @@ def sync_run_chunk(*, sync_id: int) -> RunResult:
             if hi is None:
                 _finish(sync, SyncStatus.WARNING if sync.rejected else SyncStatus.SUCCESS)
                 return RunResult(has_more=False)
+            _refresh_stale_statistics(cur)
             result = _process(cur, sync, definition, hi)
             cur.execute(
                 "DELETE FROM bulkapi_stagedrow WHERE definition_id = %s AND id > %s AND id <= %s",
@@ -203,6 +208,29 @@ def sync_run_chunk(*, sync_id: int) -> RunResult:
         sync.save()
         logger.info("sync chunk done: %s rows up to staged id %s", result.processed, hi)
     return RunResult(has_more=True)
+
+
+# Tables syncs write and match against. A table that a sync (or a first import) has just filled still
+# looks empty to the planner until autovacuum analyses it, and the planner then seq-scans it once per
+# staged row: a 20,000-row batch chunk took 167 s that way, 5 s with fresh statistics.
+SYNC_TARGET_TABLES = (
+    "bulkapi_stagedrow",
+    "opportunities_opportunity",
+    "contacts_contact",
+    "contacts_account",
+    "linkage_opportunitycontact",
+)
+
+
+def _refresh_stale_statistics(cur) -> None:
+    """ANALYZE the target tables that changed by more than a fifth since their last analysis."""
+    cur.execute(
+        "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s)"
+        " AND n_mod_since_analyze > greatest(1000, 0.2 * n_live_tup)",
+        [list(SYNC_TARGET_TABLES)],
+    )
+    for (table,) in cur.fetchall():
+        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
 
 def _process(cur, sync: Sync, definition: ImportDefinition, hi: int):
