@@ -1,8 +1,8 @@
 """`make bench`: every benchmark case, one after another, each against its raw-SQL baseline.
 
-    python -m bench.all                         # all cases at their issue sizes
-    python -m bench.all --rows 20000            # all cases, small (a smoke run)
-    python -m bench.all --cases opportunities,upsert
+python -m bench.all                         # all cases at their issue sizes
+python -m bench.all --rows 20000            # all cases, small (a smoke run)
+python -m bench.all --cases opportunities,upsert
 """
 
 from __future__ import annotations
