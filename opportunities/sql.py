@@ -12,8 +12,17 @@ from __future__ import annotations
 from psycopg import sql
 
 from bulkapi.catalog import Mapping
-from bulkapi.models import DataType, ImportRule
-from bulkapi.sql import custom_fields_expr, update_rule_expr
+from bulkapi.models import ImportRule
+from bulkapi.sql import (
+    custom_fields_expr,
+    key_params,
+    messages_values,
+    raw_columns,
+    text_array,
+    typed_malformed,
+    typed_value,
+    update_rule_expr,
+)
 from syncs.processors import ChunkResult
 
 from .models import Opportunity, Stage
@@ -34,20 +43,13 @@ MESSAGES = {
 
 def _parse_expr(m: Mapping) -> sql.Composable:
     raw = sql.SQL("x.") + m.raw
-    dt = m.field.data_type
     if m.field.column == "stage_id":
         return sql.SQL("st.id")
     if m.field.column == "currency":
         return sql.SQL("cur.code")
-    if dt == DataType.NUMBER:
-        return sql.SQL("bulk_to_numeric({})").format(raw)
-    if dt == DataType.DATE and m.field.column in ("created_at", None):
+    if m.field.column == "created_at":
         return sql.SQL("bulk_to_timestamptz({})").format(raw)
-    if dt == DataType.DATE:
-        return sql.SQL("bulk_to_date({})").format(raw)
-    if dt == DataType.BOOLEAN:
-        return sql.SQL("bulk_to_boolean({})").format(raw)
-    return raw
+    return typed_value(m, raw)
 
 
 def _malformed(m: Mapping) -> sql.Composable | None:
@@ -55,18 +57,13 @@ def _malformed(m: Mapping) -> sql.Composable | None:
     raw, parsed = sql.SQL("y.") + m.raw, sql.SQL("y.") + m.parsed
     if m.field.column == "stage_id":
         return None  # an unknown stage is ELQ-00039, judged separately
-    if m.field.data_type in (DataType.NUMBER, DataType.DATE, DataType.BOOLEAN) or m.field.column == "currency":
+    if m.field.column == "currency":
         return sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(raw, parsed)
-    if m.field.max_length:
-        return sql.SQL("char_length({}) > {}").format(raw, sql.Literal(m.field.max_length))
-    return None
+    return typed_malformed(m, raw, parsed)
 
 
 def _rule(rule: str, new: sql.Composable, old: sql.Composable, column: str | None) -> sql.Composable:
     return update_rule_expr(rule, new, old, never_cleared=column in NEVER_CLEARED)
-
-
-_custom_json = custom_fields_expr
 
 
 def process_chunk(
@@ -91,9 +88,7 @@ def process_chunk(
     def key(expr):
         return expr if case_sensitive else sql.SQL("lower({})").format(expr)
 
-    raw_cols = sql.SQL(", ").join(
-        sql.SQL("NULLIF(btrim(s.data ->> {}), '') AS {}").format(m.name, m.raw) for m in mappings
-    )
+    raw_cols = raw_columns(mappings)
     parsed_cols = sql.SQL(", ").join(sql.SQL("{} AS {}").format(_parse_expr(m), m.parsed) for m in mappings)
     stage_join = (
         sql.SQL("LEFT JOIN {} st ON st.site_id = %(site)s AND lower(st.name) = lower(x.{})").format(
@@ -114,19 +109,11 @@ def process_chunk(
     )
     malformed = [(m, _malformed(m)) for m in mappings]
     malformed = [(m, c) for m, c in malformed if c is not None]
-    bad_malformed = (
-        sql.SQL("array_remove(ARRAY[{}]::text[], NULL)").format(
-            sql.SQL(", ").join(sql.SQL("CASE WHEN {} THEN {} END").format(c, m.name) for m, c in malformed)
-        )
-        if malformed
-        else sql.SQL("'{}'::text[]")
-    )
-    required_missing = sql.SQL("array_remove(ARRAY[{}]::text[], NULL)").format(
-        sql.SQL(", ").join(
-            sql.SQL("CASE WHEN y.{} IS NULL THEN {} END").format(m.raw, m.name)
-            for m in mappings
-            if m.field.column in REQUIRED_COLUMNS
-        )
+    bad_malformed = text_array(sql.SQL("CASE WHEN {} THEN {} END").format(c, m.name) for m, c in malformed)
+    required_missing = text_array(
+        sql.SQL("CASE WHEN y.{} IS NULL THEN {} END").format(m.raw, m.name)
+        for m in mappings
+        if m.field.column in REQUIRED_COLUMNS
     )
     all_empty = sql.SQL(" AND ").join(sql.SQL("y.{} IS NULL").format(m.raw) for m in mappings)
     import_rule = definition.import_rule or ImportRule.CREATE_AND_UPDATE
@@ -183,16 +170,14 @@ def process_chunk(
         match_cond=match_cond,
     )
     params = {"sync": sync_id, "site": site_id, "definition": definition.pk, "lo": lo, "hi": hi, "base": index_base}
-    params.update({f"k{m.index}": m.key for m in mappings})
+    params.update(key_params(mappings))
     cursor.execute(judge, params)
     processed = cursor.rowcount
     # Row count and the two columns the writes filter on: cheap (the wide `data` column is skipped)
     # and enough for the planner to join by index rather than scan the whole table.
     cursor.execute("ANALYZE _rows (code, match_id)")
 
-    messages = sql.SQL(", ").join(
-        sql.SQL("({}, {})").format(sql.Literal(c), sql.Literal(t)) for c, t in MESSAGES.items()
-    )
+    messages = messages_values(MESSAGES)
     cursor.execute(
         sql.SQL(
             """
@@ -228,7 +213,7 @@ def process_chunk(
         for m in columns
     ]
     if customs:
-        sets.append(sql.SQL("custom_fields = {}").format(_custom_json(customs, "r", sql.SQL("o.custom_fields"))))
+        sets.append(sql.SQL("custom_fields = {}").format(custom_fields_expr(customs, "r", sql.SQL("o.custom_fields"))))
     sets += [sql.SQL("updated_at = now()"), sql.SQL("last_sync_id = %(sync)s")]
     target = (
         sql.SQL("o.site_id = %(site)s AND {}").format(
@@ -257,7 +242,7 @@ def process_chunk(
         insert_vals.append(value)
     if customs:
         insert_cols.append(sql.Identifier("custom_fields"))
-        insert_vals.append(_custom_json(customs, "r", None))
+        insert_vals.append(custom_fields_expr(customs, "r", None))
     insert_cols.append(sql.Identifier("last_sync_id"))
     insert_vals.append(sql.SQL("%(sync)s"))
     conflict_sets = [
