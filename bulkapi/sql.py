@@ -65,6 +65,25 @@ def messages_values(messages: dict[str, str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL("({}, {})").format(sql.Literal(c), sql.Literal(t)) for c, t in messages.items())
 
 
+def insert_rejects(cursor, *, invalid_fields: sql.Composable, messages: dict[str, str], params: dict) -> int:
+    """Copy the judged rows of `_rows` that carry a `code` into the sync's rejects; returns how many.
+
+    `_rows` must have `rec` (record index), `data` (the row as uploaded) and `code`; `invalid_fields`
+    is a text[] expression over `r` naming the offending keys."""
+    cursor.execute(
+        sql.SQL(
+            """
+            INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)
+            SELECT %(sync)s, r.rec, r.data, to_jsonb({invalid}), r.code, msg.text
+            FROM _rows r JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = r.code
+            ORDER BY r.rec
+            """
+        ).format(invalid=invalid_fields, messages=messages_values(messages)),
+        params,
+    )
+    return cursor.rowcount
+
+
 def text_array(names: Iterable[sql.Composable]) -> sql.Composable:
     """`array_remove(ARRAY[...]::text[], NULL)`, or an empty text[] when there is nothing."""
     names = list(names)

@@ -16,8 +16,8 @@ from bulkapi.catalog import Mapping
 from bulkapi.models import ImportRule
 from bulkapi.sql import (
     custom_fields_expr,
+    insert_rejects,
     key_params,
-    messages_values,
     raw_columns,
     text_array,
     typed_malformed,
@@ -277,18 +277,7 @@ def process_chunk(
     processed = cursor.rowcount
     cursor.execute("ANALYZE _rows")
 
-    cursor.execute(
-        sql.SQL(
-            """
-            INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)
-            SELECT %(sync)s, r.rec, r.data, to_jsonb(r.invalid), r.code, msg.text
-            FROM _rows r JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = r.code
-            ORDER BY r.rec
-            """
-        ).format(messages=messages_values(MESSAGES)),
-        params,
-    )
-    rejected = cursor.rowcount
+    rejected = insert_rejects(cursor, invalid_fields=sql.SQL("r.invalid"), messages=MESSAGES, params=params)
 
     columns = [m for m in mappings if m.field.column and m.field.column != "uuid"]
     customs = [m for m in mappings if m.field.custom_key]

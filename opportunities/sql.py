@@ -15,8 +15,8 @@ from bulkapi.catalog import Mapping
 from bulkapi.models import ImportRule
 from bulkapi.sql import (
     custom_fields_expr,
+    insert_rejects,
     key_params,
-    messages_values,
     raw_columns,
     text_array,
     typed_malformed,
@@ -177,31 +177,15 @@ def process_chunk(
     # and enough for the planner to join by index rather than scan the whole table.
     cursor.execute("ANALYZE _rows (code, match_id)")
 
-    messages = messages_values(MESSAGES)
-    cursor.execute(
-        sql.SQL(
-            """
-            INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)
-            SELECT %(sync)s, r.rec, r.data,
-              to_jsonb(CASE r.code
-                WHEN 'ELQ-00032' THEN r.bad
-                WHEN 'ELQ-00039' THEN ARRAY[{stage_key}]::text[]
-                WHEN 'ELQ-00061' THEN CASE WHEN r.{id_raw} IS NULL THEN ARRAY[{id_key}] ELSE r.missing END
-                WHEN 'ELQ-00059' THEN '{{}}'::text[]
-                ELSE ARRAY[{id_key}] END),
-              r.code, msg.text
-            FROM _rows r JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = r.code
-            ORDER BY r.rec
-            """
-        ).format(
-            stage_key=stage.name if stage else sql.Literal(""),
-            id_raw=ident.raw,
-            id_key=ident.name,
-            messages=messages,
-        ),
-        params,
-    )
-    rejected = cursor.rowcount
+    invalid = sql.SQL(
+        """CASE r.code
+             WHEN 'ELQ-00032' THEN r.bad
+             WHEN 'ELQ-00039' THEN ARRAY[{stage_key}]::text[]
+             WHEN 'ELQ-00061' THEN CASE WHEN r.{id_raw} IS NULL THEN ARRAY[{id_key}] ELSE r.missing END
+             WHEN 'ELQ-00059' THEN '{{}}'::text[]
+             ELSE ARRAY[{id_key}] END"""
+    ).format(stage_key=stage.name if stage else sql.Literal(""), id_raw=ident.raw, id_key=ident.name)
+    rejected = insert_rejects(cursor, invalid_fields=invalid, messages=MESSAGES, params=params)
 
     columns = [m for m in mappings if m.field.column and m.field.column != "external_id"]
     customs = [m for m in mappings if m.field.custom_key]
