@@ -23,14 +23,13 @@ OPPORTUNITY_BATCH = EntitySpec(
 
 
 def process_batch_chunk(cursor, **kw) -> ChunkResult:
-    """Runs in the sync's chunk transaction, on staged rows (lo, hi] before the sync deletes them."""
+    """Runs in the sync's chunk transaction, on the chunk's staged rows (deleted when the sync ends)."""
     result = opportunity_sql.process_chunk(cursor, **kw)
     batch_sql.apply_chunk(
         cursor,
         sync_id=kw["sync_id"],
         site_id=kw["site_id"],
         definition_id=kw["definition"].pk,
-        lo=kw["lo"],
-        hi=kw["hi"],
+        source=kw["source"],
     )
     return result

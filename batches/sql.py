@@ -65,14 +65,15 @@ def _t(model) -> sql.Identifier:
     return sql.Identifier(model._meta.db_table)
 
 
-def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, lo: int, hi: int) -> None:
-    """After `process_chunk` wrote staged rows (lo, hi]: the batch fields, contacts, links, row map.
+def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, source: sql.Composable) -> None:
+    """After `process_chunk` wrote the chunk's staged rows (`source`): the batch fields, contacts,
+    links, row map.
 
     Stored rows are the chunk's staged rows without a reject of this sync (record_index == `_row`,
     because a batch definition holds one upload staged in file order); each became the opportunity
     with its Reference as external id.
     """
-    params = {"sync": sync_id, "site": site_id, "definition": definition_id, "lo": lo, "hi": hi}
+    params = {"sync": sync_id, "site": site_id, "definition": definition_id}
     names = {
         "opp": _t(Opportunity),
         "contact": _t(Contact),
@@ -91,13 +92,12 @@ def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, lo: i
                    s.data ->> 'EmailAddress' AS email, s.data ->> 'PhoneNumber' AS phone,
                    s.data ->> 'RaId' AS raid, s.data ->> 'PayloadValue' AS payload,
                    NULL::bigint AS contact_id
-            FROM bulkapi_stagedrow s
+            FROM {source} s
             JOIN {opp} o ON o.site_id = %(site)s AND o.external_id = btrim(s.data ->> 'Reference')
-            WHERE s.definition_id = %(definition)s AND s.id > %(lo)s AND s.id <= %(hi)s
-              AND NOT EXISTS (SELECT 1 FROM syncs_reject j
+            WHERE NOT EXISTS (SELECT 1 FROM syncs_reject j
                               WHERE j.sync_id = %(sync)s AND j.record_index = (s.data ->> '_row')::bigint)
             """
-        ).format(**names),
+        ).format(source=source, **names),
         params,
     )
     # Autovacuum never analyses temp tables: without row counts the planner joins _batch to itself

@@ -125,6 +125,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Rows per sync chunk: one transaction each. 50k rows take about 1-2 s and a few MB of
 # temp table on 2 cores; small enough to stay far under the broker visibility timeout.
 BULK_SYNC_CHUNK_ROWS = env.int("BULK_SYNC_CHUNK_ROWS", default=50_000)
+# Lanes a sync is split into: each lane is a chain of chunk tasks any worker can claim, and lanes
+# run side by side (rows are spread over lanes by identifier, so no two lanes touch one record).
+# Match it to the worker processes you run for syncs; beyond that, lanes take turns.
+BULK_SYNC_LANES = env.int("BULK_SYNC_LANES", default=2)
 # A sync whose worker has not committed a chunk for this long is re-enqueued by beat.
 BULK_SYNC_STALL_SECONDS = env.int("BULK_SYNC_STALL_SECONDS", default=300)
 CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=False)

@@ -130,11 +130,9 @@ def process_chunk(
     site_id: int,
     definition,
     mappings: list[Mapping],
-    lo: int,
-    hi: int,
-    index_base: int,
+    source: sql.Composable,
 ) -> ChunkResult:
-    """Judge and write staged rows (lo, hi] into `target`; runs inside the caller's transaction."""
+    """Judge and write the chunk's staged rows (`source`) into `target`; runs inside the caller's transaction."""
     table = target.table
     ident = next(m for m in mappings if m.key == definition.identifier_field_name)
     id_col = ident.field.column
@@ -244,9 +242,7 @@ def process_chunk(
             SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync,
               row_number() OVER (PARTITION BY {id_key} ORDER BY x.sid) AS dup_rank
             FROM (
-              SELECT s.id AS sid, %(base)s + row_number() OVER (ORDER BY s.id) AS rec, s.data, {raw_cols}
-              FROM bulkapi_stagedrow s
-              WHERE s.definition_id = %(definition)s AND s.id > %(lo)s AND s.id <= %(hi)s
+              SELECT s.sid, s.rec, s.data, {raw_cols} FROM {source} s
             ) x
             {account_joins}
             LEFT JOIN LATERAL (
@@ -266,12 +262,13 @@ def process_chunk(
         parsed_cols=parsed_cols,
         id_key=key(id_col, sql.SQL("x.") + ident.raw),
         raw_cols=raw_columns(mappings),
+        source=source,
         account_joins=account_joins,
         table=table,
         match_cond=match_cond,
         id_raw=ident.raw,
     )
-    params = {"sync": sync_id, "site": site_id, "definition": definition.pk, "lo": lo, "hi": hi, "base": index_base}
+    params = {"sync": sync_id, "site": site_id, "definition": definition.pk}
     params.update(key_params(mappings), **REGEX_PARAMS)
     cursor.execute(judge, params)
     processed = cursor.rowcount

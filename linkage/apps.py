@@ -14,5 +14,8 @@ class LinkageConfig(AppConfig):
         register(OPPORTUNITY_LINK)
         # looked up at call time, so tests can wrap sql.process_chunk
         register_processor(
-            OPPORTUNITY_LINK.entity, lambda cursor, **kw: sql.process_chunk(cursor, **kw), finish_logs=sql.finish_logs
+            OPPORTUNITY_LINK.entity,
+            lambda cursor, **kw: sql.process_chunk(cursor, **kw),
+            finish_logs=sql.finish_logs,
+            lane_key=sql.lane_key,
         )

@@ -1,6 +1,6 @@
 """Set-based SQL for one chunk of an opportunity-contact linkage sync (reference 9.3).
 
-Per chunk of staged rows (lo, hi]: find each row's opportunity (by external id, case per
+Per chunk of staged rows (one range and lane of the sync): find each row's opportunity (by external id, case per
 `linkOpportunitiesCaseSensitiveMatchField`) and its source records (contacts, or accounts, by the
 source field, case per `linkOpportunitiesCaseSensitiveSourceField`) with joins, judge every row,
 write the rejects, then link with one `INSERT ... SELECT ... ON CONFLICT (opportunity_id, contact_id)
@@ -17,7 +17,7 @@ from bulkapi.sql import key_params, messages_values, raw_columns
 from contacts.models import Account, Contact
 from contacts.sql import REGEX_PARAMS, domain_sql, uuid_sql
 from opportunities.models import Opportunity
-from syncs.processors import ChunkResult
+from syncs.processors import ChunkResult, staged_key
 
 from .models import OpportunityContact
 
@@ -60,6 +60,11 @@ def _source_match(m: Mapping, record: str, value: sql.Composable, case_sensitive
     return sql.SQL("lower({}) = lower({})").format(field, value)
 
 
+def lane_key(definition, mappings: list[Mapping]) -> sql.Composable:
+    """Rows are spread over a sync's lanes by opportunity id: one opportunity's links in one lane."""
+    return staged_key(next(m for m in mappings if m.key == definition.link_match_field_name).key)
+
+
 def process_chunk(
     cursor,
     *,
@@ -67,13 +72,11 @@ def process_chunk(
     site_id: int,
     definition,
     mappings: list[Mapping],
-    lo: int,
-    hi: int,
-    index_base: int,
+    source: sql.Composable,
 ) -> ChunkResult:
-    """Judge and link staged rows (lo, hi]; returns the counts. Runs inside the caller's transaction."""
+    """Judge and link the chunk's staged rows (`source`); returns the counts. Runs inside the caller's transaction."""
     match = next(m for m in mappings if m.key == definition.link_match_field_name)
-    source = next(m for m in mappings if m.key == definition.link_source_field)
+    src_field = next(m for m in mappings if m.key == definition.link_source_field)
     kind = definition.link_entity_type or "Contact"
     by_account = kind == "Account"
     multiple = definition.link_multiple_source_matches
@@ -81,9 +84,9 @@ def process_chunk(
     contacts = sql.Identifier(Contact._meta.db_table)
     links = sql.Identifier(OpportunityContact._meta.db_table)
     records = sql.Identifier(Account._meta.db_table) if by_account else contacts
-    params = {"sync": sync_id, "site": site_id, "definition": definition.pk, "lo": lo, "hi": hi, "base": index_base}
+    params = {"sync": sync_id, "site": site_id, "definition": definition.pk}
     params.update(key_params(mappings), **REGEX_PARAMS)
-    mv, sv = sql.SQL("r.") + match.raw, sql.SQL("r.") + source.raw
+    mv, sv = sql.SQL("r.") + match.raw, sql.SQL("r.") + src_field.raw
     opp_cond = (
         sql.SQL("o.external_id = {}").format(mv)
         if definition.link_case_sensitive_match_field
@@ -121,9 +124,7 @@ def process_chunk(
         sql.SQL(
             """
             WITH r AS MATERIALIZED (
-              SELECT s.id AS sid, %(base)s + row_number() OVER (ORDER BY s.id) AS rec, {raw}
-              FROM bulkapi_stagedrow s
-              WHERE s.definition_id = %(definition)s AND s.id > %(lo)s AND s.id <= %(hi)s
+              SELECT s.sid, s.rec, {raw} FROM {source} s
             ), src AS MATERIALIZED (
               SELECT r.sid, t.id AS src_id FROM r JOIN {records} t ON t.site_id = %(site)s AND {cond}
               WHERE {sv} IS NOT NULL
@@ -165,12 +166,13 @@ def process_chunk(
             SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM rejected), (SELECT count(*) FROM linked), {company_count}
             """
         ).format(
-            raw=raw_columns([match, source]),
+            raw=raw_columns([match, src_field]),
+            source=source,
             records=records,
-            cond=_source_match(source, "t", sv, definition.link_case_sensitive_source_field),
+            cond=_source_match(src_field, "t", sv, definition.link_case_sensitive_source_field),
             sv=sv,
             mraw=match.raw,
-            sraw=source.raw,
+            sraw=src_field.raw,
             no_opp=sql.Literal(UNMATCHED_OPPORTUNITY[0]),
             missing=sql.Literal(missing[0]),
             ambiguous=sql.Literal(ambiguous[0]),
@@ -178,7 +180,7 @@ def process_chunk(
             opp=opp,
             opp_cond=opp_cond,
             mkey=match.name,
-            skey=source.name,
+            skey=src_field.name,
             messages=messages_values(MESSAGES),
             company=company,
             links=links,

@@ -1,6 +1,6 @@
 """Set-based SQL for one chunk of an opportunity import sync.
 
-A chunk is staged rows (lo, hi] of one definition. Three statements do the work: build a temp
+A chunk is the staged rows of one range and lane of a sync (`syncs.processors.staged_chunk`). Three statements do the work: build a temp
 table of parsed, matched and judged rows; copy the rejected ones into the reject table; write the
 valid ones (UPDATE the matched, INSERT ... ON CONFLICT the new). A rejected row never half-writes,
 because it is judged whole before anything is written. Parsing lives in SQL functions created by
@@ -23,7 +23,7 @@ from bulkapi.sql import (
     typed_value,
     update_rule_expr,
 )
-from syncs.processors import ChunkResult
+from syncs.processors import ChunkResult, staged_key
 
 from .models import Opportunity, Stage
 
@@ -66,6 +66,11 @@ def _rule(rule: str, new: sql.Composable, old: sql.Composable, column: str | Non
     return update_rule_expr(rule, new, old, never_cleared=column in NEVER_CLEARED)
 
 
+def lane_key(definition, mappings: list[Mapping]) -> sql.Composable:
+    """Rows are spread over a sync's lanes by identifier: every row of one opportunity in one lane."""
+    return staged_key(next(m for m in mappings if m.field.column == "external_id").key)
+
+
 def process_chunk(
     cursor,
     *,
@@ -73,11 +78,9 @@ def process_chunk(
     site_id: int,
     definition,
     mappings: list[Mapping],
-    lo: int,
-    hi: int,
-    index_base: int,
+    source: sql.Composable,
 ) -> ChunkResult:
-    """Judge and write staged rows (lo, hi]; returns the counts. Runs inside the caller's transaction."""
+    """Judge and write the chunk's staged rows (`source`); returns the counts. Runs inside the caller's transaction."""
     opp = sql.Identifier(Opportunity._meta.db_table)
     ident = next(m for m in mappings if m.field.column == "external_id")
     case_sensitive = definition.is_identifier_field_case_sensitive
@@ -141,9 +144,7 @@ def process_chunk(
             SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync,
               row_number() OVER (PARTITION BY {id_key} ORDER BY x.sid) AS dup_rank
             FROM (
-              SELECT s.id AS sid, %(base)s + row_number() OVER (ORDER BY s.id) AS rec, s.data, {raw_cols}
-              FROM bulkapi_stagedrow s
-              WHERE s.definition_id = %(definition)s AND s.id > %(lo)s AND s.id <= %(hi)s
+              SELECT s.sid, s.rec, s.data, {raw_cols} FROM {source} s
             ) x
             {stage_join} {currency_join}
             LEFT JOIN LATERAL (
@@ -164,12 +165,13 @@ def process_chunk(
         parsed_cols=parsed_cols,
         id_key=key(sql.SQL("x.") + ident.raw),
         raw_cols=raw_cols,
+        source=source,
         stage_join=stage_join,
         currency_join=currency_join,
         opp=opp,
         match_cond=match_cond,
     )
-    params = {"sync": sync_id, "site": site_id, "definition": definition.pk, "lo": lo, "hi": hi, "base": index_base}
+    params = {"sync": sync_id, "site": site_id, "definition": definition.pk}
     params.update(key_params(mappings))
     cursor.execute(judge, params)
     processed = cursor.rowcount

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from bulkapi.models import ImportDefinition, Site
@@ -35,8 +36,13 @@ class Sync(models.Model):
     sync_ended_at = models.DateTimeField(null=True, blank=True)
     # The snapshot: staged rows of the definition with id <= upto_id, taken when the sync was made.
     upto_id = models.BigIntegerField(default=0)
-    # Resume point: every staged row with id <= watermark is stored or rejected, committed.
-    watermark = models.BigIntegerField(default=0)
+    # The snapshot cut into ranges of `range_rows` staged rows (the last may be shorter): range i is
+    # the ids in (range_ends[i-1], range_ends[i]]. Each of `lanes` lanes works through every range
+    # in order, taking the rows whose identifier hashes to it, so lanes run side by side on any
+    # workers without ever touching the same record (see `services.sync_run_chunk`).
+    range_ends = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    range_rows = models.IntegerField(default=0)
+    lanes = models.PositiveSmallIntegerField(default=1)
     total_rows = models.BigIntegerField(default=0)
     processed = models.BigIntegerField(default=0)
     rejected = models.BigIntegerField(default=0)
@@ -64,6 +70,20 @@ class Sync(models.Model):
     @property
     def uri(self) -> str:
         return f"/syncs/{self.pk}"
+
+
+class SyncLane(models.Model):
+    """Resume point of one lane of a sync: ranges before `next_range` are stored or rejected, committed."""
+
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="lane_states")
+    lane = models.PositiveSmallIntegerField()
+    next_range = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("sync", "lane", name="sync_lane_unique")]
+
+    def __str__(self) -> str:
+        return f"sync {self.sync_id} lane {self.lane} at range {self.next_range}"
 
 
 class Severity(models.TextChoices):

@@ -30,12 +30,13 @@ class SyncTask(DjangoTask):
     retry_backoff=True,
     max_retries=5,
 )
-def sync_run(self, sync_id: int) -> None:
-    """One chunk per run, then re-enqueue: each run stays far below the broker's visibility timeout."""
+def sync_run(self, sync_id: int, lane: int = 0) -> None:
+    """One chunk of one lane per run, then re-enqueue: each run stays far below the broker's
+    visibility timeout, and a sync's lanes are separate chains any worker can pick up."""
     from .services import sync_run_chunk
 
-    if sync_run_chunk(sync_id=sync_id).has_more:
-        sync_run.delay(sync_id)
+    if sync_run_chunk(sync_id=sync_id, lane=lane).has_more:
+        sync_run.delay(sync_id, lane)
 
 
 @shared_task(

@@ -11,8 +11,8 @@ from bulkapi.models import ImportDefinition, StagedRow
 from contacts.models import Contact
 from linkage.models import OpportunityContact
 from opportunities.models import Opportunity, Stage
-from syncs.services import sync_run_chunk
 from tests.batches.helpers import HEADER, rows_csv, upload
+from tests.syncs.helpers import drive
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +33,7 @@ def _failures(response):
 def run_job(api, job_id):
     job = BatchJob.objects.get(uuid=job_id)
     assert job.sync_id is not None
-    while sync_run_chunk(sync_id=job.sync_id).has_more:
-        pass
+    drive(job.sync_id)
     return api.get(f"/api/v1/{api.site.pk}/batch/{job_id}/status").json()
 
 

@@ -18,10 +18,21 @@ def run_sync(definition, rows=None, user=None, chunks=None) -> Sync:
     if rows is not None:
         stage(definition, rows)
     sync = sync_start(definition=definition, user=user or UserFactory(site=definition.site))
-    steps = 0
-    while sync_run_chunk(sync_id=sync.pk).has_more:
-        steps += 1
-        if chunks is not None and steps >= chunks:
-            break
+    drive(sync.pk, chunks=chunks)
     sync.refresh_from_db()
     return sync
+
+
+def drive(sync_id: int, chunks: int | None = None) -> int:
+    """Run the sync's lanes in this process, one chunk of each in turn (as workers interleave them),
+    until every lane is through or `chunks` chunks ran; returns how many ran."""
+    lanes = Sync.objects.get(pk=sync_id).lanes
+    busy, steps = set(range(lanes)), 0
+    while busy:
+        for lane in sorted(busy):
+            if not sync_run_chunk(sync_id=sync_id, lane=lane).has_more:
+                busy.discard(lane)
+            steps += 1
+            if chunks is not None and steps >= chunks:
+                return steps
+    return steps

@@ -3,13 +3,12 @@
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from bulkapi.models import CustomField, StagedRow
 from opportunities.models import Opportunity
 from syncs.models import Reject, SyncLog
 from tests.factories import ImportDefinitionFactory, OpportunityFactory
-from tests.syncs.helpers import run_sync, stage
+from tests.syncs.helpers import drive, run_sync, stage
 
 pytestmark = pytest.mark.django_db
 
@@ -219,15 +218,14 @@ def test_empty_sync_succeeds_with_no_data_log(site):
 
 
 def test_rows_staged_after_the_sync_started_wait_for_the_next_sync(site):
-    from syncs.services import sync_run_chunk, sync_start
+    from syncs.services import sync_start
     from tests.factories import UserFactory
 
     definition = ImportDefinitionFactory(site=site)
     stage(definition, [row(1)])
     sync = sync_start(definition=definition, user=UserFactory(site=site))
     stage(definition, [row(2)])
-    while sync_run_chunk(sync_id=sync.pk).has_more:
-        pass
+    drive(sync.pk)
     assert list(Opportunity.objects.filter(site=site).values_list("external_id", flat=True)) == ["1"]
     assert StagedRow.objects.filter(definition=definition).count() == 1
     run_sync(definition)
@@ -259,6 +257,7 @@ def test_a_crash_mid_chunk_rolls_back_whole_and_the_rerun_matches_a_clean_run(si
     from tests.factories import SiteFactory
 
     settings.BULK_SYNC_CHUNK_ROWS = 4
+    settings.BULK_SYNC_LANES = 2
     rows = [row(i, Amount="bad" if i % 5 == 0 else str(i)) for i in range(1, 15)] + [row(3)]
     clean_site = SiteFactory()
     clean = run_sync(ImportDefinitionFactory(site=clean_site), rows)
@@ -277,18 +276,15 @@ def test_a_crash_mid_chunk_rolls_back_whole_and_the_rerun_matches_a_clean_run(si
     monkeypatch.setattr(opportunities.sql, "process_chunk", crashing)
     with pytest.raises(RuntimeError):
         run_sync(definition, rows)
-    with connection.cursor() as cur:
-        cur.execute("SELECT watermark, processed FROM syncs_sync WHERE definition_id = %s", [definition.pk])
-        watermark, processed = cur.fetchone()
-    assert processed == 4 and watermark > 0  # the first chunk is committed, the second is not
-    assert Opportunity.objects.filter(site=site).count() == 4
-    monkeypatch.setattr(opportunities.sql, "process_chunk", real)
-    from syncs.models import Sync
-    from syncs.services import sync_run_chunk
+    from syncs.models import Sync, SyncLane
 
     sync = Sync.objects.get(definition=definition)
-    while sync_run_chunk(sync_id=sync.pk).has_more:
-        pass
+    # The first chunk (lane 0, range 0) is committed, the second (lane 1, range 0) is not.
+    assert sorted(SyncLane.objects.filter(sync=sync).values_list("lane", "next_range")) == [(0, 1), (1, 0)]
+    assert 0 < sync.processed < 8 and sync.processed == sync.created_count + sync.rejected
+    assert Opportunity.objects.filter(site=site).count() == sync.created_count
+    monkeypatch.setattr(opportunities.sql, "process_chunk", real)
+    drive(sync.pk)
     sync.refresh_from_db()
     clean_opps, clean_rej, clean_counts = _snapshot(clean_site, clean)
     opps, rej, counts = _snapshot(site, sync)
