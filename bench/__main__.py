@@ -4,7 +4,7 @@ Needs DATABASE_URL and REDIS_URL (`make bench` provides throwaway ones). In one 
   1. generate an opportunity CSV of N rows under .run/bench/;
   2. baseline: psycopg COPY into an unlogged staging table + one INSERT .. ON CONFLICT into a
      copy of opportunities_opportunity, once creating and once updating every row;
-  3. ours: gunicorn (2 workers) + one Celery worker (-c 1), import definition, CSV upload in
+  3. ours: gunicorn (2 workers) + one Celery worker (-c 2, as `make run`), import definition, CSV upload in
      parts of <= 30 MB, sync, poll to the end -- once creating, once updating every row --
      while sampling the peak RSS of both process trees every 0.2 s.
 Exit status: 0 after a complete measurement (targets missed or not), 1 on a functional
@@ -96,7 +96,7 @@ def run_ours(args, csv_path: str, parts, results: dict, sampler_box: list) -> No
     client = server.Client(port)
     sampler = None
     try:
-        log(f"starting gunicorn on 127.0.0.1:{port} (2 workers) and a Celery worker (-c 1) ...")
+        log(f"starting gunicorn on 127.0.0.1:{port} (2 workers) and a Celery worker (-c 2) ...")
         procs.start()
         sampler = Sampler({"api": procs.procs["api"].pid, "worker": procs.procs["worker"].pid})
         sampler_box.append(sampler)
@@ -147,7 +147,12 @@ def report(args, csv_size: int, parts, base: dict, ours: dict, sampler: Sampler)
         f"Opportunity import benchmark: {n:,} rows, CSV {csv_size / mb:.1f} MiB, "
         f"{len(parts)} upload part(s) <= {args.part_mb:g} MB, uploads {'sequential' if args.upload_concurrency == 1 else '2 in parallel'}"
     )
-    lines.append("API: gunicorn --workers 2 (sync); worker: celery -c 1 (prefork); host CPUs: " + str(os.cpu_count()))
+    lines.append(
+        "API: gunicorn --workers 2 (sync); worker: celery -c 2 (prefork), sync lanes: "
+        + os.environ.get("BULK_SYNC_LANES", "2")
+        + "; host CPUs: "
+        + str(os.cpu_count())
+    )
     lines.append("")
     header = f"{'case':<18} | {'rows':>9} | {'seconds':>8} | {'rows/s':>9} | ratio vs baseline"
     lines.append(header)

@@ -6,7 +6,7 @@ Needs DATABASE_URL and REDIS_URL. In one run:
   2. baseline: psycopg COPY into an unlogged table, then one INSERT of the opportunities (stage join)
      into a copy of opportunities_opportunity, one INSERT of the contacts (by email) and one of the
      links, into copies of those tables;
-  3. ours: gunicorn (2 workers) + one Celery worker (-c 1); POST the file as multipart to
+  3. ours: gunicorn (2 workers) + one Celery worker (-c 2, as `make run`); POST the file as multipart to
      /api/v1/{siteId}/opportunity/upload/batch (validation happens inside that request), poll
      /batch/{jobId}/status until it ends, while sampling the peak RSS of both process trees.
 Prints validation (upload request) seconds, end-to-end rows/s of both and their ratio.

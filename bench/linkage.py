@@ -6,7 +6,7 @@ Needs DATABASE_URL and REDIS_URL. In one run:
   2. baseline: psycopg COPY of the CSV into an unlogged table + one INSERT .. SELECT .. JOIN
      (opportunity by lower(external_id), contact by lower(email)) .. ON CONFLICT DO NOTHING into a
      copy of linkage_opportunitycontact;
-  3. ours: gunicorn (2 workers) + one Celery worker (-c 1), a linkage import definition, CSV upload
+  3. ours: gunicorn (2 workers) + one Celery worker (-c 2, as `make run`), a linkage import definition, CSV upload
      in parts of <= 30 MB, POST /syncs, poll to the end.
 Prints rows/s of both and the ratio (target >= 0.5x). Exit 1 on a functional failure.
 """

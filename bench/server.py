@@ -74,7 +74,7 @@ class Processes:
         )  # fmt: skip
         self._start(
             "worker",
-            [f"{venv}/celery", "-A", "config", "worker", "-Q", "celery,bulk", "-c", "1", "--loglevel=INFO"],
+            [f"{venv}/celery", "-A", "config", "worker", "-Q", "celery,bulk", "-c", "2", "--loglevel=INFO"],
         )
 
     def check_alive(self) -> None:

@@ -108,13 +108,14 @@ def imports_purge_expired() -> dict[str, int]:
         cur.execute(
             """
             WITH expired AS (
-              SELECT u.id FROM bulkapi_stagedupload u
+              SELECT u.id, u.definition_id FROM bulkapi_stagedupload u
               JOIN bulkapi_importdefinition d ON d.id = u.definition_id
               LEFT JOIN syncs_sync s ON s.id = u.sync_id
               WHERE u.created_at < %s - make_interval(secs => d.data_retention_seconds)
                 AND (s.id IS NULL OR s.status NOT IN (%s, %s))
             ), gone AS (
-              DELETE FROM bulkapi_stagedrow r USING expired e WHERE r.upload_id = e.id RETURNING 1
+              DELETE FROM bulkapi_stagedrow r USING expired e
+              WHERE r.definition_id = e.definition_id AND r.upload_id = e.id RETURNING 1
             ), dropped AS (
               DELETE FROM bulkapi_stagedupload u USING expired e WHERE u.id = e.id AND u.sync_id IS NULL
             )

@@ -68,14 +68,15 @@ def messages_values(messages: dict[str, str]) -> sql.Composable:
 def insert_rejects(cursor, *, invalid_fields: sql.Composable, messages: dict[str, str], params: dict) -> int:
     """Copy the judged rows of `_rows` that carry a `code` into the sync's rejects; returns how many.
 
-    `_rows` must have `rec` (record index), `data` (the row as uploaded) and `code`; `invalid_fields`
-    is a text[] expression over `r` naming the offending keys."""
+    `_rows` must have `sid` (staged row id, for the row as uploaded), `rec` (record index) and `code`;
+    `invalid_fields` is a text[] expression over `r` naming the offending keys."""
     cursor.execute(
         sql.SQL(
             """
             INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)
-            SELECT %(sync)s, r.rec, r.data, to_jsonb({invalid}), r.code, msg.text
+            SELECT %(sync)s, r.rec, s.data, to_jsonb({invalid}), r.code, msg.text
             FROM _rows r JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = r.code
+            JOIN bulkapi_stagedrow s ON s.id = r.sid
             ORDER BY r.rec
             """
         ).format(invalid=invalid_fields, messages=messages_values(messages)),

@@ -242,7 +242,7 @@ def process_chunk(
             SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync,
               row_number() OVER (PARTITION BY {id_key} ORDER BY x.sid) AS dup_rank
             FROM (
-              SELECT s.sid, s.rec, s.data, {raw_cols} FROM {source} s
+              SELECT s.sid, s.rec, {raw_cols} FROM {source} s
             ) x
             {account_joins}
             LEFT JOIN LATERAL (

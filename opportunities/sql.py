@@ -144,7 +144,7 @@ def process_chunk(
             SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync,
               row_number() OVER (PARTITION BY {id_key} ORDER BY x.sid) AS dup_rank
             FROM (
-              SELECT s.sid, s.rec, s.data, {raw_cols} FROM {source} s
+              SELECT s.sid, s.rec, {raw_cols} FROM {source} s
             ) x
             {stage_join} {currency_join}
             LEFT JOIN LATERAL (
@@ -175,7 +175,7 @@ def process_chunk(
     params.update(key_params(mappings))
     cursor.execute(judge, params)
     processed = cursor.rowcount
-    # Row count and the two columns the writes filter on: cheap (the wide `data` column is skipped)
+    # Row count and the two columns the writes filter on: cheap (only two columns are sampled)
     # and enough for the planner to join by index rather than scan the whole table.
     cursor.execute("ANALYZE _rows (code, match_id)")
 

@@ -258,14 +258,15 @@ SYNC_TARGET_TABLES = (
 
 
 def _refresh_stale_statistics() -> None:
-    """ANALYZE the target tables that grew or changed by more than half since their last analysis.
+    """ANALYZE the target tables that have grown or changed by as many rows as they had at their last
+    analysis (so a table filling up from empty is analysed a few times, not after every chunk).
 
     In its own transaction, skipping a table another lane is analysing: ANALYZE holds a lock until
     commit that a second ANALYZE of the table waits for."""
     with transaction.atomic(durable=True), connection.cursor() as cur:
         cur.execute(
             "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s)"
-            " AND n_mod_since_analyze > greatest(1000, 0.5 * n_live_tup)",
+            " AND n_mod_since_analyze > greatest(1000, n_live_tup - n_mod_since_analyze)",
             [list(SYNC_TARGET_TABLES)],
         )
         for (table,) in cur.fetchall():

@@ -96,7 +96,7 @@ def database_url() -> str:
 class WorkerProcess:
     """A real `celery worker` process on the test database and the test Redis."""
 
-    def __init__(self, extra_env: dict | None = None):
+    def __init__(self, extra_env: dict | None = None, concurrency: int = 1):
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
         env = {
             **os.environ,
@@ -108,7 +108,7 @@ class WorkerProcess:
         }
         self.log = open(ROOT / ".run" / f"worker-{self.name.split('@')[0]}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "celery,bulk", "-c", "1",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "celery,bulk", "-c", str(concurrency),
              "-n", self.name, "--without-gossip", "--without-mingle", "--loglevel=INFO"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,

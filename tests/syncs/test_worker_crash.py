@@ -1,5 +1,6 @@
-"""Kill a real worker process mid-sync: the redelivered task finishes on another worker with every
-staged row stored or rejected exactly once."""
+"""Kill a real worker process mid-sync, with both lanes of the sync in flight on its two pool
+processes: the redelivered tasks finish on another worker with every staged row stored or rejected
+exactly once."""
 
 import io
 import json
@@ -8,17 +9,18 @@ import pytest
 
 from bulkapi.staging import staged_rows_load_json
 from opportunities.models import Opportunity
-from syncs.models import Reject, Sync
+from syncs.models import Reject, Sync, SyncLane
 from syncs.services import sync_start
 from tests.conftest import WorkerProcess, wait_for
 from tests.factories import ImportDefinitionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROWS = 30_000
-WORKER_ENV = {"BULK_SYNC_CHUNK_ROWS": "1000", "CELERY_VISIBILITY_TIMEOUT": "4"}
+WORKER_ENV = {"CELERY_VISIBILITY_TIMEOUT": "4"}
 
 
-def test_worker_killed_mid_sync_is_finished_by_another_worker_exactly_once(site):
+def test_worker_killed_mid_sync_is_finished_by_another_worker_exactly_once(site, settings):
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 1000, 2  # taken into the sync's snapshot
     rows = [
         {"OpportunityID": f"K{i}", "OpportunityName": f"Deal {i}", "Amount": "bad" if i % 1000 == 7 else str(i),
          "Stage": "Proposal"}
@@ -28,7 +30,7 @@ def test_worker_killed_mid_sync_is_finished_by_another_worker_exactly_once(site)
     raw = json.dumps(rows).encode()
     staged_rows_load_json(definition=definition, stream=io.BytesIO(raw), content_length=len(raw))
 
-    first = WorkerProcess(WORKER_ENV)
+    first = WorkerProcess(WORKER_ENV, concurrency=2)
     try:
         sync = sync_start(definition=definition, user=UserFactory(site=site))
         wait_for(lambda: Sync.objects.get(pk=sync.pk).processed >= 3000, timeout=120, interval=0.05)
@@ -38,7 +40,7 @@ def test_worker_killed_mid_sync_is_finished_by_another_worker_exactly_once(site)
     at_kill = Sync.objects.get(pk=sync.pk)
     assert at_kill.status == "active" and 0 < at_kill.processed < ROWS
 
-    second = WorkerProcess(WORKER_ENV)
+    second = WorkerProcess(WORKER_ENV, concurrency=2)
     try:
         done = wait_for(
             lambda: (s := Sync.objects.get(pk=sync.pk)).status in ("success", "warning", "error") and s,
@@ -47,6 +49,8 @@ def test_worker_killed_mid_sync_is_finished_by_another_worker_exactly_once(site)
     finally:
         second.stop()
     assert done.status == "warning"
+    assert done.lanes == 2 and len(done.range_ends) == ROWS // 2000
+    assert set(SyncLane.objects.filter(sync=done).values_list("lane", "next_range")) == {(0, 15), (1, 15)}
     assert done.processed == ROWS and done.rejected == ROWS // 1000
     assert Opportunity.objects.filter(site=site).count() == ROWS - ROWS // 1000
     indexes = list(Reject.objects.filter(sync=done).values_list("record_index", flat=True))
