@@ -242,14 +242,14 @@ def process_chunk(
             SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync,
               row_number() OVER (PARTITION BY {id_key} ORDER BY x.sid) AS dup_rank
             FROM (
-              SELECT s.sid, s.rec, {raw_cols} FROM {source} s
+              SELECT s.sid, s.rec, {raw_cols} FROM {source} s OFFSET 0
             ) x
             {account_joins}
             LEFT JOIN LATERAL (
               SELECT t.id, t.last_sync_id FROM {table} t
               WHERE t.site_id = %(site)s AND {match_cond} ORDER BY t.id LIMIT 1
             ) m ON x.{id_raw} IS NOT NULL
-          ) y
+          ) y OFFSET 0
         ) z
         """
     ).format(
