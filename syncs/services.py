@@ -257,20 +257,25 @@ SYNC_TARGET_TABLES = (
 )
 
 
+# Advisory lock key serialising the statistics refresh of concurrent chunks ("syncstat").
+STATISTICS_LOCK = 0x73796E6373746174
+
+
 def _refresh_stale_statistics() -> None:
     """ANALYZE the target tables that have grown or changed by as many rows as they had at their last
     analysis (so a table filling up from empty is analysed a few times, not after every chunk).
 
-    In its own transaction, skipping a table another lane is analysing: ANALYZE holds a lock until
-    commit that a second ANALYZE of the table waits for."""
+    In its own short transaction, one lane at a time (an advisory lock): a lane that finds another
+    analysing waits for it, then sees fresh statistics, so no lane plans its chunk on stale ones."""
     with transaction.atomic(durable=True), connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [STATISTICS_LOCK])
         cur.execute(
             "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s)"
             " AND n_mod_since_analyze > greatest(1000, n_live_tup - n_mod_since_analyze)",
             [list(SYNC_TARGET_TABLES)],
         )
         for (table,) in cur.fetchall():
-            cur.execute(sql.SQL("ANALYZE (SKIP_LOCKED) {}").format(sql.Identifier(table)))
+            cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
 
 def _process(state: SyncLane, sync: Sync, definition: ImportDefinition):
