@@ -1,0 +1,75 @@
+"""A sync's lanes: every staged row in exactly one lane, one identifier's rows in one lane, record
+indexes the same as with one lane, and the same outcome whatever the number of lanes."""
+
+import pytest
+from django.db import connection
+
+from bulkapi.catalog import mappings_for
+from opportunities.models import Opportunity
+from syncs.models import Reject, Sync, SyncLane
+from syncs.processors import lane_key_for, staged_chunk
+from tests.factories import ImportDefinitionFactory, SiteFactory
+from tests.syncs.helpers import run_sync, stage
+
+pytestmark = pytest.mark.django_db
+
+
+def rows():
+    out = []
+    for i in range(1, 121):
+        ident = f"id-{i % 40}" if i % 3 else f"ID-{i % 40}"  # repeats, and case variants of them
+        if i % 17 == 0:
+            ident = f"bad-{i}"  # its own identifier, so the malformed amount decides (ELQ-00032)
+        out.append({"OpportunityID": ident, "OpportunityName": f"Deal {i}", "Stage": "Proposal",
+                    "Amount": "bad" if i % 17 == 0 else str(i)})  # fmt: skip
+    return out
+
+
+def test_lanes_partition_the_staged_rows_by_identifier(site):
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, rows())
+    key = lane_key_for(definition.entity, definition, mappings_for(definition))
+    seen = {}
+    with connection.cursor() as cur:
+        cur.execute("SELECT min(id), max(id) FROM bulkapi_stagedrow WHERE definition_id = %s", [definition.pk])
+        lo, hi = cur.fetchone()
+        for lane in range(3):
+            source = staged_chunk(
+                definition_id=definition.pk, lo=lo - 1, hi=hi, base=0, lane=lane, lanes=3, lane_key=key
+            )
+            cur.execute(f"SELECT s.rec, lower(s.data ->> 'OpportunityID') FROM {source.as_string(cur.cursor)} s")
+            for rec, ident in cur.fetchall():
+                assert rec not in seen  # in one lane only
+                seen[rec] = (lane, ident)
+    assert sorted(seen) == list(range(1, 121))  # every row, numbered by its place in the snapshot
+    lanes_of = {}
+    for lane, ident in seen.values():
+        lanes_of.setdefault(ident, set()).add(lane)
+    assert all(len(lanes) == 1 for lanes in lanes_of.values())
+    assert len({lane for lane, _ in seen.values()}) == 3  # and the rows do spread over the lanes
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_the_outcome_does_not_depend_on_the_number_of_lanes(settings, lanes):
+    settings.BULK_SYNC_CHUNK_ROWS = 7
+    settings.BULK_SYNC_LANES = lanes
+    site = SiteFactory()
+    sync = run_sync(ImportDefinitionFactory(site=site), rows())
+    assert sync.lanes == lanes and sync.status == "warning"
+    assert set(SyncLane.objects.filter(sync=sync).values_list("next_range", flat=True)) == {len(sync.range_ends)}
+    # 40 identifiers (case-insensitive) whose first row is stored; rows with a bad amount are rejected
+    stored = dict(Opportunity.objects.filter(site=site).values_list("external_id", "name"))
+    rejects = dict(Reject.objects.filter(sync=sync).values_list("record_index", "status_code"))
+    first_of = {}
+    for i, r in enumerate(rows(), start=1):
+        first_of.setdefault(r["OpportunityID"].lower(), i)
+    expected_rejects = {}
+    for i, r in enumerate(rows(), start=1):
+        if i % 17 == 0:
+            expected_rejects[i] = "ELQ-00032"
+        elif first_of[r["OpportunityID"].lower()] != i:
+            expected_rejects[i] = "ELQ-00026"
+    assert rejects == expected_rejects
+    assert sorted(stored.values()) == sorted(f"Deal {i}" for i in first_of.values() if i % 17 != 0)
+    assert (sync.processed, sync.rejected, sync.created_count) == (120, len(expected_rejects), len(stored))
+    assert not Sync.objects.filter(pk=sync.pk, status__in=["pending", "active"]).exists()
