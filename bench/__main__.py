@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -203,16 +202,9 @@ def report(args, csv_size: int, parts, base: dict, ours: dict, sampler: Sampler)
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    dsn = os.environ.get("DATABASE_URL")
-    if not dsn or not os.environ.get("REDIS_URL"):
-        log("DATABASE_URL and REDIS_URL must be set (run it as `make bench`)")
+    dsn = server.bench_dsn(log)
+    if dsn is None:
         return 2
-
-    # SIGTERM (e.g. from with-services.sh) unwinds like Ctrl-C so the servers get stopped.
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
 
     os.makedirs(OUT_DIR, exist_ok=True)
     csv_path = os.path.join(OUT_DIR, f"opportunities-{args.rows}.csv")

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import sys
 import time
 import uuid
@@ -191,15 +190,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.batch", description=__doc__.split("\n")[0])
     p.add_argument("--rows", type=int, default=1_000_000)
     args = p.parse_args(argv)
-    dsn = os.environ.get("DATABASE_URL")
-    if not dsn or not os.environ.get("REDIS_URL"):
-        log("DATABASE_URL and REDIS_URL must be set")
+    dsn = server.bench_dsn(log)
+    if dsn is None:
         return 2
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
     os.makedirs(OUT_DIR, exist_ok=True)
     os.environ.setdefault("BATCH_MAX_UPLOAD_BYTES", str(1024 * 1024 * 1024))
     tag = uuid.uuid4().hex[:8]  # fresh References and emails: a rerun creates, as the first run did

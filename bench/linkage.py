@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -160,15 +159,9 @@ def main(argv=None) -> int:
     p.add_argument("--rows", type=int, default=1_000_000, help="linkage rows = contacts (default 1,000,000)")
     p.add_argument("--part-mb", type=float, default=30, help="max upload body size in MB (default 30)")
     args = p.parse_args(argv)
-    dsn = os.environ.get("DATABASE_URL")
-    if not dsn or not os.environ.get("REDIS_URL"):
-        log("DATABASE_URL and REDIS_URL must be set")
+    dsn = server.bench_dsn(log)
+    if dsn is None:
         return 2
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
     from . import gen
 
     try:

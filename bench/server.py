@@ -14,6 +14,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .rss import start_time, tree
 
+
+def bench_dsn(log) -> str | None:
+    """DATABASE_URL for a bench case, or None (after saying why) when it or REDIS_URL is unset.
+
+    Also makes SIGTERM (e.g. from with-services.sh) unwind like Ctrl-C, so servers get stopped."""
+    dsn = os.environ.get("DATABASE_URL")
+    if not dsn or not os.environ.get("REDIS_URL"):
+        log("DATABASE_URL and REDIS_URL must be set (run it as `make bench`)")
+        return None
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    return dsn
+
+
 TOKEN = "bench-token"
 API = "/api/bulk/2.0"
 FIELDS = {

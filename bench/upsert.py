@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -280,15 +279,9 @@ def report(args, ours: dict, base: dict) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    dsn = os.environ.get("DATABASE_URL")
-    if not dsn or not os.environ.get("REDIS_URL"):
-        log("DATABASE_URL and REDIS_URL must be set")
+    dsn = server.bench_dsn(log)
+    if dsn is None:
         return 2
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
     os.makedirs(OUT_DIR, exist_ok=True)
     ours: dict = {}
     base: dict = {}
