@@ -9,7 +9,7 @@ class BatchesConfig(AppConfig):
         from bulkapi.catalog import register
         from syncs.processors import register_processor
 
-        from .processor import OPPORTUNITY_BATCH, process_batch_chunk
+        from .processor import OPPORTUNITY_BATCH, lane_key, process_batch_chunk
 
         register(OPPORTUNITY_BATCH)
-        register_processor(OPPORTUNITY_BATCH.entity, process_batch_chunk)
+        register_processor(OPPORTUNITY_BATCH.entity, process_batch_chunk, lane_key=lane_key)

@@ -59,7 +59,9 @@ class BatchRow(models.Model):
     (the success file then shows the row with an empty opportunity id)."""
 
     pk = models.CompositePrimaryKey("job", "row_number")
-    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="+")
+    job = models.ForeignKey(
+        BatchJob, on_delete=models.CASCADE, related_name="+", db_index=False
+    )  # the pk leads with it
     row_number = models.BigIntegerField()
     opportunity_id = models.BigIntegerField()
 

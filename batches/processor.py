@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from psycopg import sql
+
 from bulkapi.catalog import EntitySpec
 from bulkapi.models import Entity
 from opportunities import sql as opportunity_sql
@@ -22,9 +24,19 @@ OPPORTUNITY_BATCH = EntitySpec(
 )
 
 
+def lane_key(definition, mappings) -> sql.Composable:
+    """Rows are spread over lanes by the identifier their contact is matched on first (e-mail, else
+    phone, else RaId, else PayloadValue): rows that would create the same contact share a lane.
+    References are unique in the file, so no two lanes write the same opportunity."""
+    return sql.SQL(
+        "COALESCE(lower(s.data ->> 'EmailAddress'), s.data ->> 'PhoneNumber', s.data ->> 'RaId',"
+        " s.data ->> 'PayloadValue')"
+    )
+
+
 def process_batch_chunk(cursor, **kw) -> ChunkResult:
     """Runs in the sync's chunk transaction, on the chunk's staged rows (deleted when the sync ends)."""
-    result = opportunity_sql.process_chunk(cursor, **kw)
+    result = opportunity_sql.process_chunk(cursor, extra=batch_sql.OPPORTUNITY_EXTRA, **kw)
     batch_sql.apply_chunk(
         cursor,
         sync_id=kw["sync_id"],

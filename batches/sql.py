@@ -1,5 +1,5 @@
 """Set-based SQL of the batch door: cross-row validation of a staged file, and the batch part of
-each sync chunk (occurred_at/labels/properties, contacts, links, the job's row map).
+each sync chunk (contacts, links, the job's row map; the batch-only opportunity columns ride along in the opportunity INSERT: `OPPORTUNITY_EXTRA`).
 
 Staged row data (written by `services.batch_job_create`, one row per valid CSV row, file order):
 `Reference`, `Name`, `OpportunityValue`, `CurrencyCode`, `PipelineStage` (the definition's keys,
@@ -61,13 +61,26 @@ def validation_conflicts(cursor, *, definition_id: int, site_id: int, cap: int) 
     return failures, (rows[0][4] if rows else 0)
 
 
+# The opportunity columns only a batch row gives, written with the opportunity itself
+# (`opportunities.sql.process_chunk(extra=...)`); values were validated and canonicalised on upload.
+OPPORTUNITY_EXTRA = {
+    "occurred_at": sql.SQL("(s.data ->> 'OpportunityDateTime')::timestamptz"),
+    "labels": sql.SQL("ARRAY(SELECT jsonb_array_elements_text(COALESCE(s.data -> 'Label', '[]')))::varchar(255)[]"),
+    "properties": sql.SQL("COALESCE(s.data -> 'AdditionalDataProperties', '{}')"),
+}
+
+
+# Advisory lock namespace (first key) of a batch sync's contact step ("bcon").
+CONTACTS_LOCK = 0x62636F6E
+
+
 def _t(model) -> sql.Identifier:
     return sql.Identifier(model._meta.db_table)
 
 
 def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, source: sql.Composable) -> None:
-    """After `process_chunk` wrote the chunk's staged rows (`source`): the batch fields, contacts,
-    links, row map.
+    """After `process_chunk` wrote the chunk's staged rows (`source`, with `OPPORTUNITY_EXTRA`): the
+    contacts, links, row map.
 
     Stored rows are the chunk's staged rows without a reject of this sync (record_index == `_row`,
     because a batch definition holds one upload staged in file order); each became the opportunity
@@ -86,9 +99,6 @@ def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, sourc
             """
             CREATE TEMP TABLE _batch ON COMMIT DROP AS
             SELECT (s.data ->> '_row')::bigint AS row_number, o.id AS opportunity_id,
-                   (s.data ->> 'OpportunityDateTime')::timestamptz AS occurred_at,
-                   ARRAY(SELECT jsonb_array_elements_text(COALESCE(s.data -> 'Label', '[]')))::varchar(255)[] AS labels,
-                   COALESCE(s.data -> 'AdditionalDataProperties', '{{}}') AS properties,
                    s.data ->> 'EmailAddress' AS email, s.data ->> 'PhoneNumber' AS phone,
                    s.data ->> 'RaId' AS raid, s.data ->> 'PayloadValue' AS payload,
                    NULL::bigint AS contact_id
@@ -105,18 +115,20 @@ def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, sourc
     cursor.execute("ANALYZE _batch")
     cursor.execute(
         sql.SQL(
-            "UPDATE {opp} o SET occurred_at = b.occurred_at, labels = b.labels, properties = b.properties"
-            " FROM _batch b WHERE o.id = b.opportunity_id"
-        ).format(**names)
-    )
-    cursor.execute(
-        sql.SQL(
             "INSERT INTO {batchrow} (job_id, row_number, opportunity_id)"
             " SELECT j.id, b.row_number, b.opportunity_id FROM _batch b"
             " CROSS JOIN (SELECT id FROM {job} WHERE definition_id = %(definition)s) j"
             " ORDER BY b.row_number ON CONFLICT DO NOTHING"
         ).format(**names),
         params,
+    )
+    # The lane's opportunity writes are done: fire their deferred FK checks now, while the other
+    # lane may still be busy, then find or create contacts one lane at a time (a lock per sync held
+    # to commit), so a lane always sees the contacts the other lanes made. Lanes never create
+    # contacts side by side: no duplicate contacts from a job, no waits on each other's unique keys.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute(
+        "SELECT pg_advisory_xact_lock(%(lock)s, (%(sync)s %% 2147483647)::int)", {**params, "lock": CONTACTS_LOCK}
     )
     _contacts(cursor, names, params)
     cursor.execute(
@@ -178,5 +190,6 @@ def _contacts(cursor, names: dict, params: dict) -> None:
             ).format(key=sql.SQL(key), staged=sql.Identifier(staged), **names),
             params,
         )
-        if cursor.rowcount:
-            cursor.execute(match, params)
+        # Again even when nothing was inserted: a contact another job committed since the first
+        # match made this insert skip its row; it is matched now.
+        cursor.execute(match, params)

@@ -79,8 +79,15 @@ def process_chunk(
     definition,
     mappings: list[Mapping],
     source: sql.Composable,
+    extra: dict[str, sql.Composable] | None = None,
 ) -> ChunkResult:
-    """Judge and write the chunk's staged rows (`source`); returns the counts. Runs inside the caller's transaction."""
+    """Judge and write the chunk's staged rows (`source`); returns the counts. Runs inside the caller's transaction.
+
+    `extra` maps further opportunity columns to SQL over the staged row `s.data` (another door's own
+    values, already validated): they are written by the same INSERT/UPDATE, not by a second pass
+    over the rows just written."""
+    extra = extra or {}
+    extra_cols = [(sql.Identifier(col), sql.Identifier(f"x_{col}"), expr) for col, expr in extra.items()]
     opp = sql.Identifier(Opportunity._meta.db_table)
     ident = next(m for m in mappings if m.field.column == "external_id")
     case_sensitive = definition.is_identifier_field_case_sensitive
@@ -146,7 +153,7 @@ def process_chunk(
             SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync,
               row_number() OVER (PARTITION BY {id_key} ORDER BY x.sid) AS dup_rank
             FROM (
-              SELECT s.sid, s.rec, {raw_cols} FROM {source} s OFFSET 0
+              SELECT s.sid, s.rec, {raw_cols}{extra_cols} FROM {source} s OFFSET 0
             ) x
             {stage_join} {currency_join}
             LEFT JOIN LATERAL (
@@ -167,6 +174,7 @@ def process_chunk(
         parsed_cols=parsed_cols,
         id_key=key(sql.SQL("x.") + ident.raw),
         raw_cols=raw_cols,
+        extra_cols=sql.SQL("").join(sql.SQL(", {} AS {}").format(expr, alias) for _, alias, expr in extra_cols),
         source=source,
         stage_join=stage_join,
         currency_join=currency_join,
@@ -202,6 +210,7 @@ def process_chunk(
     ]
     if customs:
         sets.append(sql.SQL("custom_fields = {}").format(custom_fields_expr(customs, "r", sql.SQL("o.custom_fields"))))
+    sets += [sql.SQL("{} = r.{}").format(col, alias) for col, alias, _ in extra_cols]
     sets += [sql.SQL("updated_at = now()"), sql.SQL("last_sync_id = %(sync)s")]
     target = (
         sql.SQL("o.site_id = %(site)s AND {}").format(
@@ -231,6 +240,9 @@ def process_chunk(
     if customs:
         insert_cols.append(sql.Identifier("custom_fields"))
         insert_vals.append(custom_fields_expr(customs, "r", None))
+    for col, alias, _ in extra_cols:
+        insert_cols.append(col)
+        insert_vals.append(sql.SQL("r.") + alias)
     insert_cols.append(sql.Identifier("last_sync_id"))
     insert_vals.append(sql.SQL("%(sync)s"))
     conflict_sets = [
@@ -245,7 +257,9 @@ def process_chunk(
         )
         for m in columns
         if m.field.column != "created_at"
-    ] + [sql.SQL("updated_at = now()"), sql.SQL("last_sync_id = EXCLUDED.last_sync_id")]
+    ]
+    conflict_sets += [sql.SQL("{0} = EXCLUDED.{0}").format(col) for col, _, _ in extra_cols]
+    conflict_sets += [sql.SQL("updated_at = now()"), sql.SQL("last_sync_id = EXCLUDED.last_sync_id")]
     cursor.execute(
         sql.SQL(
             """

@@ -275,3 +275,57 @@ def test_formula_cells_are_neutralised():
 
     lines = "".join(csv_lines(["h"], [("=1+1",), ("+1",), ("-1",), ("@x",), ("\tx",), ("ok",), (None,)]))
     assert lines.split("\r\n")[1:-1] == ["'=1+1", "'+1", "'-1", "'@x", "'\tx", "ok", '""']
+
+
+LANES_HEADER = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,EmailAddress,PhoneNumber,RaId,Reference"
+
+
+def lanes_rows():
+    """60 rows: e-mails from a pool of 6 (in varying case), phone-only rows from a pool of 3,
+    RaId-only rows from a pool of 3; every row its own Reference and date-time."""
+    out = []
+    for i in range(1, 61):
+        email = phone = raid = ""
+        if i % 4:
+            email = f"{'User' if i % 3 else 'user'}{i % 8}@Example.com"
+        elif i % 8:
+            phone = f"+4479000000{i % 3:02d}"
+        else:
+            raid = f"visitor-{i % 3}"
+        out.append(f"2024-05-01T{i // 60:02d}:{i % 60:02d}:00Z,GBP,{i}.00,Proposal,{email},{phone},{raid},REF-{i}")
+    return out
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_lanes_give_the_same_contacts_and_links(api, settings, lanes):
+    # given: small chunks spread over `lanes` lanes; rows sharing a contact identifier
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 5, lanes
+    response = upload(api, rows_csv(*lanes_rows(), header=LANES_HEADER))
+    assert response.status_code == 202, response.json()
+    job_id = response.json()["jobId"]
+    # when
+    status = run_job(api, job_id)
+    # then: one contact per distinct identifier, and each opportunity linked to its row's contact
+    assert BatchJob.objects.get(uuid=job_id).sync.lanes == lanes
+    assert (status["status"], status["totalUploadedCount"], status["errorCount"]) == ("complete", 60, 0)
+    cells = [line.split(",") for line in lanes_rows()]
+    emails, phones, raids = ({r[k].lower() for r in cells if r[k]} for k in (4, 5, 6))
+    assert (len(emails), len(phones), len(raids)) == (6, 3, 3)
+    contacts = Contact.objects.filter(site=api.site)
+    assert sorted(c.email.lower() for c in contacts if c.email) == sorted(emails)
+    assert sorted(c.phone for c in contacts if c.phone) == sorted(phones)
+    assert sorted(c.visitor_id for c in contacts if c.visitor_id) == sorted(raids)
+    assert contacts.count() == 12
+    links = {
+        opp: (email, phone, raid)
+        for opp, email, phone, raid in OpportunityContact.objects.filter(site=api.site).values_list(
+            "opportunity__external_id", "contact__email", "contact__phone", "contact__visitor_id"
+        )
+    }
+    assert len(links) == 60 and OpportunityContact.objects.filter(site=api.site).count() == 60
+    for _, _, _, _, email, phone, raid, ref in cells:
+        linked_email, linked_phone, linked_raid = links[ref]
+        if email:
+            assert linked_email.lower() == email.lower()
+        else:
+            assert (linked_phone or "", linked_raid or "") == (phone, raid)
