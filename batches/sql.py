@@ -131,11 +131,14 @@ def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, sourc
         "SELECT pg_advisory_xact_lock(%(lock)s, (%(sync)s %% 2147483647)::int)", {**params, "lock": CONTACTS_LOCK}
     )
     _contacts(cursor, names, params)
+    # Links have no FK constraints: the linked contacts are locked FOR KEY SHARE here (one deleted
+    # since it was matched is skipped, and its row gets no link; see linkage.models.OpportunityContact).
     cursor.execute(
         sql.SQL(
             "INSERT INTO {link} (site_id, opportunity_id, contact_id, sync_id, created_at)"
             " SELECT %(site)s, b.opportunity_id, b.contact_id, %(sync)s, now() FROM _batch b"
-            " WHERE b.contact_id IS NOT NULL ORDER BY b.opportunity_id ON CONFLICT DO NOTHING"
+            " JOIN (SELECT c.id FROM {contact} c WHERE c.id IN (SELECT contact_id FROM _batch) FOR KEY SHARE) c"
+            " ON c.id = b.contact_id ORDER BY b.opportunity_id ON CONFLICT DO NOTHING"
         ).format(**names),
         params,
     )
