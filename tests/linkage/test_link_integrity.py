@@ -3,7 +3,6 @@ statement triggers, and a link writer locks what it links, so a delete racing a 
 a link to a record that is gone. Real connections, committed data, real lock waits."""
 
 import threading
-import time
 
 import psycopg
 import pytest
@@ -11,6 +10,7 @@ from django.db import connection
 
 from linkage.models import OpportunityContact
 from syncs.models import Reject
+from tests.concurrency import conninfo, wait_until_blocked
 from tests.contacts.factories import ContactFactory
 from tests.factories import OpportunityFactory
 from tests.linkage.helpers import link_definition
@@ -19,29 +19,8 @@ from tests.syncs.helpers import run_sync
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def conninfo() -> str:
-    p = connection.get_connection_params()
-    return psycopg.conninfo.make_conninfo(
-        **{k: v for k, v in p.items() if k in ("dbname", "user", "password", "host", "port")}
-    )
-
-
 def linked(site) -> set:
     return set(OpportunityContact.objects.filter(site=site).values_list("opportunity_id", "contact_id"))
-
-
-def wait_until_blocked(timeout: float = 30) -> None:
-    """Until a backend of the test database waits on a lock."""
-    with psycopg.connect(conninfo(), autocommit=True) as watcher:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            row = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ).fetchone()
-            if row[0]:
-                return
-            time.sleep(0.05)
-    raise AssertionError("no lock wait seen")
 
 
 def test_raw_sql_deletes_remove_the_links(site):

@@ -1,0 +1,111 @@
+"""An opportunity's site and stage are checked per statement by triggers (migration
+opportunities.0004), not by FK constraints: any writer (ORM, raw SQL, bulk sync) is refused a
+missing site or stage, a stage or site still in use cannot be deleted, and a delete that races a
+writer never leaves an opportunity naming a deleted stage."""
+
+import threading
+
+import psycopg
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from opportunities.models import Opportunity, Stage
+from tests.concurrency import conninfo, wait_until_blocked
+from tests.factories import OpportunityFactory, SiteFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INSERT = "INSERT INTO opportunities_opportunity (site_id, external_id, name, stage_id) VALUES (%s, %s, 'x', %s)"
+
+
+def fk_error(run) -> bool:
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            run(cur)
+    except IntegrityError as exc:
+        return "does not exist" in str(exc) or "still name" in str(exc)
+    return False
+
+
+def test_writers_are_refused_a_missing_stage_or_site(site):
+    stage = Stage.objects.for_site(site).first()
+    opp = OpportunityFactory(site=site, stage=stage)
+    assert fk_error(lambda cur: cur.execute(INSERT, [site.pk, "A", 999_999]))
+    assert fk_error(lambda cur: cur.execute(INSERT, [999_999, "B", stage.pk]))
+    assert fk_error(
+        lambda cur: cur.execute("UPDATE opportunities_opportunity SET stage_id = 999999 WHERE id = %s", [opp.pk])
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Opportunity.objects.filter(pk=opp.pk).update(stage_id=999_999)
+    # a set of rows with one bad reference fails whole
+    assert fk_error(
+        lambda cur: cur.execute(
+            "INSERT INTO opportunities_opportunity (site_id, external_id, name, stage_id)"
+            " SELECT %s, 'R' || i, 'x', CASE WHEN i = 50 THEN 999999 ELSE %s END FROM generate_series(1, 100) i",
+            [site.pk, stage.pk],
+        )
+    )
+    assert list(Opportunity.objects.filter(site=site).values_list("pk", "stage_id")) == [(opp.pk, stage.pk)]
+    assert not fk_error(lambda cur: cur.execute(INSERT, [site.pk, "OK", stage.pk]))
+
+
+def test_stages_and_sites_in_use_cannot_be_deleted(site):
+    used, unused = Stage.objects.for_site(site).order_by("id")[:2]
+    OpportunityFactory(site=site, stage=used)
+    assert fk_error(lambda cur: cur.execute("DELETE FROM opportunities_stage WHERE id = %s", [used.pk]))
+    assert fk_error(lambda cur: cur.execute("DELETE FROM bulkapi_site WHERE id = %s", [site.pk]))
+    assert not fk_error(lambda cur: cur.execute("DELETE FROM opportunities_stage WHERE id = %s", [unused.pk]))
+    assert Stage.objects.filter(pk=used.pk).exists()
+    other = SiteFactory()
+    other.delete()  # the ORM's cascade deletes the site's stages (none in use) and the site
+
+
+def test_a_stage_delete_that_commits_first_fails_the_waiting_writer(site):
+    stage = Stage.objects.for_site(site).first()
+    deleter = psycopg.connect(conninfo())
+    deleter.execute("DELETE FROM opportunities_stage WHERE id = %s", [stage.pk])
+    result = {}
+
+    def write():
+        try:
+            result["failed"] = fk_error(lambda cur: cur.execute(INSERT, [site.pk, "A", stage.pk]))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        wait_until_blocked()  # the writer's statement waits on the stage's row lock
+        deleter.commit()
+    finally:
+        deleter.close()
+        thread.join(timeout=60)
+    assert result["failed"] is True
+    assert not Opportunity.objects.filter(site=site).exists()
+
+
+def test_a_stage_delete_that_waits_for_a_writer_fails(site):
+    stage = Stage.objects.for_site(site).first()
+    writer = psycopg.connect(conninfo())
+    writer.execute(INSERT, [site.pk, "A", stage.pk])  # uncommitted; its trigger locked the stage
+    deleter = psycopg.connect(conninfo(), autocommit=True)
+    result = {}
+
+    def delete():
+        try:
+            deleter.execute("DELETE FROM opportunities_stage WHERE id = %s", [stage.pk])
+            result["deleted"] = True
+        except psycopg.errors.ForeignKeyViolation:
+            result["deleted"] = False
+
+    thread = threading.Thread(target=delete)
+    thread.start()
+    try:
+        wait_until_blocked()
+        writer.commit()
+        thread.join(timeout=30)
+    finally:
+        writer.close()
+        deleter.close()
+    assert result["deleted"] is False
+    assert Opportunity.objects.get(site=site, external_id="A").stage_id == stage.pk
