@@ -213,6 +213,7 @@ def sync_run_chunk(*, sync_id: int, lane: int = 0) -> RunResult:
                     )
                 state.next_range += 1
                 state.save(update_fields=["next_range"])
+                _consume_range_if_last(state, sync, definition)
                 logger.info(
                     "sync chunk done: lane %s range %s of %s, %s rows", lane, state.next_range, ranges, result.processed
                 )
@@ -227,6 +228,19 @@ def sync_run_chunk(*, sync_id: int, lane: int = 0) -> RunResult:
             ):
                 _finish(sync, SyncStatus.WARNING if sync.rejected else SyncStatus.SUCCESS)
         return RunResult(has_more=False)
+
+
+def _consume_range_if_last(state: SyncLane, sync: Sync, definition: ImportDefinition) -> None:
+    """Delete the staged rows of the range this lane just finished once every lane is past it (no
+    lane reads it again: record indexes count a range's rows of every lane). Done by the last lane
+    through, in its chunk's transaction, so the deletes run alongside the other lanes' work rather
+    than all at the end. Lanes finishing a range together may each leave it: `_finish` deletes
+    whatever the lanes left."""
+    done = state.next_range - 1
+    if SyncLane.objects.filter(sync_id=sync.pk, next_range__lte=done).exclude(lane=state.lane).exists():
+        return
+    lo = sync.range_ends[done - 1] if done else 0
+    StagedRow.objects.filter(definition_id=definition.pk, id__gt=lo, id__lte=sync.range_ends[done]).delete()
 
 
 def _locked(sync_id: int) -> Sync:
@@ -262,16 +276,18 @@ STATISTICS_LOCK = 0x73796E6373746174
 
 
 def _refresh_stale_statistics() -> None:
-    """ANALYZE the target tables that have grown or changed by as many rows as they had at their last
-    analysis (so a table filling up from empty is analysed a few times, not after every chunk).
+    """ANALYZE the target tables whose changes since their last analysis exceed four times the rows
+    that analysis counted (`reltuples`). A table filling up from empty is so analysed once it has
+    rows, then at about 5x and 25x that; in between, the planner scales the row count it has by the
+    table's physical growth, and our lookups are by unique keys, which need no fresher statistics.
 
     In its own short transaction, one lane at a time (an advisory lock): a lane that finds another
     analysing waits for it, then sees fresh statistics, so no lane plans its chunk on stale ones."""
     with transaction.atomic(durable=True), connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [STATISTICS_LOCK])
         cur.execute(
-            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s)"
-            " AND n_mod_since_analyze > greatest(1000, n_live_tup - n_mod_since_analyze)",
+            "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+            " WHERE s.relname = ANY(%s) AND s.n_mod_since_analyze > greatest(1000, 4 * c.reltuples)",
             [list(SYNC_TARGET_TABLES)],
         )
         for (table,) in cur.fetchall():
@@ -352,7 +368,8 @@ def _finish(sync: Sync, status: str, error: str = "") -> None:
     )
     SyncLog.objects.bulk_create(logs)
     if sync.definition_id is not None:
-        # The snapshot's staged rows are consumed, whatever the outcome (ELQ-00131 above).
+        # The rest of the snapshot's staged rows (lanes delete the ranges they are all past) are
+        # consumed too, whatever the outcome (ELQ-00131 above).
         StagedRow.objects.filter(definition_id=sync.definition_id, id__lte=sync.upto_id).delete()
     now = timezone.now()
     sync.status = status

@@ -5,11 +5,13 @@ import pytest
 from django.db import connection
 
 from bulkapi.catalog import mappings_for
+from bulkapi.models import StagedRow
 from opportunities.models import Opportunity
 from syncs.models import Reject, Sync, SyncLane
 from syncs.processors import lane_key_for, staged_chunk
-from tests.factories import ImportDefinitionFactory, SiteFactory
-from tests.syncs.helpers import run_sync, stage
+from syncs.services import sync_run_chunk, sync_start
+from tests.factories import ImportDefinitionFactory, SiteFactory, UserFactory
+from tests.syncs.helpers import drive, run_sync, stage
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +75,20 @@ def test_the_outcome_does_not_depend_on_the_number_of_lanes(settings, lanes):
     assert sorted(stored.values()) == sorted(f"Deal {i}" for i in first_of.values() if i % 17 != 0)
     assert (sync.processed, sync.rejected, sync.created_count) == (120, len(expected_rejects), len(stored))
     assert not Sync.objects.filter(pk=sync.pk, status__in=["pending", "active"]).exists()
+
+
+def test_a_range_is_deleted_from_staging_once_every_lane_is_past_it(settings):
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 7, 2
+    site = SiteFactory()
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, rows())
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    staged = StagedRow.objects.filter(definition=definition)
+    drive(sync.pk, chunks=3)  # lane 0 through ranges 0 and 1, lane 1 through range 0
+    assert staged.count() == 120 - 14  # range 0 only
+    assert not staged.filter(id__lte=sync.range_ends[0]).exists()
+    sync_run_chunk(sync_id=sync.pk, lane=1)  # lane 1 through range 1
+    assert staged.count() == 120 - 28
+    drive(sync.pk)
+    sync.refresh_from_db()
+    assert sync.status == "warning" and not staged.exists()
