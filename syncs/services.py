@@ -213,7 +213,7 @@ def sync_run_chunk(*, sync_id: int, lane: int = 0) -> RunResult:
                     )
                 state.next_range += 1
                 state.save(update_fields=["next_range"])
-                _consume_range_if_last(state, sync, definition)
+                _consume_passed_range(state, sync, definition)
                 logger.info(
                     "sync chunk done: lane %s range %s of %s, %s rows", lane, state.next_range, ranges, result.processed
                 )
@@ -230,17 +230,20 @@ def sync_run_chunk(*, sync_id: int, lane: int = 0) -> RunResult:
         return RunResult(has_more=False)
 
 
-def _consume_range_if_last(state: SyncLane, sync: Sync, definition: ImportDefinition) -> None:
-    """Delete the staged rows of the range this lane just finished once every lane is past it (no
-    lane reads it again: record indexes count a range's rows of every lane). Done by the last lane
-    through, in its chunk's transaction, so the deletes run alongside the other lanes' work rather
-    than all at the end. Lanes finishing a range together may each leave it: `_finish` deletes
-    whatever the lanes left."""
-    done = state.next_range - 1
-    if SyncLane.objects.filter(sync_id=sync.pk, next_range__lte=done).exclude(lane=state.lane).exists():
+def _consume_passed_range(state: SyncLane, sync: Sync, definition: ImportDefinition) -> None:
+    """Delete the staged rows of the range before the one this lane just finished, once every lane
+    is past it (until then other lanes need all its rows: record indexes count every lane's rows).
+
+    Lanes take turns (range r falls to lane r mod lanes), so the deletes are spread over the lanes
+    and run alongside the other lanes' work rather than all at the end. A range whose lane got to
+    it before the others were past it, and the last range, are left to `_finish`."""
+    passed = state.next_range - 2
+    if passed < 0 or passed % sync.lanes != state.lane:
         return
-    lo = sync.range_ends[done - 1] if done else 0
-    StagedRow.objects.filter(definition_id=definition.pk, id__gt=lo, id__lte=sync.range_ends[done]).delete()
+    if SyncLane.objects.filter(sync_id=sync.pk, next_range__lte=passed).exists():
+        return
+    lo = sync.range_ends[passed - 1] if passed else 0
+    StagedRow.objects.filter(definition_id=definition.pk, id__gt=lo, id__lte=sync.range_ends[passed]).delete()
 
 
 def _locked(sync_id: int) -> Sync:

@@ -85,9 +85,11 @@ def test_a_range_is_deleted_from_staging_once_every_lane_is_past_it(settings):
     sync = sync_start(definition=definition, user=UserFactory(site=site))
     staged = StagedRow.objects.filter(definition=definition)
     drive(sync.pk, chunks=3)  # lane 0 through ranges 0 and 1, lane 1 through range 0
-    assert staged.count() == 120 - 14  # range 0 only
+    assert staged.count() == 120 - 14  # lane 0 (range 0's turn) found every lane past range 0
     assert not staged.filter(id__lte=sync.range_ends[0]).exists()
-    sync_run_chunk(sync_id=sync.pk, lane=1)  # lane 1 through range 1
+    sync_run_chunk(sync_id=sync.pk, lane=1)  # lane 1 through range 1: range 0 was not its turn
+    assert staged.count() == 120 - 14
+    drive(sync.pk, chunks=2)  # both through range 2: lane 1 deletes range 1
     assert staged.count() == 120 - 28
     drive(sync.pk)
     sync.refresh_from_db()
