@@ -136,18 +136,21 @@ def sync_snapshot(*, definition: ImportDefinition, user: User, callback_url: str
             lane_key = lane_key_for(definition.entity, definition, mappings_for(definition))
             lanes = max(1, settings.BULK_SYNC_LANES) if lane_key is not None else 1
             range_rows = max(1, settings.BULK_SYNC_CHUNK_ROWS) * lanes
-            # Every range_rows-th staged id ends a range; the last staged id ends the last one.
+            # Every range_rows-th staged id ends a range; the last staged id ends the last one. (One
+            # streaming pass: a `count(*) OVER ()` would hold every id, and took twice as long.)
             cur.execute(
                 """
-                SELECT array_agg(id ORDER BY id) FILTER (WHERE n %% %s = 0 OR n = total), max(total)
+                SELECT array_agg(id ORDER BY id) FILTER (WHERE n %% %s = 0), count(*), max(id)
                 FROM (
-                  SELECT id, row_number() OVER (ORDER BY id) AS n, count(*) OVER () AS total
-                  FROM bulkapi_stagedrow WHERE definition_id = %s
+                  SELECT id, row_number() OVER (ORDER BY id) AS n FROM bulkapi_stagedrow WHERE definition_id = %s
                 ) q
                 """,
                 [range_rows, definition.pk],
             )
-            ends, total = cur.fetchone()
+            ends, total, last = cur.fetchone()
+            ends = ends or []
+            if total % range_rows:
+                ends.append(last)
         sync = Sync.objects.create(
             site=definition.site,
             definition=definition,
