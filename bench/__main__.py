@@ -177,7 +177,7 @@ def report(args, csv_size: int, parts, base: dict, ours: dict, sampler: Sampler)
         lines.append(
             f"  ours {case:<6}      upload {o['upload']:7.2f} ({n / o['upload']:,.0f} rows/s)   "
             f"sync {o['sync']:7.2f} ({n / o['sync']:,.0f} rows/s; server syncStartedAt..syncEndedAt {server_s}; "
-            f"polled every 0.5 s)"
+            f"polled every {server.POLL_SECONDS:g} s)"
         )
     lines.append("")
     api_sum, api_max = sampler.peak_sum["api"] / 1024, sampler.peak_single["api"] / 1024

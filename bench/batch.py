@@ -166,7 +166,7 @@ def run_ours(csv_path: str, site_id: int, rows: int, sampler_box: list) -> dict:
         log(f"upload + validation + staging: {t1 - t0:.2f} s; job {job}; syncing ...")
         sampler.phase = "sync"
         while True:
-            time.sleep(0.5)
+            time.sleep(server.POLL_SECONDS)
             procs.check_alive()
             doc = client.expect(200, "GET", f"/api/v1/{site_id}/batch/{job}/status")
             if doc["status"] in ("complete", "partialcomplete", "failed"):

@@ -44,6 +44,9 @@ FIELDS = {
     "Territory": "{{Opportunity.Field(Territory)}}",
 }
 SEND_BLOCK = 256 * 1024
+# How often a bench polls a sync or job: often enough that polling adds little to our side's time
+# (the baseline is timed exactly); 0.5 s added 0.25 s on average.
+POLL_SECONDS = 0.1
 
 
 class BenchError(Exception):
@@ -237,13 +240,13 @@ def upload(client: Client, def_uri: str, csv_path: str, parts: list[tuple[int, i
 
 
 def sync(client: Client, procs: Processes, def_uri: str, expected_rows: int):
-    """Start a sync and poll it every 0.5 s until it ends; returns the final sync document."""
+    """Start a sync and poll it every POLL_SECONDS until it ends; returns the final sync document."""
     payload = client.expect(201, "POST", f"{API}/syncs", {"syncedInstanceUri": def_uri})
     uri = payload.get("uri", "") if isinstance(payload, dict) else ""
     if not uri.startswith("/syncs/"):
         raise BenchError(f"sync: unexpected uri in {payload}")
     while True:
-        time.sleep(0.5)
+        time.sleep(POLL_SECONDS)
         procs.check_alive()
         doc = client.expect(200, "GET", f"{API}{uri}")
         if doc.get("status") in ("success", "warning", "error"):
