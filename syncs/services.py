@@ -190,7 +190,7 @@ def sync_run_chunk(*, sync_id: int, lane: int = 0) -> RunResult:
     Idempotent; safe to rerun, and lanes of one sync run side by side."""
     with log_context(sync_id=sync_id):
         _activate(sync_id)
-        _refresh_stale_statistics()
+        _refresh_stale_statistics(sync_id, lane)
         with transaction.atomic(durable=True):
             state = SyncLane.objects.select_for_update().filter(sync_id=sync_id, lane=lane).first()
             sync = Sync.objects.select_related("site", "definition__site").filter(pk=sync_id).first()
@@ -281,20 +281,35 @@ SYNC_TARGET_TABLES = (
 STATISTICS_LOCK = 0x73796E6373746174
 
 
-def _refresh_stale_statistics() -> None:
-    """ANALYZE the target tables whose changes since their last analysis exceed four times the rows
-    that analysis counted (`reltuples`). A table filling up from empty is so analysed once it has
-    rows, then at about 5x and 25x that; in between, the planner scales the row count it has by the
-    table's physical growth, and our lookups are by unique keys, which need no fresher statistics.
+def _refresh_stale_statistics(sync_id: int, lane: int) -> None:
+    """ANALYZE the target tables whose statistics a lane's next chunk should not be planned on:
+
+    - changed by more than four times the rows their last analysis counted (`reltuples`): a table
+      filling up from empty is so analysed once it has rows, then at about 5x and 25x that; in
+      between, the planner scales its row count by the table's physical growth;
+    - changed by more than 1,000 rows and not analysed since this sync started, when the lane has
+      done its first range. This catches a site new to a table: statistics that know every other
+      site estimate about one row for it, and then a lookup of one external id may use any index
+      that starts with the site (the unique (site, external_id) one, for a case-insensitive
+      lookup) and read all the site's rows per staged row. A batch sync of a new site stalled
+      for minutes on its second chunk that way.
 
     In its own short transaction, one lane at a time (an advisory lock): a lane that finds another
     analysing waits for it, then sees fresh statistics, so no lane plans its chunk on stale ones."""
     with transaction.atomic(durable=True), connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [STATISTICS_LOCK])
         cur.execute(
-            "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
-            " WHERE s.relname = ANY(%s) AND s.n_mod_since_analyze > greatest(1000, 4 * c.reltuples)",
-            [list(SYNC_TARGET_TABLES)],
+            "SELECT s.sync_started_at FROM syncs_sync s JOIN syncs_synclane l ON l.sync_id = s.id"
+            " WHERE s.id = %s AND l.lane = %s AND l.next_range = 1",
+            [sync_id, lane],
+        )
+        row = cur.fetchone()
+        cur.execute(
+            "SELECT t.relname FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid"
+            " WHERE t.relname = ANY(%s) AND t.n_mod_since_analyze > 1000 AND ("
+            "  t.n_mod_since_analyze > 4 * c.reltuples"
+            "  OR coalesce(greatest(t.last_analyze, t.last_autoanalyze), '-infinity') < %s)",
+            [list(SYNC_TARGET_TABLES), row[0] if row and row[0] else "-infinity"],
         )
         for (table,) in cur.fetchall():
             cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
