@@ -109,3 +109,20 @@ def test_a_stage_delete_that_waits_for_a_writer_fails(site):
         deleter.close()
     assert result["deleted"] is False
     assert Opportunity.objects.get(site=site, external_id="A").stage_id == stage.pk
+
+
+def test_deleting_a_sites_opportunities_then_the_site_cascades_through_the_triggers(site):
+    from contacts.models import Contact
+    from linkage.models import OpportunityContact
+    from tests.contacts.factories import ContactFactory
+
+    opp = OpportunityFactory(site=site)
+    contact = ContactFactory(site=site)
+    OpportunityContact.objects.create(site=site, opportunity=opp, contact=contact)
+    Opportunity.objects.filter(site=site).delete()  # stages PROTECT their opportunities (Django)
+    assert not OpportunityContact.objects.filter(opportunity_id=opp.pk).exists()
+    site.delete()
+    assert not Opportunity.objects.filter(pk=opp.pk).exists()
+    assert not Contact.objects.filter(pk=contact.pk).exists()
+    assert not OpportunityContact.objects.filter(opportunity_id=opp.pk).exists()
+    assert not Stage.objects.filter(site_id=site.pk).exists()
