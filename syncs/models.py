@@ -44,6 +44,9 @@ class Sync(models.Model):
     range_rows = models.IntegerField(default=0)
     lanes = models.PositiveSmallIntegerField(default=1)
     total_rows = models.BigIntegerField(default=0)
+    # The snapshot's staged ids are contiguous (the usual case: nothing else was staged in between),
+    # so a row's record index is its id minus `upto_id - total_rows`, with no count over its range.
+    dense = models.BooleanField(default=False)
     processed = models.BigIntegerField(default=0)
     rejected = models.BigIntegerField(default=0)
     created_count = models.BigIntegerField(default=0)

@@ -67,18 +67,32 @@ def lane_key_for(entity: str, definition, mappings) -> sql.Composable | None:
 
 
 def staged_chunk(
-    *, definition_id: int, lo: int, hi: int, base: int, lane: int = 0, lanes: int = 1, lane_key=None
+    *,
+    definition_id: int,
+    lo: int,
+    hi: int,
+    base: int,
+    lane: int = 0,
+    lanes: int = 1,
+    lane_key=None,
+    offset: int | None = None,
 ) -> sql.Composable:
     """`(sid, rec, data)` of the definition's staged rows with lo < id <= hi that fall in `lane`.
 
     `rec` is the row's 1-based record index over the whole sync: `base` (rows of earlier ranges)
-    plus its position in the range, counted over every lane's rows so each lane agrees on it. A
-    lane is a hash of `lane_key` (rows without a key go to lane 0)."""
+    plus its position in the range, counted over every lane's rows so each lane agrees on it; or,
+    when the snapshot's ids are contiguous (`offset` given), its id minus `offset`, which is the same
+    number without counting the range. A lane is a hash of `lane_key` (rows without a key go to
+    lane 0)."""
+    if offset is not None:
+        numbered = sql.SQL("s.id - {}::bigint").format(sql.Literal(offset))
+    else:
+        numbered = sql.SQL("{}::bigint + row_number() OVER (ORDER BY s.id)").format(sql.Literal(base))
     rows = sql.SQL(
-        "SELECT s.id AS sid, {base}::bigint + row_number() OVER (ORDER BY s.id) AS rec, s.data{key}"
+        "SELECT s.id AS sid, {numbered} AS rec, s.data{key}"
         " FROM bulkapi_stagedrow s WHERE s.definition_id = {definition} AND s.id > {lo} AND s.id <= {hi}"
     )
-    params = {"base": sql.Literal(base), "definition": sql.Literal(definition_id), "lo": sql.Literal(lo)}
+    params = {"numbered": numbered, "definition": sql.Literal(definition_id), "lo": sql.Literal(lo)}
     params["hi"] = sql.Literal(hi)
     if lanes <= 1 or lane_key is None:
         return sql.SQL("({})").format(rows.format(key=sql.SQL(""), **params))

@@ -140,14 +140,14 @@ def sync_snapshot(*, definition: ImportDefinition, user: User, callback_url: str
             # streaming pass: a `count(*) OVER ()` would hold every id, and took twice as long.)
             cur.execute(
                 """
-                SELECT array_agg(id ORDER BY id) FILTER (WHERE n %% %s = 0), count(*), max(id)
+                SELECT array_agg(id ORDER BY id) FILTER (WHERE n %% %s = 0), count(*), max(id), min(id)
                 FROM (
                   SELECT id, row_number() OVER (ORDER BY id) AS n FROM bulkapi_stagedrow WHERE definition_id = %s
                 ) q
                 """,
                 [range_rows, definition.pk],
             )
-            ends, total, last = cur.fetchone()
+            ends, total, last, first = cur.fetchone()
             ends = ends or []
             if total % range_rows:
                 ends.append(last)
@@ -162,6 +162,7 @@ def sync_snapshot(*, definition: ImportDefinition, user: User, callback_url: str
             range_ends=ends or [],
             range_rows=range_rows,
             lanes=lanes,
+            dense=bool(total) and last - first + 1 == total,
         )
         SyncLane.objects.bulk_create(SyncLane(sync=sync, lane=lane) for lane in range(lanes))
         StagedUpload.objects.filter(definition=definition, sync__isnull=True).update(sync=sync)
@@ -324,6 +325,7 @@ def _process(state: SyncLane, sync: Sync, definition: ImportDefinition):
         lo=sync.range_ends[r - 1] if r else 0,
         hi=sync.range_ends[r],
         base=r * sync.range_rows,
+        offset=sync.upto_id - sync.total_rows if sync.dense else None,
         lane=state.lane,
         lanes=sync.lanes,
         lane_key=lane_key_for(definition.entity, definition, mappings) if sync.lanes > 1 else None,

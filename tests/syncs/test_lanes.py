@@ -27,6 +27,19 @@ def rows():
     return out
 
 
+def expected() -> tuple[dict, dict]:
+    """For `rows()` synced in staged order: each identifier's first row, and the rejects by record index."""
+    first_of, rejects = {}, {}
+    for i, r in enumerate(rows(), start=1):
+        first_of.setdefault(r["OpportunityID"].lower(), i)
+    for i, r in enumerate(rows(), start=1):
+        if i % 17 == 0:
+            rejects[i] = "ELQ-00032"
+        elif first_of[r["OpportunityID"].lower()] != i:
+            rejects[i] = "ELQ-00026"
+    return first_of, rejects
+
+
 def test_lanes_partition_the_staged_rows_by_identifier(site):
     definition = ImportDefinitionFactory(site=site)
     stage(definition, rows())
@@ -62,15 +75,7 @@ def test_the_outcome_does_not_depend_on_the_number_of_lanes(settings, lanes):
     # 40 identifiers (case-insensitive) whose first row is stored; rows with a bad amount are rejected
     stored = dict(Opportunity.objects.filter(site=site).values_list("external_id", "name"))
     rejects = dict(Reject.objects.filter(sync=sync).values_list("record_index", "status_code"))
-    first_of = {}
-    for i, r in enumerate(rows(), start=1):
-        first_of.setdefault(r["OpportunityID"].lower(), i)
-    expected_rejects = {}
-    for i, r in enumerate(rows(), start=1):
-        if i % 17 == 0:
-            expected_rejects[i] = "ELQ-00032"
-        elif first_of[r["OpportunityID"].lower()] != i:
-            expected_rejects[i] = "ELQ-00026"
+    first_of, expected_rejects = expected()
     assert rejects == expected_rejects
     assert sorted(stored.values()) == sorted(f"Deal {i}" for i in first_of.values() if i % 17 != 0)
     assert (sync.processed, sync.rejected, sync.created_count) == (120, len(expected_rejects), len(stored))
@@ -94,3 +99,20 @@ def test_a_range_is_deleted_from_staging_once_every_lane_is_past_it(settings):
     drive(sync.pk)
     sync.refresh_from_db()
     assert sync.status == "warning" and not staged.exists()
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_record_indexes_count_the_snapshot_whether_or_not_its_ids_are_contiguous(settings, interleaved):
+    # given: two uploads, with (or without) another definition's upload between them
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 7, 2
+    site = SiteFactory()
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, rows()[:55])
+    if interleaved:
+        stage(ImportDefinitionFactory(site=site), rows()[:5])
+    stage(definition, rows()[55:])
+    # when
+    sync = run_sync(definition)
+    # then: ids minus an offset when contiguous, counted otherwise; the same indexes either way
+    assert sync.dense is not interleaved
+    assert dict(Reject.objects.filter(sync=sync).values_list("record_index", "status_code")) == expected()[1]
