@@ -147,7 +147,8 @@ def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, sourc
 
 # Identifier kinds in matching precedence: (_batch column, how a contact matches it, grouping key).
 # EmailAddress -> contact email (case-insensitive), PhoneNumber -> phone (E.164), RaId -> visitor_id,
-# PayloadValue -> external_id (the contact's id in the customer's own system).
+# PayloadValue -> external_id (the contact's id in the customer's own system). `processor.lane_key`
+# follows the same precedence, so rows that would match or create one contact share a lane.
 _KINDS = (
     ("email", "lower(c.email) = lower(b.email)", "lower(b.email)"),
     ("phone", "c.phone = b.phone", "b.phone"),
