@@ -4,6 +4,7 @@ exactly once."""
 
 import io
 import json
+import time
 
 import pytest
 
@@ -39,6 +40,9 @@ def test_worker_killed_mid_sync_is_finished_by_another_worker_exactly_once(site,
         first.stop()
     at_kill = Sync.objects.get(pk=sync.pk)
     assert at_kill.status == "active" and 0 < at_kill.processed < ROWS
+    # A starting worker gives back the unacked messages older than the visibility timeout; after
+    # that, kombu sweeps for them only every 100 s (unacked_restore_interval x throttle).
+    time.sleep(int(WORKER_ENV["CELERY_VISIBILITY_TIMEOUT"]) + 1)
 
     second = WorkerProcess(WORKER_ENV, concurrency=2)
     try:
