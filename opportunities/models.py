@@ -129,10 +129,19 @@ class Opportunity(models.Model):
     primary_campaign_id = models.CharField(max_length=255, null=True, blank=True)
     custom_fields = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()))
     # The REST/deal doors' fields (the Bulk catalog maps only the Eloqua ones above).
+    # Checked per statement too (migration 0005): an FK constraint queues an RI event per inserted
+    # row even when the column is null, as it is for every bulk-created opportunity.
     company = models.ForeignKey(
-        "contacts.Account", on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities"
+        "contacts.Account",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="opportunities",
+        db_constraint=False,
     )
-    owner = models.ForeignKey(Owner, on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities")
+    owner = models.ForeignKey(
+        Owner, on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities", db_constraint=False
+    )
     description = models.TextField(max_length=5000, null=True, blank=True)
     next_steps = models.CharField(max_length=255, null=True, blank=True)
     probability = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)

@@ -1,7 +1,8 @@
-"""An opportunity's site and stage are checked per statement by triggers (migration
-opportunities.0004), not by FK constraints: any writer (ORM, raw SQL, bulk sync) is refused a
-missing site or stage, a stage or site still in use cannot be deleted, and a delete that races a
-writer never leaves an opportunity naming a deleted stage."""
+"""An opportunity's site, stage, company and owner are checked per statement by triggers
+(migrations opportunities.0004 and 0005), not by FK constraints: any writer (ORM, raw SQL, bulk
+sync) is refused a missing one, a stage or site still in use cannot be deleted, deleting a company
+or owner sets it to null, and a delete that races a writer never leaves an opportunity naming a
+deleted stage."""
 
 import threading
 
@@ -9,7 +10,7 @@ import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from opportunities.models import Opportunity, Stage
+from opportunities.models import Opportunity, Owner, Stage
 from tests.concurrency import conninfo, wait_until_blocked
 from tests.factories import OpportunityFactory, SiteFactory
 
@@ -47,6 +48,46 @@ def test_writers_are_refused_a_missing_stage_or_site(site):
     )
     assert list(Opportunity.objects.filter(site=site).values_list("pk", "stage_id")) == [(opp.pk, stage.pk)]
     assert not fk_error(lambda cur: cur.execute(INSERT, [site.pk, "OK", stage.pk]))
+
+
+def test_writers_are_refused_a_missing_company_or_owner(site):
+    from tests.contacts.factories import AccountFactory
+
+    opp = OpportunityFactory(site=site)
+    account = AccountFactory(site=site)
+    owner = Owner.objects.create(site=site, external_id="u1", name="Ann")
+    for column in ("company_id", "owner_id"):
+        assert fk_error(
+            lambda cur, column=column: cur.execute(
+                f"UPDATE opportunities_opportunity SET {column} = 999999 WHERE id = %s", [opp.pk]
+            )
+        )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OpportunityFactory(site=site, company_id=999_999)
+    assert list(Opportunity.objects.filter(site=site).values_list("company_id", "owner_id")) == [(None, None)]
+    Opportunity.objects.filter(pk=opp.pk).update(company=account, owner=owner)
+    opp.refresh_from_db()
+    assert (opp.company_id, opp.owner_id) == (account.pk, owner.pk)
+
+
+def test_deleting_a_company_or_owner_sets_it_to_null(site):
+    from tests.contacts.factories import AccountFactory
+
+    account = AccountFactory(site=site)
+    owner = Owner.objects.create(site=site, external_id="u1", name="Ann")
+    raw, orm = OpportunityFactory(site=site, company=account, owner=owner), OpportunityFactory(site=site)
+    with connection.cursor() as cur:  # raw SQL: the delete triggers do what on_delete says
+        cur.execute("DELETE FROM contacts_account WHERE id = %s", [account.pk])
+        cur.execute("DELETE FROM opportunities_owner WHERE id = %s", [owner.pk])
+    raw.refresh_from_db()
+    assert (raw.company_id, raw.owner_id) == (None, None)
+    account, owner = AccountFactory(site=site), Owner.objects.create(site=site, external_id="u2", name="Bo")
+    Opportunity.objects.filter(pk=orm.pk).update(company=account, owner=owner)
+    account.delete()
+    owner.delete()
+    orm.refresh_from_db()
+    assert (orm.company_id, orm.owner_id) == (None, None)
+    assert Opportunity.objects.filter(site=site).count() == 2
 
 
 def test_stages_and_sites_in_use_cannot_be_deleted(site):
