@@ -222,8 +222,8 @@ class StagedRow(models.Model):
     )
     data = models.JSONField()
 
-    class Meta:
-        indexes = [models.Index(fields=["definition", "id"])]
+    # The table's primary key is (definition_id, id) (migration 0008), its only index: readers find
+    # staged rows by definition and id range, so join on both. `id` comes from a sequence, unique.
 
     def __str__(self) -> str:
         return f"staged row {self.pk} of definition {self.definition_id}"

@@ -69,14 +69,15 @@ def insert_rejects(cursor, *, invalid_fields: sql.Composable, messages: dict[str
     """Copy the judged rows of `_rows` that carry a `code` into the sync's rejects; returns how many.
 
     `_rows` must have `sid` (staged row id, for the row as uploaded), `rec` (record index) and `code`;
-    `invalid_fields` is a text[] expression over `r` naming the offending keys."""
+    `invalid_fields` is a text[] expression over `r` naming the offending keys; `params` must name
+    the sync and the definition."""
     cursor.execute(
         sql.SQL(
             """
             INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)
             SELECT %(sync)s, r.rec, s.data, to_jsonb({invalid}), r.code, msg.text
             FROM _rows r JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = r.code
-            JOIN bulkapi_stagedrow s ON s.id = r.sid
+            JOIN bulkapi_stagedrow s ON s.definition_id = %(definition)s AND s.id = r.sid
             ORDER BY r.rec
             """
         ).format(invalid=invalid_fields, messages=messages_values(messages)),

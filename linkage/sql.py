@@ -159,7 +159,7 @@ def process_chunk(
                   ELSE ARRAY[{skey}]::text[] END),
                 j.code, msg.text
               FROM j JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = j.code
-              JOIN bulkapi_stagedrow s ON s.id = j.sid
+              JOIN bulkapi_stagedrow s ON s.definition_id = %(definition)s AND s.id = j.sid
               ORDER BY j.rec
               RETURNING 1
             ){company}, linked AS (
