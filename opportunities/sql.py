@@ -110,9 +110,7 @@ def process_chunk(
         if stage
         else sql.SQL("")
     )
-    stage_key = (
-        sql.SQL(", lower(btrim(s.data ->> {})) AS stage_key").format(stage.name) if stage else sql.SQL("")
-    )
+    stage_key = sql.SQL(", lower(btrim(s.data ->> {})) AS stage_key").format(stage.name) if stage else sql.SQL("")
     currency_join = (
         sql.SQL("LEFT JOIN bulkapi_currency cur ON cur.code = upper(x.{})").format(currency.raw)
         if currency
