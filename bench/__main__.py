@@ -106,9 +106,10 @@ def run_ours(args, csv_path: str, parts, results: dict, sampler_box: list) -> No
         for case, counter in (("create", "created"), ("update", "updated")):
             sampler.phase = f"{case}-upload"
             t0 = time.perf_counter()
-            server.upload(client, def_uri, csv_path, parts, args.upload_concurrency)
+            each = server.upload(client, def_uri, csv_path, parts, args.upload_concurrency)
             t1 = time.perf_counter()
-            log(f"ours {case}: uploaded {len(parts)} part(s) in {t1 - t0:.2f} s; syncing ...")
+            each_s = f" ({', '.join(f'{s:.2f}' for s in each)})" if each else ""
+            log(f"ours {case}: uploaded {len(parts)} part(s) in {t1 - t0:.2f} s{each_s}; syncing ...")
             sampler.phase = f"{case}-sync"
             sync_uri, doc = server.sync(client, procs, def_uri, args.rows)
             t2 = time.perf_counter()

@@ -226,17 +226,22 @@ def create_definition(client: Client) -> str:
     return uri
 
 
-def upload(client: Client, def_uri: str, csv_path: str, parts: list[tuple[int, int]], concurrency: int) -> None:
+def upload(client: Client, def_uri: str, csv_path: str, parts: list[tuple[int, int]], concurrency: int) -> list[float]:
+    """POST every part; returns each part's seconds (sequential uploads only, else [])."""
     with open(csv_path, "rb") as f:
         header = f.readline()
     if concurrency <= 1:
+        seconds = []
         for start, end in parts:
+            t0 = time.perf_counter()
             client.upload_part(def_uri, csv_path, header, start, end)
-        return
+            seconds.append(time.perf_counter() - t0)
+        return seconds
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         futures = [pool.submit(client.upload_part, def_uri, csv_path, header, s, e) for s, e in parts]
         for fut in futures:
             fut.result()
+    return []
 
 
 def sync(client: Client, procs: Processes, def_uri: str, expected_rows: int):
