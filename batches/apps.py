@@ -12,4 +12,9 @@ class BatchesConfig(AppConfig):
         from .processor import OPPORTUNITY_BATCH, lane_key, process_batch_chunk
 
         register(OPPORTUNITY_BATCH)
-        register_processor(OPPORTUNITY_BATCH.entity, process_batch_chunk, lane_key=lane_key)
+        register_processor(
+            OPPORTUNITY_BATCH.entity,
+            process_batch_chunk,
+            lane_key=lane_key,
+            writes=("opportunities_opportunity", "contacts_contact", "linkage_opportunitycontact"),
+        )

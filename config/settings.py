@@ -134,6 +134,9 @@ BULK_SYNC_CHUNK_ROWS = env.int("BULK_SYNC_CHUNK_ROWS", default=50_000)
 # run side by side (rows are spread over lanes by identifier, so no two lanes touch one record).
 # Match it to the worker processes you run for syncs; beyond that, lanes take turns.
 BULK_SYNC_LANES = env.int("BULK_SYNC_LANES", default=2)
+# Rows in a laned sync's first range, which lane 0 runs alone (the other lanes start when it has
+# committed, on statistics that know its rows): small, so the others hardly wait.
+BULK_SYNC_FIRST_RANGE_ROWS = env.int("BULK_SYNC_FIRST_RANGE_ROWS", default=5_000)
 # A sync whose worker has not committed a chunk for this long is re-enqueued by beat.
 BULK_SYNC_STALL_SECONDS = env.int("BULK_SYNC_STALL_SECONDS", default=300)
 CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=False)

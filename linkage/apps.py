@@ -18,4 +18,5 @@ class LinkageConfig(AppConfig):
             lambda cursor, **kw: sql.process_chunk(cursor, **kw),
             finish_logs=sql.finish_logs,
             lane_key=sql.lane_key,
+            writes=("linkage_opportunitycontact",),
         )

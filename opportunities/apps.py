@@ -14,5 +14,8 @@ class OpportunitiesConfig(AppConfig):
         register(OPPORTUNITY)
         # looked up at call time, so tests can wrap sql.process_chunk
         register_processor(
-            OPPORTUNITY.entity, lambda cursor, **kw: sql.process_chunk(cursor, **kw), lane_key=sql.lane_key
+            OPPORTUNITY.entity,
+            lambda cursor, **kw: sql.process_chunk(cursor, **kw),
+            lane_key=sql.lane_key,
+            writes=("opportunities_opportunity",),
         )

@@ -162,7 +162,7 @@ def process_chunk(
             {stage_join} {currency_join}
             LEFT JOIN LATERAL (
               SELECT o.id, o.last_sync_id FROM {opp} o
-              WHERE o.site_id = %(site)s AND {match_cond} ORDER BY o.id LIMIT 1
+              WHERE o.site_id = %(site)s AND {match_cond} ORDER BY o.id + 0 LIMIT 1
             ) m ON x.{id_raw} IS NOT NULL
           ) y OFFSET 0
         ) z
@@ -188,8 +188,18 @@ def process_chunk(
     )
     params = {"sync": sync_id, "site": site_id, "definition": definition.pk}
     params.update(key_params(mappings))
+    # Each row's match must be one index probe for its identifier, whatever the statistics say: a
+    # table another lane is filling right now (its rows not yet committed, so not counted) looks
+    # small to the planner, and a plan that scans it per staged row reads every row the other
+    # lane inserts, once per staged row (a lane's first chunk ran for minutes that way). So no seq
+    # scan here, and `ORDER BY o.id + 0` (the lowest id among case variants: the matches, usually
+    # none or one, are sorted) so that walking the primary key in order is no option either. The
+    # third bad plan, the site's stretch of an index, is priced right because lanes start on
+    # statistics that know the site (`syncs.services._start_other_lanes`).
+    cursor.execute("SET LOCAL enable_seqscan = off")
     cursor.execute(judge, params)
     processed = cursor.rowcount
+    cursor.execute("SET LOCAL enable_seqscan = on")
     # Row count and the two columns the writes filter on: cheap (only two columns are sampled)
     # and enough for the planner to join by index rather than scan the whole table.
     cursor.execute("ANALYZE _rows (code, match_id)")

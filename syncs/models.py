@@ -38,11 +38,18 @@ class Sync(models.Model):
     upto_id = models.BigIntegerField(default=0)
     # The snapshot cut into ranges of `range_rows` staged rows (the last may be shorter): range i is
     # the ids in (range_ends[i-1], range_ends[i]]. Each of `lanes` lanes works through every range
-    # in order, taking the rows whose identifier hashes to it, so lanes run side by side on any
-    # workers without ever touching the same record (see `services.sync_run_chunk`).
+    # in order, taking the rows whose identifier falls in its part of the identifiers, so lanes run
+    # side by side on any workers without ever touching the same record (`services.sync_run_chunk`).
     range_ends = ArrayField(models.BigIntegerField(), default=list, blank=True)
     range_rows = models.IntegerField(default=0)
+    # Rows of range 0 when it is shorter than the others (a laned sync's first range, which lane 0
+    # runs alone); null: as long as the others (syncs made before).
+    first_range_rows = models.IntegerField(null=True, blank=True)
     lanes = models.PositiveSmallIntegerField(default=1)
+    # Where lanes 1.. start in the (lower-cased, C-collated) lane keys: quantiles of a sample taken
+    # at snapshot time. Null: lanes by a hash of the key (one lane, a sample too small to cut, or a
+    # sync made before key ranges).
+    lane_bounds = ArrayField(models.TextField(), null=True, blank=True)
     total_rows = models.BigIntegerField(default=0)
     # The snapshot's staged ids are contiguous (the usual case: nothing else was staged in between),
     # so a row's record index is its id minus `upto_id - total_rows`, with no count over its range.
@@ -81,6 +88,8 @@ class SyncLane(models.Model):
     sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="lane_states")
     lane = models.PositiveSmallIntegerField()
     next_range = models.IntegerField(default=0)
+    # Ranges below this that are this lane's turn (range mod lanes) are deleted from staging.
+    consumed_upto = models.IntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint("sync", "lane", name="sync_lane_unique")]

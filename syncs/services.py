@@ -33,7 +33,7 @@ from bulkapi.logging import bind_log_context, log_context
 from bulkapi.models import ImportDefinition, Site, StagedRow, StagedUpload, User
 
 from .models import TERMINAL, Reject, Severity, Sync, SyncLane, SyncLog, SyncStatus
-from .processors import finish_logs_for, lane_key_for, registration_for, staged_chunk
+from .processors import finish_logs_for, lane_bounds_sample, lane_key_for, registration_for, staged_chunk
 
 logger = logging.getLogger(__name__)
 
@@ -136,21 +136,30 @@ def sync_snapshot(*, definition: ImportDefinition, user: User, callback_url: str
             lane_key = lane_key_for(definition.entity, definition, mappings_for(definition))
             lanes = max(1, settings.BULK_SYNC_LANES) if lane_key is not None else 1
             range_rows = max(1, settings.BULK_SYNC_CHUNK_ROWS) * lanes
-            # Every range_rows-th staged id ends a range; the last staged id ends the last one. (One
-            # streaming pass: a `count(*) OVER ()` would hold every id, and took twice as long.)
+            # A laned sync's first range is short: lane 0 runs it alone (see `sync_run_chunk`).
+            head = min(range_rows, max(1, settings.BULK_SYNC_FIRST_RANGE_ROWS)) if lanes > 1 else range_rows
+            # The head-th staged id ends range 0, every range_rows-th one after it ends a range, and
+            # the last staged id ends the last one. (One streaming pass: a `count(*) OVER ()` would
+            # hold every id, and took twice as long.)
             cur.execute(
                 """
-                SELECT array_agg(id ORDER BY id) FILTER (WHERE n %% %s = 0), count(*), max(id), min(id)
+                SELECT array_agg(id ORDER BY id) FILTER (WHERE n = %s OR (n > %s AND (n - %s) %% %s = 0)),
+                       count(*), max(id), min(id)
                 FROM (
                   SELECT id, row_number() OVER (ORDER BY id) AS n FROM bulkapi_stagedrow WHERE definition_id = %s
                 ) q
                 """,
-                [range_rows, definition.pk],
+                [head, head, head, range_rows, definition.pk],
             )
             ends, total, last, first = cur.fetchone()
             ends = ends or []
-            if total % range_rows:
+            if total and (not ends or ends[-1] != last):
                 ends.append(last)
+            bounds = None
+            if lanes > 1 and total:
+                bounds = lane_bounds_sample(
+                    cur.cursor, definition_id=definition.pk, first=first, last=last, lane_key=lane_key, lanes=lanes
+                )
         sync = Sync.objects.create(
             site=definition.site,
             definition=definition,
@@ -161,12 +170,14 @@ def sync_snapshot(*, definition: ImportDefinition, user: User, callback_url: str
             total_rows=total or 0,
             range_ends=ends or [],
             range_rows=range_rows,
+            first_range_rows=head,
             lanes=lanes,
+            lane_bounds=bounds,
             dense=bool(total) and last - first + 1 == total,
         )
         SyncLane.objects.bulk_create(SyncLane(sync=sync, lane=lane) for lane in range(lanes))
         StagedUpload.objects.filter(definition=definition, sync__isnull=True).update(sync=sync)
-        _enqueue_run(sync.pk, range(lanes))
+        _enqueue_run(sync.pk, [0])  # the other lanes once lane 0 is through range 0
     return sync
 
 
@@ -191,7 +202,7 @@ def sync_run_chunk(*, sync_id: int, lane: int = 0) -> RunResult:
     Idempotent; safe to rerun, and lanes of one sync run side by side."""
     with log_context(sync_id=sync_id):
         _activate(sync_id)
-        _refresh_stale_statistics(sync_id, lane)
+        _refresh_stale_statistics(sync_id)
         with transaction.atomic(durable=True):
             state = SyncLane.objects.select_for_update().filter(sync_id=sync_id, lane=lane).first()
             sync = Sync.objects.select_related("site", "definition__site").filter(pk=sync_id).first()
@@ -203,6 +214,8 @@ def sync_run_chunk(*, sync_id: int, lane: int = 0) -> RunResult:
                 _finish(_locked(sync_id), SyncStatus.ERROR, error="The import definition has been deleted.")
                 return RunResult(has_more=False)
             ranges = len(sync.range_ends)
+            if lane > 0 and SyncLane.objects.filter(sync_id=sync_id, lane=0, next_range=0).exists():
+                return RunResult(has_more=False)  # lane 0 starts this lane when through range 0
             if state.next_range < ranges:
                 result = _process(state, sync, definition)
                 with connection.cursor() as cur:
@@ -217,7 +230,9 @@ def sync_run_chunk(*, sync_id: int, lane: int = 0) -> RunResult:
                     )
                 state.next_range += 1
                 state.save(update_fields=["next_range"])
-                _consume_passed_range(state, sync, definition)
+                _consume_passed_ranges(state, sync, definition)
+                if lane == 0 and state.next_range == 1 and sync.lanes > 1:
+                    _start_other_lanes(sync)
                 logger.info(
                     "sync chunk done: lane %s range %s of %s, %s rows", lane, state.next_range, ranges, result.processed
                 )
@@ -234,20 +249,40 @@ def sync_run_chunk(*, sync_id: int, lane: int = 0) -> RunResult:
         return RunResult(has_more=False)
 
 
-def _consume_passed_range(state: SyncLane, sync: Sync, definition: ImportDefinition) -> None:
-    """Delete the staged rows of the range before the one this lane just finished, once every lane
-    is past it (until then other lanes need all its rows: record indexes count every lane's rows).
+def _start_other_lanes(sync: Sync) -> None:
+    """Lane 0 is through range 0 (this transaction commits it): analyse the tables the sync fills,
+    with the rows just written counted, and enqueue the other lanes once that commits.
 
-    Lanes take turns (range r falls to lane r mod lanes), so the deletes are spread over the lanes
-    and run alongside the other lanes' work rather than all at the end. A range whose lane got to
-    it before the others were past it, and the last range, are left to `_finish`."""
-    passed = state.next_range - 2
-    if passed < 0 or passed % sync.lanes != state.lane:
+    Lanes start one range apart for their plans' sake. A lane planning its chunk while another
+    fills a table the statistics call empty (or know only other sites of) finds every plan for
+    matching a staged row about as cheap, and the cheapest one (the site's stretch of an index,
+    walked per row) reads each row the other lane inserts, once per staged row: a lane's first
+    chunk ran for minutes that way. Range 0 is short, so the others hardly wait."""
+    with connection.cursor() as cur:
+        for table in registration_for(sync.definition.entity).writes:
+            cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+    _enqueue_run(sync.pk, range(1, sync.lanes))
+
+
+def _consume_passed_ranges(state: SyncLane, sync: Sync, definition: ImportDefinition) -> None:
+    """Delete from staging the ranges every lane is past (until then other lanes need all their
+    rows: record indexes count every lane's rows) that are this lane's turn (range mod lanes).
+
+    Turns spread the deletes over the lanes, alongside the other lanes' work rather than all at the
+    end. A lane deletes its turns whenever it finishes a chunk, so one that was ahead when a range
+    was passed deletes it on its next chunk; what no lane got to (the last ranges, the turns of a
+    lane that ended first) is left to `_finish`."""
+    others = SyncLane.objects.filter(sync_id=sync.pk).exclude(lane=state.lane).values_list("next_range", flat=True)
+    passed = min([state.next_range, *others])  # ranges below this are done by every lane
+    if passed <= state.consumed_upto:
         return
-    if SyncLane.objects.filter(sync_id=sync.pk, next_range__lte=passed).exists():
-        return
-    lo = sync.range_ends[passed - 1] if passed else 0
-    StagedRow.objects.filter(definition_id=definition.pk, id__gt=lo, id__lte=sync.range_ends[passed]).delete()
+    for r in range(state.consumed_upto, passed):
+        if r % sync.lanes != state.lane:
+            continue
+        lo = sync.range_ends[r - 1] if r else 0
+        StagedRow.objects.filter(definition_id=definition.pk, id__gt=lo, id__lte=sync.range_ends[r]).delete()
+    state.consumed_upto = passed
+    state.save(update_fields=["consumed_upto"])
 
 
 def _locked(sync_id: int) -> Sync:
@@ -282,14 +317,15 @@ SYNC_TARGET_TABLES = (
 STATISTICS_LOCK = 0x73796E6373746174
 
 
-def _refresh_stale_statistics(sync_id: int, lane: int) -> None:
+def _refresh_stale_statistics(sync_id: int) -> None:
     """ANALYZE the target tables whose statistics a lane's next chunk should not be planned on:
 
     - changed by more than four times the rows their last analysis counted (`reltuples`): a table
       filling up from empty is so analysed once it has rows, then at about 5x and 25x that; in
       between, the planner scales its row count by the table's physical growth;
-    - changed by more than 1,000 rows and not analysed since this sync started, when the lane has
-      done its first range. This catches a site new to a table: statistics that know every other
+    - changed by more than 1,000 rows and not analysed since this sync started (checked before
+      every chunk: with lanes by key range, a lane may start its first busy range after another
+      lane filled the table). This catches a site new to a table: statistics that know every other
       site estimate about one row for it, and then a lookup of one external id may use any index
       that starts with the site (the unique (site, external_id) one, for a case-insensitive
       lookup) and read all the site's rows per staged row. A batch sync of a new site stalled
@@ -299,11 +335,7 @@ def _refresh_stale_statistics(sync_id: int, lane: int) -> None:
     analysing waits for it, then sees fresh statistics, so no lane plans its chunk on stale ones."""
     with transaction.atomic(durable=True), connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [STATISTICS_LOCK])
-        cur.execute(
-            "SELECT s.sync_started_at FROM syncs_sync s JOIN syncs_synclane l ON l.sync_id = s.id"
-            " WHERE s.id = %s AND l.lane = %s AND l.next_range = 1",
-            [sync_id, lane],
-        )
+        cur.execute("SELECT sync_started_at FROM syncs_sync WHERE id = %s", [sync_id])
         row = cur.fetchone()
         cur.execute(
             "SELECT t.relname FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid"
@@ -324,11 +356,12 @@ def _process(state: SyncLane, sync: Sync, definition: ImportDefinition):
         definition_id=definition.pk,
         lo=sync.range_ends[r - 1] if r else 0,
         hi=sync.range_ends[r],
-        base=r * sync.range_rows,
+        base=_rows_before(sync, r),
         offset=sync.upto_id - sync.total_rows if sync.dense else None,
         lane=state.lane,
         lanes=sync.lanes,
         lane_key=lane_key_for(definition.entity, definition, mappings) if sync.lanes > 1 else None,
+        bounds=sync.lane_bounds,
     )
     with connection.cursor() as cur:
         cur.execute("SET LOCAL work_mem = '64MB'")
@@ -343,6 +376,14 @@ def _process(state: SyncLane, sync: Sync, definition: ImportDefinition):
             mappings=mappings,
             source=source,
         )
+
+
+def _rows_before(sync: Sync, r: int) -> int:
+    """Staged rows of the snapshot's ranges before range `r` (all full but the last)."""
+    if r == 0:
+        return 0
+    head = sync.first_range_rows if sync.first_range_rows is not None else sync.range_rows
+    return head + (r - 1) * sync.range_rows
 
 
 def _finish(sync: Sync, status: str, error: str = "") -> None:

@@ -8,7 +8,7 @@ from bulkapi.catalog import mappings_for
 from bulkapi.models import StagedRow
 from opportunities.models import Opportunity
 from syncs.models import Reject, Sync, SyncLane
-from syncs.processors import lane_key_for, staged_chunk
+from syncs.processors import lane_bounds_sample, lane_key_for, staged_chunk
 from syncs.services import sync_run_chunk, sync_start
 from tests.factories import ImportDefinitionFactory, SiteFactory, UserFactory
 from tests.syncs.helpers import drive, run_sync, stage
@@ -40,7 +40,8 @@ def expected() -> tuple[dict, dict]:
     return first_of, rejects
 
 
-def test_lanes_partition_the_staged_rows_by_identifier(site):
+@pytest.mark.parametrize("by", ["key range", "hash"])
+def test_lanes_partition_the_staged_rows_by_identifier(site, by):
     definition = ImportDefinitionFactory(site=site)
     stage(definition, rows())
     key = lane_key_for(definition.entity, definition, mappings_for(definition))
@@ -48,9 +49,15 @@ def test_lanes_partition_the_staged_rows_by_identifier(site):
     with connection.cursor() as cur:
         cur.execute("SELECT min(id), max(id) FROM bulkapi_stagedrow WHERE definition_id = %s", [definition.pk])
         lo, hi = cur.fetchone()
+        bounds = None
+        if by == "key range":
+            bounds = lane_bounds_sample(
+                cur.cursor, definition_id=definition.pk, first=lo, last=hi, lane_key=key, lanes=3
+            )
+            assert bounds is not None and len(bounds) == 2
         for lane in range(3):
             source = staged_chunk(
-                definition_id=definition.pk, lo=lo - 1, hi=hi, base=0, lane=lane, lanes=3, lane_key=key
+                definition_id=definition.pk, lo=lo - 1, hi=hi, base=0, lane=lane, lanes=3, lane_key=key, bounds=bounds
             )
             cur.execute(f"SELECT s.rec, lower(s.data ->> 'OpportunityID') FROM {source.as_string(cur.cursor)} s")
             for rec, ident in cur.fetchall():
@@ -62,14 +69,51 @@ def test_lanes_partition_the_staged_rows_by_identifier(site):
         lanes_of.setdefault(ident, set()).add(lane)
     assert all(len(lanes) == 1 for lanes in lanes_of.values())
     assert len({lane for lane, _ in seen.values()}) == 3  # and the rows do spread over the lanes
+    if by == "key range":  # each lane holds one stretch of the identifiers, in byte order
+        keys = [sorted(ident.encode() for lane, ident in seen.values() if lane == n) for n in range(3)]
+        assert keys[0][-1] < keys[1][0] and keys[1][-1] < keys[2][0]
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 4])
-def test_the_outcome_does_not_depend_on_the_number_of_lanes(settings, lanes):
+def test_a_sorted_file_is_cut_into_even_key_ranges(settings):
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 100, 2
+    site = SiteFactory()
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, [{"OpportunityID": f"OPP-{i:05d}", "OpportunityName": "n", "Stage": "Proposal", "Amount": "1"}
+                       for i in range(1000)])  # fmt: skip
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    assert sync.lane_bounds and 450 <= int(sync.lane_bounds[0].removeprefix("opp-")) <= 550
+    key = lane_key_for(definition.entity, definition, mappings_for(definition))
+
+    def rows_of(lane, r):
+        source = staged_chunk(
+            definition_id=definition.pk, lo=sync.range_ends[r - 1] if r else 0, hi=sync.range_ends[r], base=0,
+            lane=lane, lanes=2, lane_key=key, bounds=sync.lane_bounds,
+        )  # fmt: skip
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {source.as_string(cur.cursor)} s")
+            return cur.fetchone()[0]
+
+    # the first ranges are all lane 0's, the last ones all lane 1's
+    assert (rows_of(0, 0), rows_of(1, 0), rows_of(0, 4), rows_of(1, 4)) == (200, 0, 0, 200)
+    drive(sync.pk)
+    sync.refresh_from_db()
+    assert sync.status == "success" and Opportunity.objects.filter(site=site).count() == 1000
+
+
+@pytest.mark.parametrize("lanes,by", [(1, None), (2, "key range"), (4, "key range"), (2, "hash"), (4, "hash")])
+def test_the_outcome_does_not_depend_on_the_number_of_lanes(settings, lanes, by):
     settings.BULK_SYNC_CHUNK_ROWS = 7
     settings.BULK_SYNC_LANES = lanes
     site = SiteFactory()
-    sync = run_sync(ImportDefinitionFactory(site=site), rows())
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, rows())
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    if by == "hash":  # as a sync made before key ranges runs
+        Sync.objects.filter(pk=sync.pk).update(lane_bounds=None)
+    sync.refresh_from_db()
+    assert (sync.lane_bounds is not None) is (by == "key range")
+    drive(sync.pk)
+    sync.refresh_from_db()
     assert sync.lanes == lanes and sync.status == "warning"
     assert set(SyncLane.objects.filter(sync=sync).values_list("next_range", flat=True)) == {len(sync.range_ends)}
     # 40 identifiers (case-insensitive) whose first row is stored; rows with a bad amount are rejected
@@ -82,20 +126,28 @@ def test_the_outcome_does_not_depend_on_the_number_of_lanes(settings, lanes):
     assert not Sync.objects.filter(pk=sync.pk, status__in=["pending", "active"]).exists()
 
 
-def test_a_range_is_deleted_from_staging_once_every_lane_is_past_it(settings):
-    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 7, 2
+def test_a_range_is_deleted_from_staging_once_every_lane_is_past_it_by_the_lane_whose_turn_it_is(settings):
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 7, 2  # ranges of 14 rows
     site = SiteFactory()
     definition = ImportDefinitionFactory(site=site)
     stage(definition, rows())
     sync = sync_start(definition=definition, user=UserFactory(site=site))
     staged = StagedRow.objects.filter(definition=definition)
-    drive(sync.pk, chunks=3)  # lane 0 through ranges 0 and 1, lane 1 through range 0
-    assert staged.count() == 120 - 14  # lane 0 (range 0's turn) found every lane past range 0
+
+    def run(lane, times=1):
+        for _ in range(times):
+            sync_run_chunk(sync_id=sync.pk, lane=lane)
+        return staged.count()
+
+    # lane 0 through range 0 (it starts lane 1), then lane 1 runs ahead through ranges 0-2
+    assert run(0) == 120
+    assert run(1, times=3) == 120
+    # lane 0 through range 1: every lane is past ranges 0 and 1; range 0 is lane 0's turn (0 mod 2)
+    assert run(0) == 120 - 14
     assert not staged.filter(id__lte=sync.range_ends[0]).exists()
-    sync_run_chunk(sync_id=sync.pk, lane=1)  # lane 1 through range 1: range 0 was not its turn
-    assert staged.count() == 120 - 14
-    drive(sync.pk, chunks=2)  # both through range 2: lane 1 deletes range 1
-    assert staged.count() == 120 - 28
+    # lane 1's next chunk (range 3) deletes range 1, which it was ahead of when it ran it
+    assert run(1) == 120 - 28
+    assert not staged.filter(id__lte=sync.range_ends[1]).exists()
     drive(sync.pk)
     sync.refresh_from_db()
     assert sync.status == "warning" and not staged.exists()
@@ -103,8 +155,8 @@ def test_a_range_is_deleted_from_staging_once_every_lane_is_past_it(settings):
 
 @pytest.mark.parametrize("interleaved", [False, True])
 def test_record_indexes_count_the_snapshot_whether_or_not_its_ids_are_contiguous(settings, interleaved):
-    # given: two uploads, with (or without) another definition's upload between them
-    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 7, 2
+    # given: two uploads, with (or without) another definition's upload between them; a short range 0
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES, settings.BULK_SYNC_FIRST_RANGE_ROWS = 7, 2, 3
     site = SiteFactory()
     definition = ImportDefinitionFactory(site=site)
     stage(definition, rows()[:55])

@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 
 from opportunities.models import Opportunity, Stage
+from syncs.models import SyncLane
 from syncs.services import sync_start
 from tests.factories import ImportDefinitionFactory, SiteFactory, UserFactory
 from tests.syncs.helpers import drive, stage
@@ -46,3 +47,67 @@ def test_a_table_changed_since_the_sync_started_is_analysed_after_the_first_rang
     assert last_analyze() > analysed
     sync.refresh_from_db()
     assert sync.status == "success" and Opportunity.objects.filter(site=site).count() == 3000
+
+
+@pytest.mark.parametrize("state", ["never analysed", "analysed empty", "analysed with other sites"])
+def test_lanes_start_on_statistics_that_know_the_first_range(settings, state):
+    """A lane planning its chunk while another fills a table the statistics call empty, or know only
+    other sites of, may match each staged row by walking the site's stretch of an index: every
+    row the other lane inserts, once per staged row. So lane 0 runs the short range 0 alone and
+    analyses what it wrote; the other lanes then plan each match as one index probe."""
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES, settings.BULK_SYNC_FIRST_RANGE_ROWS = 500, 2, 200
+    with connection.cursor() as cur:
+        if state == "never analysed":  # as a new table: no statistics at all
+            cur.execute("DELETE FROM pg_statistic WHERE starelid = 'opportunities_opportunity'::regclass")
+            cur.execute("UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE relname = 'opportunities_opportunity'")
+        else:
+            if state == "analysed with other sites":
+                other = SiteFactory()
+                first_stage = Stage.objects.for_site(other).first()
+                Opportunity.objects.bulk_create(
+                    Opportunity(site=other, external_id=f"X-{i}", name="x", stage=first_stage) for i in range(5000)
+                )
+            cur.execute("ANALYZE opportunities_opportunity")
+    site = SiteFactory()
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, [{"OpportunityID": f"E-{i:04d}", "OpportunityName": "n", "Stage": "Proposal", "Amount": "1"}
+                       for i in range(2000)])  # fmt: skip
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    assert sync.first_range_rows == 200 and len(sync.range_ends) == 3  # 200 + 1000 + 800
+
+    # when: lane 1 is run first, then lane 0 (through range 0), then lane 1
+    drive_lane(sync.pk, 1)
+    assert SyncLane.objects.get(sync=sync, lane=1).next_range == 0  # not started: lane 0 starts it
+    drive_lane(sync.pk, 0)
+    assert Opportunity.objects.filter(site=site).count() == 200  # range 0's rows are all lane 0's
+    with connection.cursor() as cur:
+        cur.execute("SELECT reltuples FROM pg_class WHERE relname = 'opportunities_opportunity'")
+        assert cur.fetchone()[0] == Opportunity.objects.count()  # analysed with them
+    plans = []
+    with connection.cursor() as cur:
+        cur.execute("LOAD 'auto_explain'")
+        cur.execute("SET auto_explain.log_min_duration = 0")
+        cur.execute("SET auto_explain.log_level = 'notice'")  # plans come back to this client
+    connection.connection.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
+    try:
+        drive_lane(sync.pk, 1)  # range 0: none of its rows
+        drive_lane(sync.pk, 1)  # range 1: its first rows
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("SET auto_explain.log_min_duration = -1")
+
+    # then: lane 1 matched each row with one probe of the (site, lower(external_id)) index
+    judge = [p for p in plans if "CREATE TEMP TABLE _rows" in p]
+    assert len(judge) == 2
+    probe = judge[1][judge[1].index("Limit") :]
+    assert "Index Scan using opportunity_site_extid_ci on opportunities_opportunity" in probe, probe
+    assert "Index Cond: ((site_id = " in probe and "AND (lower((external_id)::text) = " in probe, probe
+    drive(sync.pk)
+    sync.refresh_from_db()
+    assert sync.status == "success" and Opportunity.objects.filter(site=site).count() == 2000
+
+
+def drive_lane(sync_id: int, lane: int) -> None:
+    from syncs.services import sync_run_chunk
+
+    sync_run_chunk(sync_id=sync_id, lane=lane)
