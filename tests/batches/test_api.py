@@ -5,13 +5,16 @@ import csv
 import io
 
 import pytest
+from django.db import connection
 
 from batches.models import BatchJob
 from bulkapi.models import ImportDefinition, StagedRow
 from contacts.models import Contact
 from linkage.models import OpportunityContact
 from opportunities.models import Opportunity, Stage
+from syncs.services import sync_run_chunk
 from tests.batches.helpers import HEADER, rows_csv, upload
+from tests.plans import captured_plans, plan_of
 from tests.syncs.helpers import drive
 
 pytestmark = pytest.mark.django_db
@@ -329,3 +332,23 @@ def test_lanes_give_the_same_contacts_and_links(api, settings, lanes):
             assert linked_email.lower() == email.lower()
         else:
             assert (linked_phone or "", linked_raid or "") == (phone, raid)
+
+
+def test_a_first_chunk_finds_the_opportunities_it_wrote_by_index_on_stale_statistics(api, settings):
+    # given: statistics that say the opportunity table is empty (as before a site's first import)
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES, settings.BULK_SYNC_FIRST_RANGE_ROWS = 200, 2, 100
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE opportunities_opportunity")
+    rows = [f"2024-05-01T10:00:00Z,GBP,{i},Proposal,u{i:04d}@example.com,REF-{i:04d}" for i in range(300)]
+    response = upload(api, rows_csv(*rows))
+    assert response.status_code == 202, response.json()
+    job = BatchJob.objects.get(uuid=response.json()["jobId"])
+    # when: lane 0 runs range 0 (its 100 rows), writing the opportunities and then matching them
+    with captured_plans() as plans:
+        sync_run_chunk(sync_id=job.sync_id, lane=0)
+    # then: each staged row looked its opportunity up by id, not the site's rows per staged row
+    plan = plan_of(plans, "CREATE TEMP TABLE _batch")
+    probe = plan[plan.index("opportunities_opportunity o") :].split("\n")[1]
+    assert "Index Cond:" in probe and "external_id" in probe, plan
+    assert run_job(api, job.uuid)["status"] == "complete"
+    assert Opportunity.objects.filter(site=api.site).count() == 300

@@ -8,6 +8,7 @@ from opportunities.models import Opportunity, Stage
 from syncs.models import SyncLane
 from syncs.services import sync_start
 from tests.factories import ImportDefinitionFactory, SiteFactory, UserFactory
+from tests.plans import captured_plans
 from tests.syncs.helpers import drive, stage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,18 +84,9 @@ def test_lanes_start_on_statistics_that_know_the_first_range(settings, state):
     with connection.cursor() as cur:
         cur.execute("SELECT reltuples FROM pg_class WHERE relname = 'opportunities_opportunity'")
         assert cur.fetchone()[0] == Opportunity.objects.count()  # analysed with them
-    plans = []
-    with connection.cursor() as cur:
-        cur.execute("LOAD 'auto_explain'")
-        cur.execute("SET auto_explain.log_min_duration = 0")
-        cur.execute("SET auto_explain.log_level = 'notice'")  # plans come back to this client
-    connection.connection.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
-    try:
+    with captured_plans() as plans:
         drive_lane(sync.pk, 1)  # range 0: none of its rows
         drive_lane(sync.pk, 1)  # range 1: its first rows
-    finally:
-        with connection.cursor() as cur:
-            cur.execute("SET auto_explain.log_min_duration = -1")
 
     # then: lane 1 matched each row with one probe of the (site, lower(external_id)) index
     judge = [p for p in plans if "CREATE TEMP TABLE _rows" in p]
