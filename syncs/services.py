@@ -313,6 +313,10 @@ SYNC_TARGET_TABLES = (
 )
 
 
+# Staged rows are only ever found by definition and id: statistics of their jsonb `data` (sorting
+# 30,000 sampled documents) would cost 40 % of the analysis and serve no plan.
+ANALYZED_COLUMNS = {"bulkapi_stagedrow": ("definition_id", "id")}
+
 # Advisory lock key serialising the statistics refresh of concurrent chunks ("syncstat").
 STATISTICS_LOCK = 0x73796E6373746174
 
@@ -345,7 +349,15 @@ def _refresh_stale_statistics(sync_id: int) -> None:
             [list(SYNC_TARGET_TABLES), row[0] if row and row[0] else "-infinity"],
         )
         for (table,) in cur.fetchall():
-            cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+            columns = ANALYZED_COLUMNS.get(table)
+            cur.execute(
+                sql.SQL("ANALYZE {}{}").format(
+                    sql.Identifier(table),
+                    sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, columns)))
+                    if columns
+                    else sql.SQL(""),
+                )
+            )
 
 
 def _process(state: SyncLane, sync: Sync, definition: ImportDefinition):
