@@ -1,7 +1,8 @@
 """Sync lifecycle: create (snapshot the staged rows), run it in lanes of chunks, finish, fail, call back.
 
 A sync's snapshot is cut into ranges of staged ids; each of its lanes works through every range
-in order, taking the rows whose identifier hashes to that lane. Lanes are independent chains of
+in order, taking the rows whose identifier falls in that lane's stretch of identifiers (lane 0
+first runs the short range 0 alone, then starts the others). Lanes are independent chains of
 Celery tasks, so several workers run one sync side by side, and no two lanes write the same record.
 
 Crash safety: each chunk commits its records, rejects, the sync's counters and its lane's next
