@@ -261,7 +261,7 @@ def _start_other_lanes(sync: Sync) -> None:
     chunk ran for minutes that way. Range 0 is short, so the others hardly wait."""
     with connection.cursor() as cur:
         for table in registration_for(sync.definition.entity).writes:
-            cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+            _analyse(cur, table)
     _enqueue_run(sync.pk, range(1, sync.lanes))
 
 
@@ -350,15 +350,18 @@ def _refresh_stale_statistics(sync_id: int) -> None:
             [list(SYNC_TARGET_TABLES), row[0] if row and row[0] else "-infinity"],
         )
         for (table,) in cur.fetchall():
-            columns = ANALYZED_COLUMNS.get(table)
-            cur.execute(
-                sql.SQL("ANALYZE {}{}").format(
-                    sql.Identifier(table),
-                    sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, columns)))
-                    if columns
-                    else sql.SQL(""),
-                )
-            )
+            _analyse(cur, table)
+
+
+def _analyse(cur, table: str) -> None:
+    """ANALYZE `table`, on the columns plans need (ANALYZED_COLUMNS) where not all of them."""
+    columns = ANALYZED_COLUMNS.get(table)
+    cur.execute(
+        sql.SQL("ANALYZE {}{}").format(
+            sql.Identifier(table),
+            sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, columns))) if columns else sql.SQL(""),
+        )
+    )
 
 
 def _process(state: SyncLane, sync: Sync, definition: ImportDefinition):
