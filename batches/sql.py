@@ -14,6 +14,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from bulkapi.exceptions import Failure
+from bulkapi.sql import without_seq_scans
 from contacts.models import Contact
 from linkage.models import OpportunityContact
 from opportunities.models import Opportunity
@@ -98,29 +99,28 @@ def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, sourc
     # no seq scan, both identifier indexes' columns given): statistics from before this chunk's
     # INSERT may say the site has no opportunities, and a join planned on that belief walked the
     # chunk's staged rows once per opportunity just written (a 4,500-row first chunk took 14 s).
-    cursor.execute("SET LOCAL enable_seqscan = off")
-    cursor.execute(
-        sql.SQL(
-            """
-            CREATE TEMP TABLE _batch ON COMMIT DROP AS
-            SELECT (s.data ->> '_row')::bigint AS row_number, o.id AS opportunity_id,
-                   s.data ->> 'EmailAddress' AS email, s.data ->> 'PhoneNumber' AS phone,
-                   s.data ->> 'RaId' AS raid, s.data ->> 'PayloadValue' AS payload,
-                   NULL::bigint AS contact_id
-            FROM {source} s
-            CROSS JOIN LATERAL (
-              SELECT o.id FROM {opp} o
-              WHERE o.site_id = %(site)s AND o.external_id = btrim(s.data ->> 'Reference')
-                AND lower(o.external_id) = lower(btrim(s.data ->> 'Reference'))
-              OFFSET 0
-            ) o
-            WHERE NOT EXISTS (SELECT 1 FROM syncs_reject j
-                              WHERE j.sync_id = %(sync)s AND j.record_index = (s.data ->> '_row')::bigint)
-            """
-        ).format(source=source, **names),
-        params,
-    )
-    cursor.execute("SET LOCAL enable_seqscan = on")
+    with without_seq_scans(cursor):
+        cursor.execute(
+            sql.SQL(
+                """
+                CREATE TEMP TABLE _batch ON COMMIT DROP AS
+                SELECT (s.data ->> '_row')::bigint AS row_number, o.id AS opportunity_id,
+                       s.data ->> 'EmailAddress' AS email, s.data ->> 'PhoneNumber' AS phone,
+                       s.data ->> 'RaId' AS raid, s.data ->> 'PayloadValue' AS payload,
+                       NULL::bigint AS contact_id
+                FROM {source} s
+                CROSS JOIN LATERAL (
+                  SELECT o.id FROM {opp} o
+                  WHERE o.site_id = %(site)s AND o.external_id = btrim(s.data ->> 'Reference')
+                    AND lower(o.external_id) = lower(btrim(s.data ->> 'Reference'))
+                  OFFSET 0
+                ) o
+                WHERE NOT EXISTS (SELECT 1 FROM syncs_reject j
+                                  WHERE j.sync_id = %(sync)s AND j.record_index = (s.data ->> '_row')::bigint)
+                """
+            ).format(source=source, **names),
+            params,
+        )
     # Autovacuum never analyses temp tables: without row counts the planner joins _batch to itself
     # by nested loops in the contact matching below (a 20,000-row chunk ran past 600 s).
     cursor.execute("ANALYZE _batch")

@@ -22,6 +22,7 @@ from bulkapi.sql import (
     typed_malformed,
     typed_value,
     update_rule_expr,
+    without_seq_scans,
 )
 from syncs.processors import ChunkResult, staged_key
 
@@ -196,10 +197,9 @@ def process_chunk(
     # none or one, are sorted) so that walking the primary key in order is no option either. The
     # third bad plan, the site's stretch of an index, is priced right because lanes start on
     # statistics that know the site (`syncs.services._start_other_lanes`).
-    cursor.execute("SET LOCAL enable_seqscan = off")
-    cursor.execute(judge, params)
-    processed = cursor.rowcount
-    cursor.execute("SET LOCAL enable_seqscan = on")
+    with without_seq_scans(cursor):
+        cursor.execute(judge, params)
+        processed = cursor.rowcount
     # Row count and the two columns the writes filter on: cheap (only two columns are sampled)
     # and enough for the planner to join by index rather than scan the whole table.
     cursor.execute("ANALYZE _rows (code, match_id)")
