@@ -7,7 +7,8 @@ import logging
 import re
 import uuid
 
-from django.http import HttpResponse, JsonResponse
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpResponse, JsonResponse
 
 from .exceptions import error_body
 from .logging import start_log_context
@@ -62,6 +63,9 @@ class BulkPathMiddleware:
         return self.get_response(request)
 
 
+# Exceptions Django itself turns into 400/403/404 answers (admin's own PermissionDenied among them).
+HANDLED_BY_DJANGO = (Http404, PermissionDenied, SuspiciousOperation, BadRequest)
+
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 403: "forbidden"}
 
 
@@ -91,6 +95,8 @@ class JsonErrorMiddleware:
         return response
 
     def process_exception(self, request, exception):
+        if isinstance(exception, HANDLED_BY_DJANGO):
+            return None  # Django answers these (400/403/404); __call__ above makes the answer JSON off /admin
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return HttpResponse(
             json.dumps(error_body("server_error", "There was an internal error.")),

@@ -298,7 +298,10 @@ def _activate(sync_id: int) -> None:
         )
         if started:
             SyncLog.objects.create(
-                sync_id=sync_id, status_code="ELQ-00137", message="Ready for data import processing."
+                sync_id=sync_id,
+                status_code="ELQ-00137",
+                message="Ready for data import processing.",
+                severity=Severity.INFORMATION,
             )
 
 

@@ -50,3 +50,13 @@ def test_admin_is_scoped_to_the_staff_users_site(site):
     page = client.get("/admin/bulkapi/importdefinition/").content.decode()
     assert "My import" in page and "Their import" not in page
     assert Opportunity.objects.count() == 2 and ImportDefinition.objects.count() == 2
+
+
+def test_admin_permission_denied_is_djangos_403_page_not_a_json_500(site):
+    """A staff user without a model's permission gets admin's own 403, not our API's JSON 500."""
+    staff = UserFactory(site=site, is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    response = client.get("/admin/opportunities/opportunity/add/")
+    assert response.status_code == 403
+    assert "json" not in response["Content-Type"]

@@ -290,3 +290,11 @@ def test_a_crash_mid_chunk_rolls_back_whole_and_the_rerun_matches_a_clean_run(si
     opps, rej, counts = _snapshot(site, sync)
     assert (opps, rej, counts) == (clean_opps, clean_rej, clean_counts)
     assert counts == (15, 3, 12, 0, "warning")
+
+
+def test_every_log_row_carries_one_of_eloquas_three_severities(site):
+    definition = ImportDefinitionFactory(site=site)
+    sync = run_sync(definition, [{"OpportunityID": "1", "OpportunityName": "n", "Amount": "x", "Stage": "Proposal"}])
+    severities = set(SyncLog.objects.filter(sync=sync).values_list("status_code", "severity"))
+    assert ("ELQ-00137", "information") in severities
+    assert {s for _, s in severities} <= {"information", "warning", "error"}
