@@ -6,7 +6,6 @@ without a real secret key.
 
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
@@ -90,18 +89,21 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c temp_buffers=" +
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-# The cache (auth-failure counters) lives in its own Redis database, so clearing it can never
-# touch the broker's queues: REDIS_URL's database + 1 unless CACHE_URL says otherwise.
-_redis = urlsplit(REDIS_URL)
-_cache_db = int((_redis.path or "/0").lstrip("/") or 0) + 1
-CACHE_URL = env.str("CACHE_URL", default=urlunsplit(_redis._replace(path=f"/{_cache_db}")))
+# The cache (auth-failure counters) shares the broker's Redis and database under its own key prefix
+# (any valid REDIS_URL works: no database number is derived from it); CACHE_URL moves it elsewhere.
+# Nothing ever clears the whole cache (that would flush the broker's queues too). A cache outage
+# degrades: throttling is skipped and logged, requests go on (bulkapi.auth).
+CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": CACHE_URL,
-        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="bulk"),
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="bulk-cache"),
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
+# How long a stored Idempotency-Key answer is replayed (24 h, as Stripe).
+IDEMPOTENCY_KEY_SECONDS = env.int("IDEMPOTENCY_KEY_SECONDS", default=24 * 3600)
 
 AUTH_USER_MODEL = "bulkapi.User"
 AUTHENTICATION_BACKENDS = ["bulkapi.auth.SiteUserBackend"]

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from bulkapi.definitions import wire_time
 from bulkapi.exceptions import NotFound
+from bulkapi.idempotency import body_digest, idempotent
 from bulkapi.paging import ListSpec, paginate
 
 from ..models import Reject, Sync, SyncLog
@@ -38,8 +39,12 @@ class SyncListApi(APIView):
         return Response(paginate(qs, request.query_params, lambda rows: [render_sync(s) for s in rows], SYNC_LIST))
 
     def post(self, request):
-        sync = sync_create(site=request.user.site, user=request.user, body=request.data)
-        return Response(render_sync(sync), status=status.HTTP_201_CREATED)
+        def handle(idempotency):
+            hook = idempotency.hook(lambda sync: (status.HTTP_201_CREATED, render_sync(sync))) if idempotency else None
+            sync = sync_create(site=request.user.site, user=request.user, body=request.data, before_commit=hook)
+            return Response(render_sync(sync), status=status.HTTP_201_CREATED)
+
+        return idempotent(request, handle, digest=body_digest(request))
 
 
 class SyncDetailApi(APIView):
