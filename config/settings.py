@@ -199,7 +199,10 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-imports": {"task": "syncs.purge_expired", "schedule": crontab(minute="*/10")},
-    "resume-stalled-syncs": {"task": "syncs.resume_stalled", "schedule": timedelta(seconds=30)},
+    "resume-stalled-syncs": {
+        "task": "syncs.resume_stalled",
+        "schedule": timedelta(seconds=env.int("BULK_SYNC_RESUME_SECONDS", default=30)),
+    },
 }
 
 LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)
