@@ -189,8 +189,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Two queues, so a backlog of one never delays the other when each has its own workers (README
+# "Operations"): `bulk` takes the sync chunks, `celery` (the default) callbacks and beat's upkeep.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"syncs.*": {"queue": "bulk"}}
+CELERY_TASK_ROUTES = {"syncs.run": {"queue": "bulk"}}
+TASK_QUEUES = ("celery", "bulk")  # every queue a task goes to: workers must consume them all
+# Task events for Flower and `celery events`: received/started/succeeded from workers, sent from
+# whoever enqueues (an unwatched event costs one Redis PUBLISH).
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    """Operations: metrics, the broker's queues as operators see them, callback failure records."""
+
+    name = "ops"
+    verbose_name = "Operations"
