@@ -79,7 +79,10 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/bulk")}
+# No default database: a process without DATABASE_URL says so on first use (config/nodb) rather
+# than quietly using whatever answers on a default address. manage.py reads a running `make run`'s
+# .run/env first (config/runenv.py).
+DATABASES = {"default": env.db("DATABASE_URL") if env.str("DATABASE_URL", default="") else {"ENGINE": "config.nodb"}}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Sync chunks judge their rows in a temp table of a few tens of MB: keep it in the backend's own
