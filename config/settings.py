@@ -209,6 +209,17 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stalled-syncs": {"task": "syncs.resume_stalled", "schedule": timedelta(minutes=1)},
 }
 
+# Operations (README "Operations"): /metrics in Prometheus text, off (404) unless METRICS_TOKEN is
+# set, then for `Authorization: Bearer <METRICS_TOKEN>` only. django-prometheus's two middlewares
+# time every request from the outside of the stack in.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+INSTALLED_APPS += ["django_prometheus", "ops"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
 LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
