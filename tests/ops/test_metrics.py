@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -21,7 +22,7 @@ from syncs.tasks import purge_expired, sync_run
 from tests.conftest import ROOT, bearer, database_url, wait_for
 from tests.factories import SiteFactory
 
-TOKEN = "metrics-test-token"
+TOKEN = f"metrics-test-{uuid.uuid4().hex}"
 
 
 @pytest.fixture
@@ -151,7 +152,7 @@ def test_gunicorn_workers_add_up(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "python:config.gunicorn",
          "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "gunicorn.log").open("w"),
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -173,8 +174,9 @@ def test_gunicorn_workers_add_up(tmp_path):
 
 
 def _answers(base: str) -> bool:
+    """Ours is up (not some other server that took the port meanwhile: it would not know TOKEN)."""
     try:
-        return requests.get(f"{base}/health", timeout=5).status_code == 200
+        return requests.get(f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5).ok
     except requests.RequestException:  # not listening yet, or no worker up yet
         return False
 

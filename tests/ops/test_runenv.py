@@ -5,11 +5,12 @@ database."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from config.runenv import RUN_ENV, run_env_load, run_env_read
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 
 
 def manage(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -32,6 +33,7 @@ def no_make_run():
 def fake_run_sh():
     """A live process whose command line names run.sh, as a running `make run`'s does."""
     proc = subprocess.Popen(["bash", "-c", "exec -a scripts/run.sh sleep 60"])
+    wait_for(lambda: b"run.sh" in Path(f"/proc/{proc.pid}/cmdline").read_bytes(), timeout=10, interval=0.01)
     yield proc.pid
     proc.kill()
     proc.wait()
