@@ -66,3 +66,31 @@ def sync_totals_by_status() -> dict[str, dict[str, int]]:
         )
     )
     return {row.pop("status"): row for row in rows}
+
+
+def syncs_list(*, status: str | None = None, running: bool = False, site: str | None = None, limit: int = 20):
+    """The most recent syncs first, with their site and lanes in two more queries."""
+    syncs = Sync.objects.select_related("site", "definition").prefetch_related("lane_states").order_by("-pk")
+    if running:
+        syncs = syncs.filter(status__in=RUNNING)
+    if status:
+        syncs = syncs.filter(status=status)
+    if site:
+        syncs = syncs.filter(site__name__iexact=site)
+    return list(syncs[:limit])
+
+
+def sync_reject_counts(sync: Sync) -> list[dict]:
+    """Rejected rows by code and message, most frequent first."""
+    return list(
+        sync.rejects.order_by()
+        .values("status_code", "message")
+        .annotate(rows=Count("pk"))
+        .order_by("-rows", "status_code")
+    )
+
+
+def sync_callback_failures(sync: Sync):
+    from .models import CallbackFailure
+
+    return list(CallbackFailure.objects.filter(sync_id=sync.pk).order_by("pk"))
