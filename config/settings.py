@@ -78,7 +78,10 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/bulk")}
+# No default database: a process without DATABASE_URL says so on first use (config/nodb) rather
+# than quietly using whatever answers on a default address. manage.py reads a running `make run`'s
+# .run/env first (config/runenv.py).
+DATABASES = {"default": env.db("DATABASE_URL") if env.str("DATABASE_URL", default="") else {"ENGINE": "config.nodb"}}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Sync chunks judge their rows in a temp table of a few tens of MB: keep it in the backend's own
@@ -192,8 +195,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Two queues, so a backlog of one never delays the other when each has its own workers (README
+# "Operations"): `bulk` takes the sync chunks, `celery` (the default) callbacks and beat's upkeep.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"syncs.*": {"queue": "bulk"}}
+CELERY_TASK_ROUTES = {"syncs.run": {"queue": "bulk"}}
+TASK_QUEUES = ("celery", "bulk")  # every queue a task goes to: workers must consume them all
+# Task events for Flower and `celery events`: received/started/succeeded from workers, sent from
+# whoever enqueues (an unwatched event costs one Redis PUBLISH).
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -204,6 +214,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=env.int("BULK_SYNC_RESUME_SECONDS", default=30)),
     },
 }
+
+# Operations (README "Operations"): /metrics in Prometheus text, off (404) unless METRICS_TOKEN is
+# set, then for `Authorization: Bearer <METRICS_TOKEN>` only. django-prometheus's two middlewares
+# time every request from the outside of the stack in.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+INSTALLED_APPS += ["django_prometheus", "ops"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
 
 LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
