@@ -10,6 +10,7 @@ class StageAdmin(SiteScopedAdmin):
     list_display = ("name", "probability", "status", "sort_order", "site")
     list_filter = ("status", "site")
     search_fields = ("name",)
+    list_select_related = ("site",)
 
 
 @admin.register(Opportunity)
@@ -19,6 +20,9 @@ class OpportunityAdmin(SiteScopedAdmin):
     search_fields = ("external_id", "name", "account_name")
     readonly_fields = ("uuid", "created_at", "updated_at", "last_sync_id")
     list_select_related = ("stage", "site")
+    # Pickers that stay usable with thousands of accounts; each searches only what the user may see.
+    autocomplete_fields = ("company", "owner", "tags")
+    show_full_result_count = False  # one count per page, not two, on a large table
 
 
 @admin.register(Pipeline)

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class BackofficeConfig(AppConfig):
+    """The admin an operator lives in: dashboard, imports from a CSV with a dry run, sync pages,
+    downloads, and the site-scoping every model admin shares (`admin_base`)."""
+
+    name = "backoffice"
+    verbose_name = "Back office"
