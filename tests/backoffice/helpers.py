@@ -9,9 +9,8 @@ from django.utils import timezone
 from backoffice.services import staff_user_grant
 from batches.services import batch_job_create
 from bulkapi.models import CustomField, User
-from contacts.models import Account, Contact
 from linkage.models import OpportunityContact
-from opportunities.models import Opportunity, Owner, Pipeline, Stage, Tag
+from opportunities.models import Owner, Pipeline, Stage, Tag
 from tests.batches.helpers import csv_file, rows_csv
 from tests.contacts.factories import AccountFactory, ContactFactory
 from tests.factories import ImportDefinitionFactory, OpportunityFactory, TokenFactory, UserFactory

@@ -83,7 +83,9 @@ def back_office_pages(client, world) -> list[str]:
     if response.status_code == 302:
         review = _check(client, "get", response["Location"], failures=failures)
         assert review.status_code == 200
-    response = _check(client, "post", start, {"entity": "opportunity", "file": csv_file(text), "site": world["site"].pk}, failures)
+    response = _check(
+        client, "post", start, {"entity": "opportunity", "file": csv_file(text), "site": world["site"].pk}, failures
+    )
     if response.status_code == 302:
         _check(client, "get", response["Location"], failures=failures)
         _check(client, "post", response["Location"], {"action": "preview", "name": "", "identifier": "nope"}, failures)
