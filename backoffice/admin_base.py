@@ -92,7 +92,7 @@ class SiteConsistencyMixin:
         site_id = site.pk if isinstance(site, Site) else None
         if site_id is None:
             return data
-        for name, value in data.items():
+        for name, value in list(data.items()):
             model_field = self._model_field(name)
             if model_field is None or not model_field.is_relation or model_field.related_model is Site:
                 continue

@@ -7,3 +7,13 @@ class BackofficeConfig(AppConfig):
 
     name = "backoffice"
     verbose_name = "Back office"
+
+    def ready(self) -> None:
+        from django.contrib import admin
+
+        from .forms import SiteUserLoginForm
+
+        admin.site.login_form = SiteUserLoginForm
+        admin.site.site_header = "Bulk import server"
+        admin.site.site_title = "Bulk import server"
+        admin.site.index_title = "Dashboard"

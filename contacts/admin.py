@@ -7,6 +7,7 @@ from .models import Account, Contact
 
 @admin.register(Account)
 class AccountAdmin(SiteScopedAdmin):
+    ordering = ("name", "id")
     list_display = ("name", "domain", "external_id", "site", "updated_at")
     list_filter = ("site",)
     search_fields = ("name", "domain", "external_id")
@@ -16,6 +17,7 @@ class AccountAdmin(SiteScopedAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(SiteScopedAdmin):
+    ordering = ("-id",)
     list_display = ("email", "first_name", "last_name", "phone", "account", "site", "updated_at")
     list_filter = ("site",)
     search_fields = ("email", "first_name", "last_name", "phone", "external_id", "visitor_id")

@@ -15,6 +15,7 @@ class StageAdmin(SiteScopedAdmin):
 
 @admin.register(Opportunity)
 class OpportunityAdmin(SiteScopedAdmin):
+    ordering = ("-id",)
     list_display = ("external_id", "name", "amount", "currency", "stage", "close_date", "site", "updated_at")
     list_filter = ("stage__status", "currency", "site")
     search_fields = ("external_id", "name", "account_name")
@@ -27,6 +28,7 @@ class OpportunityAdmin(SiteScopedAdmin):
 
 @admin.register(Pipeline)
 class PipelineAdmin(SiteScopedAdmin):
+    ordering = ("label", "id")
     list_display = ("label", "external_id", "site")
     list_filter = ("site",)
     search_fields = ("label", "external_id")
@@ -34,6 +36,7 @@ class PipelineAdmin(SiteScopedAdmin):
 
 @admin.register(Owner)
 class OwnerAdmin(SiteScopedAdmin):
+    ordering = ("name", "id")
     list_display = ("name", "email", "external_id", "site")
     list_filter = ("site",)
     search_fields = ("name", "email", "external_id")
@@ -41,6 +44,7 @@ class OwnerAdmin(SiteScopedAdmin):
 
 @admin.register(Tag)
 class TagAdmin(SiteScopedAdmin):
+    ordering = ("name", "id")
     list_display = ("name", "site")
     list_filter = ("site",)
     search_fields = ("name",)
