@@ -139,7 +139,17 @@ def test_staff_duplicate_external_id_is_a_form_error_not_a_500(two_sites):
     assert Opportunity.objects.filter(site=site, external_id=mine["opportunity"].external_id).count() == 1
 
 
-@pytest.mark.parametrize("model", ["syncs/sync", "syncs/synclog", "syncs/reject", "bulkapi/stagedupload", "batches/batchjob", "linkage/opportunitycontact"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "syncs/sync",
+        "syncs/synclog",
+        "syncs/reject",
+        "bulkapi/stagedupload",
+        "batches/batchjob",
+        "linkage/opportunitycontact",
+    ],
+)
 def test_pipeline_records_are_read_only_even_for_a_superuser(two_sites, model):
     client = login(superuser())
     assert client.get(f"/admin/{model}/add/").status_code == 403
@@ -177,7 +187,9 @@ def test_deleting_a_definition_with_a_running_sync_is_refused_with_a_message(two
     stage(definition, [{"OpportunityID": "Z-1", "OpportunityName": "z", "Amount": "1", "Stage": "Prospecting"}])
     running = Sync.objects.create(site=site, definition=definition, synced_instance_uri=definition.uri, status="active")
     client = login(staff_user(site))
-    response = client.post(reverse("admin:bulkapi_importdefinition_delete", args=[definition.pk]), {"post": "yes"}, follow=True)
+    response = client.post(
+        reverse("admin:bulkapi_importdefinition_delete", args=[definition.pk]), {"post": "yes"}, follow=True
+    )
     assert response.status_code == 200
     assert "was not deleted" in response.content.decode()
     assert ImportDefinition.objects.filter(pk=definition.pk).exists()
@@ -228,7 +240,9 @@ def test_login_page_says_how_to_write_the_user_name_and_takes_a_plain_unambiguou
     UserFactory(site=SiteFactory(), username="Alice", password="pw-other", is_staff=True)
     response = Client().post("/admin/login/", {"username": "alice", "password": "pw-alice"})
     assert response.status_code == 200 and "Site\\user" in response.content.decode()
-    assert Client().post("/admin/login/", {"username": f"{site.name}\\alice", "password": "pw-alice"}).status_code == 302
+    assert (
+        Client().post("/admin/login/", {"username": f"{site.name}\\alice", "password": "pw-alice"}).status_code == 302
+    )
 
 
 def test_staff_cannot_change_global_currencies(site):
