@@ -237,7 +237,10 @@ def import_review(request, draft_id: int):
         mapping, body, errors = _new_definition(request, draft, columns, data)
     action = request.POST.get("action") if request.method == "POST" else None
     if action == "confirm" and not errors:
-        return _confirm(request, draft, definition, body)
+        try:
+            return _confirm(request, draft, definition, body)
+        except ValidationFailed as exc:  # the new definition is refused: show why, mapping kept
+            errors = _failures_text(exc)
     result = None
     if not errors:
         try:
@@ -320,6 +323,8 @@ def _new_definition(request, draft, columns, data):
 def _confirm(request, draft, definition, body):
     try:
         sync = import_draft_confirm(draft=draft, user=request.user, definition=definition, body=body)
+    except ValidationFailed:
+        raise
     except BulkError as exc:
         messages.error(request, "Not started: " + "; ".join(_failures_text(exc)))
         url = reverse("admin:backoffice_import_review", args=[draft.pk])
