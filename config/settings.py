@@ -147,8 +147,9 @@ BULK_SYNC_LANES = env.int("BULK_SYNC_LANES", default=2)
 # Rows in a laned sync's first range, which lane 0 runs alone (the other lanes start when it has
 # committed, on statistics that know its rows): small, so the others hardly wait.
 BULK_SYNC_FIRST_RANGE_ROWS = env.int("BULK_SYNC_FIRST_RANGE_ROWS", default=5_000)
-# A sync whose worker has not committed a chunk for this long is re-enqueued by beat.
-BULK_SYNC_STALL_SECONDS = env.int("BULK_SYNC_STALL_SECONDS", default=300)
+# A sync lane that has not committed a chunk for this long is re-enqueued by beat (its message may
+# have been lost with a broker restart); a lane that is in fact running ignores the extra message.
+BULK_SYNC_STALL_SECONDS = env.int("BULK_SYNC_STALL_SECONDS", default=120)
 CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=False)
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
 AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)  # failures per client per window
@@ -206,7 +207,7 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-imports": {"task": "syncs.purge_expired", "schedule": crontab(minute="*/10")},
-    "resume-stalled-syncs": {"task": "syncs.resume_stalled", "schedule": timedelta(minutes=1)},
+    "resume-stalled-syncs": {"task": "syncs.resume_stalled", "schedule": timedelta(seconds=30)},
 }
 
 LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)
