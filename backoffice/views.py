@@ -17,10 +17,11 @@ from django.utils import timezone
 from batches.csvfiles import ERROR_HEADER, SUCCESS_HEADER, csv_lines
 from batches.selectors import batch_error_rows, batch_success_rows
 from bulkapi.catalog import entity_spec
-from bulkapi.exceptions import BulkError, Conflict, ValidationFailed
+from bulkapi.exceptions import BulkError, ValidationFailed
 from bulkapi.models import ImportDefinition, ImportRule, StagedRow
 from bulkapi.services import import_definition_create
 from syncs.dryrun import DRY_RUN_ROWS, sync_dry_run
+from syncs.services import sync_cancel, sync_retry
 
 from .forms import ImportUploadForm, mapping_field
 from .mapping import mappable_fields, suggest_identifier, suggest_mappings
@@ -104,14 +105,9 @@ def sync_cancel_view(request, sync_id: int):
         return refused
     _require(request, "syncs.change_sync")
     sync = _sync(request, sync_id)
-    from syncs import services
-
-    if not hasattr(services, "sync_cancel"):
-        messages.error(request, "Cancelling needs the sync core's sync_cancel, which this build does not have.")
-        return HttpResponseRedirect(reverse("admin:syncs_sync_change", args=[sync.pk]))
     try:
-        services.sync_cancel(sync_id=sync.pk, by=str(request.user))
-    except Conflict as exc:
+        sync_cancel(sync_id=sync.pk, by=str(request.user))
+    except BulkError as exc:
         messages.error(request, "Not cancelled: " + "; ".join(_failures_text(exc)))
     else:
         messages.success(request, f"Sync {sync.pk} was cancelled.")
@@ -125,14 +121,9 @@ def sync_retry_view(request, sync_id: int):
         return refused
     _require(request, "syncs.change_sync", "syncs.add_sync")
     sync = _sync(request, sync_id)
-    from syncs import services
-
-    if not hasattr(services, "sync_retry"):
-        messages.error(request, "Retrying needs the sync core's sync_retry, which this build does not have.")
-        return HttpResponseRedirect(reverse("admin:syncs_sync_change", args=[sync.pk]))
     try:
-        retried = services.sync_retry(sync_id=sync.pk, user=request.user)
-    except Conflict as exc:
+        retried = sync_retry(sync_id=sync.pk, user=request.user)
+    except BulkError as exc:
         messages.error(request, "Not retried: " + "; ".join(_failures_text(exc)))
         return HttpResponseRedirect(reverse("admin:syncs_sync_change", args=[sync.pk]))
     messages.success(request, f"Sync {retried.pk} retries the rows sync {sync.pk} did not process.")

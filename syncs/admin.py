@@ -12,7 +12,6 @@ from backoffice import views
 from backoffice.admin_base import ReadOnlyAdmin
 from backoffice.selectors import REJECTS_PAGE, sync_progress, sync_rejects_page
 
-from . import services
 from .models import TERMINAL, Reject, Sync, SyncLog, SyncStatus
 
 INTERNALS = ("upto_id", "range_ends", "range_rows", "first_range_rows", "lanes", "lane_bounds", "dense")
@@ -47,11 +46,22 @@ class SyncAdmin(ReadOnlyAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["definition", "synced_instance_uri", "status", "created_by", "callback_url", "error_message"]},
+            {
+                "fields": [
+                    "definition",
+                    "synced_instance_uri",
+                    "status",
+                    "created_by",
+                    "callback_url",
+                    "error_message",
+                    "cancelled_by",
+                    "retry_of",
+                ]
+            },
         ),
         ("Timings", {"fields": ["created_at", "sync_started_at", "sync_ended_at", "heartbeat_at"]}),
         ("Rows", {"fields": ["total_rows", "processed", "created_count", "updated_count", "rejected"]}),
-        ("Internals", {"classes": ["collapse"], "fields": ["site", *INTERNALS]}),
+        ("Internals", {"classes": ["collapse"], "fields": ["site", "extra_counts", *INTERNALS]}),
     ]
     readonly_fields = [f.name for f in Sync._meta.fields]
 
@@ -93,12 +103,10 @@ class SyncAdmin(ReadOnlyAdmin):
                 rejects=rejects,
                 rejects_after=after,
                 rejects_next=rejects[-1].record_index if len(rejects) == REJECTS_PAGE else None,
-                can_cancel=sync.status not in TERMINAL
-                and user.has_perm("syncs.change_sync")
-                and hasattr(services, "sync_cancel"),
+                can_cancel=sync.status not in TERMINAL and user.has_perm("syncs.change_sync"),
                 can_retry=sync.status == SyncStatus.ERROR
-                and user.has_perms(["syncs.change_sync", "syncs.add_sync"])
-                and hasattr(services, "sync_retry"),
+                and not hasattr(sync, "retried_by")
+                and user.has_perms(["syncs.change_sync", "syncs.add_sync"]),
                 rejects_csv=reverse("admin:syncs_sync_rejects_csv", args=[sync.pk]),
                 batch_job=getattr(sync, "batch_job", None) if hasattr(sync, "batch_job") else None,
             )

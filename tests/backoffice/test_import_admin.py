@@ -176,3 +176,32 @@ def test_sync_page_pages_its_rejects_and_downloads_them_neutralised(site, staff,
     outsider.force_login(staff_user(SiteFactory(), username="outsider"))
     assert outsider.get(reverse("admin:syncs_sync_rejects_csv", args=[sync.pk])).status_code == 404
     assert outsider.get(reverse("admin:syncs_sync_progress") + f"?ids={sync.pk}").json() == {"syncs": []}
+
+
+def test_cancel_and_retry_buttons_call_the_sync_services(site, staff):
+    from syncs.services import sync_start
+    from tests.syncs.helpers import stage
+
+    definition = ImportDefinitionFactory(site=site)
+    stage(
+        definition,
+        [{"OpportunityID": f"C-{i}", "OpportunityName": "c", "Amount": "1", "Stage": "Proposal"} for i in range(5)],
+    )
+    sync = sync_start(definition=definition, user=staff_user(site, username="starter"))
+    page = staff.get(reverse("admin:syncs_sync_change", args=[sync.pk]))
+    assert page.context["can_cancel"] and not page.context["can_retry"]
+    assert staff.get(reverse("admin:syncs_sync_cancel", args=[sync.pk])).status_code == 405
+    response = staff.post(reverse("admin:syncs_sync_cancel", args=[sync.pk]))
+    assert response.status_code == 302
+    sync.refresh_from_db()
+    assert sync.status == "error" and sync.cancelled_by.endswith("\\staff")
+    assert sync.rejects.filter(status_code="SRV-00101").count() == 5
+    page = staff.get(reverse("admin:syncs_sync_change", args=[sync.pk]))
+    assert not page.context["can_cancel"] and page.context["can_retry"]
+    assert "Cancelled by" in page.content.decode()
+    response = staff.post(reverse("admin:syncs_sync_retry", args=[sync.pk]))
+    retry = Sync.objects.get(retry_of=sync)
+    assert response["Location"] == reverse("admin:syncs_sync_change", args=[retry.pk])
+    assert retry.total_rows == 5
+    again = staff.post(reverse("admin:syncs_sync_retry", args=[sync.pk]), follow=True).content.decode()
+    assert "Not retried" in again and "Already retried" in again
