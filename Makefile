@@ -11,7 +11,7 @@ BENCH_ARGS ?=
 help:
 	@echo "make venv    create $(VENV) and install requirements-dev.txt"
 	@echo "make run     migrate + demo site + gunicorn/celery worker/beat (PORT=8000)"
-	@echo "make test    run the test suite (PYTEST_ARGS=...)"
+	@echo "make test    run the test suite (PYTEST_ARGS=...); installs Debian's chromium for the browser tests"
 	@echo "make lint    ruff check + ruff format --check"
 	@echo "make fmt     ruff format + ruff check --fix"
 	@echo "make bench   run every benchmark case (BENCH_ARGS=\"--rows 20000 --cases opportunities,linkage,batch,upsert\")"
@@ -49,6 +49,7 @@ run: $(VENV)/.installed
 	scripts/with-services.sh scripts/run.sh
 
 test: $(VENV)/.installed
+	scripts/ensure-chromium.sh
 	scripts/with-services.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

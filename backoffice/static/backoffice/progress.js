@@ -1,5 +1,5 @@
 /* Live progress for the admin: every element with data-sync-progress="<id>" is updated from
-   /admin/syncs/sync/progress/?ids=... every 2 s while one of them is pending or active. A sync page
+   /admin/syncs/sync/progress/?ids=... every second while one of them is pending or active. A sync page
    reloads itself once its sync has ended, to show the final logs and rejects. No dependencies. */
 (function () {
   "use strict";
@@ -53,7 +53,7 @@
           if (page && String(p.id) === page.getAttribute("data-sync-page") && !p.running) ended = true;
         });
         if (ended) { window.location.reload(); return; }
-        window.setTimeout(poll, 2000);
+        window.setTimeout(poll, 1000);
       })
       .catch(function () { window.setTimeout(poll, 5000); });
   }
