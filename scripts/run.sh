@@ -19,7 +19,7 @@ log() { printf 'run: %s\n' "$*" >&2; }
 : "${REDIS_URL:?REDIS_URL is not set (use make run)}"
 
 $PY manage.py migrate --noinput
-$PY manage.py createsite Demo --user demo --password demo-password --token demo-token
+$PY manage.py createsite Demo --user demo --password demo-password --token demo-token --staff
 
 mkdir -p .run
 SCHEDULE=".run/celerybeat-schedule-$$"
@@ -85,6 +85,7 @@ cat >&2 <<BANNER
    password:  demo-password
    Basic:     Demo\\demo:demo-password
    token:     demo-token
+   admin:     $BASE/admin/  (user Demo\\demo or demo, password demo-password)
 
  Try:
    curl -s -H 'Authorization: Bearer demo-token' $BASE/id
