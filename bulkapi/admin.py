@@ -18,6 +18,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
 from django.db.models.functions import Lower
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
@@ -322,7 +323,8 @@ class ImportDefinitionAdmin(SiteScopedAdmin):
     readonly_fields = ("uri_text", "created_by", "created_at", "updated_by", "updated_at", "staged_rows")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("site")
+        waiting = Count("uploads", filter=Q(uploads__sync__isnull=True))
+        return super().get_queryset(request).select_related("site").annotate(waiting_uploads=waiting)
 
     def get_fieldsets(self, request, obj=None):
         entity = obj.entity if obj is not None else None
@@ -384,9 +386,9 @@ class ImportDefinitionAdmin(SiteScopedAdmin):
             obj.pk,
         )
 
-    @admin.display(description="Staged")
+    @admin.display(description="uploads waiting for a sync")
     def staged(self, obj):
-        return StagedUpload.objects.filter(definition_id=obj.pk, sync__isnull=True).count() or ""
+        return getattr(obj, "waiting_uploads", 0) or ""
 
     def save_model(self, request, obj, form, change):
         body = form.wire_body

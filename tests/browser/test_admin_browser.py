@@ -182,7 +182,7 @@ def admin_urls(user) -> list[str]:
         urls += [reverse("admin:{}_{}_changelist".format(*info)), reverse("admin:{}_{}_add".format(*info))]
         obj = model_admin.get_queryset(request).order_by("pk").first()
         if obj is not None:
-            for view in ("change", "delete", "history"):
+            for view in ("change", "delete"):
                 urls.append(reverse(f"admin:{info[0]}_{info[1]}_{view}", args=[obj.pk]))
     return urls
 
