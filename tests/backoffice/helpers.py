@@ -90,7 +90,8 @@ def form_data(response) -> dict:
             if value:
                 data[bound.html_name] = "on"
         elif value is None:
-            data[bound.html_name] = ""
+            if not isinstance(field, forms.MultipleChoiceField | forms.ModelMultipleChoiceField):
+                data[bound.html_name] = ""
         elif isinstance(value, list | tuple):
             data[bound.html_name] = [str(getattr(v, "pk", v)) for v in value]
         elif hasattr(value, "isoformat") and not isinstance(value, str):

@@ -135,7 +135,8 @@ def test_staff_duplicate_external_id_is_a_form_error_not_a_500(two_sites):
     data.update(external_id=mine["opportunity"].external_id, name="Dup", stage=str(mine["stage"].pk))
     response = client.post(url, data)
     assert response.status_code == 200
-    assert response.context["adminform"].form.errors
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["__all__"] and "opportunity_site_external_id_unique" in str(errors), errors
     assert Opportunity.objects.filter(site=site, external_id=mine["opportunity"].external_id).count() == 1
 
 
