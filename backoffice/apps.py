@@ -17,3 +17,4 @@ class BackofficeConfig(AppConfig):
         admin.site.site_header = "Bulk import server"
         admin.site.site_title = "Bulk import server"
         admin.site.index_title = "Dashboard"
+        admin.site.site_url = None  # no "View site": this server's root is an API, not a web site
