@@ -15,7 +15,7 @@ help:
 	@echo "make run     migrate + demo site + gunicorn/celery workers/beat (PORT=8000)"
 	@echo "make manage  ARGS=\"syncs list\": a manage.py command on make run's database (or DATABASE_URL's)"
 	@echo "make shell   a Django shell on make run's database (or DATABASE_URL's)"
-	@echo "make test    run the test suite (PYTEST_ARGS=...)"
+	@echo "make test    run the test suite (PYTEST_ARGS=...); installs Debian's chromium for the browser tests"
 	@echo "make lint    ruff check + ruff format --check"
 	@echo "make fmt     ruff format + ruff check --fix"
 	@echo "make faults  the fault matrix: own PostgreSQL/Redis/gunicorn/workers/beat, faults injected mid-sync (FAULTS_ARGS=\"--rows 60000\")"
@@ -61,6 +61,7 @@ shell: $(VENV)/.installed
 	@$(VENV)/bin/python manage.py shell
 
 test: $(VENV)/.installed
+	scripts/ensure-chromium.sh
 	scripts/with-services.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

@@ -152,7 +152,7 @@ trap 'on_signal 143' TERM
 trap cleanup EXIT
 
 $PY manage.py migrate --noinput
-$PY manage.py createsite Demo --user demo --password demo-password --token demo-token
+$PY manage.py createsite Demo --user demo --password demo-password --token demo-token --staff
 write_run_env
 
 mkdir -p "$METRICS_DIR"
@@ -190,6 +190,7 @@ FLOWER_LINE=" Flower:    FLOWER_PORT=5555 make run starts it"
    password:  demo-password
    Basic:     Demo\\demo:demo-password
    token:     demo-token
+   admin:     $BASE/admin/  (user Demo\\demo or demo, password demo-password)
 
  Try:
    curl -s -H 'Authorization: Bearer demo-token' $BASE/id
