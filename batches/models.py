@@ -40,6 +40,9 @@ class BatchJob(models.Model):
     byte_count = models.BigIntegerField(default=0)
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The stages this job created because the file named them and the site had no such stage:
+    # [{"id", "name"}], shown in the job's status (`createdStages`) so that a typo is visible.
+    created_stages = models.JSONField(default=list, blank=True)
     # Set when the job could not be handed to the sync machinery after it was accepted.
     error_message = models.TextField(blank=True, default="")
 

@@ -77,6 +77,7 @@ def render_job(request, job: BatchJob) -> dict:
             "totalRows": job.row_count,
             "percent": round(100 * state.processed / job.row_count, 1) if job.row_count else 100.0,
         },
+        "createdStages": job.created_stages,
         "errorFileUrl": _absolute(request, "batch-error-file", job) if terminal else None,
         "successFileUrl": _absolute(request, "batch-success-file", job) if terminal else None,
     }
