@@ -20,6 +20,7 @@ from opportunities.models import Stage, StageStatus
 from syncs.services import sync_snapshot
 
 from . import sql as batch_sql
+from .csvfiles import batch_file_store
 from .models import BatchJob
 from .validation import MAX_ERRORS, ErrorSink, FileError, HeaderErrors, ScanResult, scan
 
@@ -136,6 +137,10 @@ def batch_job_create(*, site: Site, user: User, upload) -> BatchJob:
                 byte_count=upload.size,
                 created_by=user.username,
             )
+            # The file itself, for the result files' original cells (a second read of the spooled
+            # upload, after every check passed: a refused file costs nothing here).
+            upload.seek(0)
+            batch_file_store(job_id=job.pk, stream=upload.file)
     finally:
         text.detach()
     return job
