@@ -38,9 +38,9 @@ def account_get(*, site: Site, id: UUID) -> Account:
 
 def contact_opportunities(*, contact: Contact) -> QuerySet[Opportunity]:
     """The opportunities linked to the contact, loaded as `/api/v1/opportunities` renders them."""
-    return opportunity_list(site=contact.site).filter(contact_links__contact=contact).order_by("id")
+    return opportunity_list(site=contact.site_id).filter(contact_links__contact=contact).order_by("id")
 
 
 def account_opportunities(*, account: Account) -> QuerySet[Opportunity]:
     """The opportunities whose company is this account (a by-account linkage sets it)."""
-    return opportunity_list(site=account.site).filter(company=account).order_by("id")
+    return opportunity_list(site=account.site_id).filter(company=account).order_by("id")

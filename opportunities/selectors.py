@@ -10,7 +10,7 @@ from bulkapi.models import Site
 from .models import Opportunity, Stage
 
 
-def opportunity_list(*, site: Site) -> QuerySet[Opportunity]:
+def opportunity_list(*, site: Site | int) -> QuerySet[Opportunity]:
     """The site's opportunities with what a rendered page needs, loaded once per page."""
     return (
         Opportunity.objects.for_site(site)
