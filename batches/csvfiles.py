@@ -35,9 +35,14 @@ FILE_PART_BYTES = 1024 * 1024
 FILE_COMPRESSION_LEVEL = 1
 
 
+_FORMULA_START = frozenset(FORMULA_PREFIXES)
+
+
 def neutralise(value) -> str:
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.match(text):
+    if value is None:
+        return ""
+    text = value if type(value) is str else str(value)  # noqa: E721 - the fast path for the usual case
+    if text and text[0] in _FORMULA_START and not _PLAIN_NUMBER.match(text):
         return "'" + text
     return text
 
@@ -57,9 +62,10 @@ class _Echo:
 
 def csv_lines(header: Iterable[str], rows: Iterable[Iterable]) -> Iterator[str]:
     writer = csv.writer(_Echo(), lineterminator="\r\n")
-    yield writer.writerow([neutralise(v) for v in header])
+    safe = neutralise
+    yield writer.writerow([safe(v) for v in header])
     for row in rows:
-        yield writer.writerow([neutralise(v) for v in row])
+        yield writer.writerow([safe(v) for v in row])
 
 
 def is_blank(row: list[str]) -> bool:

@@ -97,14 +97,18 @@ def batch_result_file(job: BatchJob, *, successes: bool) -> tuple[list[str], Ite
     columns = SUCCESS_COLUMNS if successes else ERROR_COLUMNS
 
     def rows() -> Iterator[list]:
-        stored = _keyset(
+        if successes:
+            stored_rows = """
+                SELECT r.row_number, o.uuid::text, o.external_id FROM batches_batchrow r
+                LEFT JOIN opportunities_opportunity o ON o.id = r.opportunity_id
+                WHERE r.job_id = %s AND r.row_number > %s ORDER BY r.row_number LIMIT %s
             """
-            SELECT r.row_number, o.uuid::text, o.external_id FROM batches_batchrow r
-            LEFT JOIN opportunities_opportunity o ON o.id = r.opportunity_id
-            WHERE r.job_id = %s AND r.row_number > %s ORDER BY r.row_number LIMIT %s
-            """,
-            [job.pk],
-        )
+        else:  # the error file only skips them
+            stored_rows = """
+                SELECT r.row_number FROM batches_batchrow r
+                WHERE r.job_id = %s AND r.row_number > %s ORDER BY r.row_number LIMIT %s
+            """
+        stored = _keyset(stored_rows, [job.pk])
         rejects = _keyset(
             """
             SELECT j.record_index, j.status_code,
@@ -120,19 +124,26 @@ def batch_result_file(job: BatchJob, *, successes: bool) -> tuple[list[str], Ite
                 s = next(stored, None)
             while r is not None and r[0] < n:
                 r = next(rejects, None)
-            original = [cells[i] if i < len(cells) else "" for i in keep]
             if s is not None and s[0] == n:
                 if successes:
                     stage = unneutralise(cells[stage_at]).strip().lower() if stage_at is not None else ""
-                    yield [n, s[1] or "", s[2] or "", "true" if stage in created else "false", *original]
+                    created_here = "true" if stage in created else "false"
+                    yield [n, s[1] or "", s[2] or "", created_here, *_cells(cells, keep)]
             elif not successes:
                 if r is not None and r[0] == n:
                     code, fields, message = r[1], r[2], r[3]
                 else:
                     (code, message), fields = NOT_PROCESSED, ""
-                yield [n, code, fields, message, *original]
+                yield [n, code, fields, message, *_cells(cells, keep)]
 
     return [*columns, *(header[i] for i in keep)], rows()
+
+
+def _cells(cells: list[str], keep: list[int]) -> list[str]:
+    """The record's cells at `keep` (all of them when nothing is dropped)."""
+    if len(keep) == len(cells):
+        return cells
+    return [cells[i] if i < len(cells) else "" for i in keep]
 
 
 def _keyset(query: str, params: list) -> Iterator[tuple]:
