@@ -40,6 +40,9 @@ class BatchJob(models.Model):
     byte_count = models.BigIntegerField(default=0)
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The stages this job created because the file named them and the site had no such stage:
+    # [{"id", "name"}], shown in the job's status (`createdStages`) so that a typo is visible.
+    created_stages = models.JSONField(default=list, blank=True)
     # Set when the job could not be handed to the sync machinery after it was accepted.
     error_message = models.TextField(blank=True, default="")
 
@@ -67,3 +70,18 @@ class BatchRow(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.job_id} row {self.row_number} -> {self.opportunity_id}"
+
+
+class BatchFile(models.Model):
+    """Part `part` (0-based, FILE_PART_BYTES each, zlib-compressed) of the file `job` accepted, byte for byte.
+
+    The result files repeat each input row's own cells; staged rows are gone once the sync ends, and
+    workers and API nodes may be different machines, so the file is kept here, with the job."""
+
+    pk = models.CompositePrimaryKey("job", "part")
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="+", db_index=False)  # pk leads with it
+    part = models.IntegerField()
+    data = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} file part {self.part}"

@@ -11,6 +11,7 @@ from bulkapi.exceptions import NotFound
 from bulkapi.models import Site
 from syncs.models import SyncStatus
 
+from .csvfiles import ERROR_COLUMNS, OUTCOME_COLUMNS, SUCCESS_COLUMNS, stored_file_exists, stored_records, unneutralise
 from .models import TERMINAL, BatchJob, BatchStatus
 
 FILE_BATCH_ROWS = 5000  # rows per keyset query while streaming a file (~1 MB of Python objects)
@@ -72,48 +73,77 @@ def is_terminal(state: JobState) -> bool:
     return state.status in TERMINAL
 
 
-def batch_success_rows(job: BatchJob) -> Iterator[tuple]:
-    """(row number, opportunity uuid, external id) of every stored row, in row order."""
-    yield from _keyset(
-        """
-        SELECT r.row_number, o.uuid::text, o.external_id FROM batches_batchrow r
-        LEFT JOIN opportunities_opportunity o ON o.id = r.opportunity_id
-        WHERE r.job_id = %s AND r.row_number > %s ORDER BY r.row_number LIMIT %s
-        """,
-        [job.pk],
-    )
+# A row the sync neither stored nor rejected (the sync ended in error, or the job could not start).
+NOT_PROCESSED = ("SRV-00100", "Not processed: the sync ended in error.")
 
 
-def batch_error_rows(job: BatchJob) -> Iterator[tuple]:
-    """(row number, reference, code, message) of every row not stored, in row order: the sync's
-    rejects, plus, when the job failed, every row the sync never stored."""
-    state = batch_job_state(job)
-    if job.sync_id is None and state.status != BatchStatus.FAILED:
-        return
-    if job.sync_id is not None:
-        rejects = """
-            SELECT j.record_index, j.field_values ->> 'Reference', j.status_code, j.message FROM syncs_reject j
+def batch_result_file(job: BatchJob, *, successes: bool) -> tuple[list[str], Iterator[list]]:
+    """Header and rows of the job's success file (`successes`) or error file, streamed.
+
+    Every data record of the stored file, in file order, goes to exactly one of the two: the
+    success file when the sync stored it (its BatchRow), else the error file with the sync's
+    reject for it or, failing that, NOT_PROCESSED. Each row is the outcome columns, then the
+    record's own cells in the file's column order (repeated `Label` columns kept; outcome columns
+    of an uploaded result file dropped). Jobs accepted before files were kept have no cells."""
+    if stored_file_exists(job.pk):
+        header, records = stored_records(job.pk)
+    else:
+        header, records = [], ((n, []) for n in range(1, job.row_count + 1))
+    names = [h.strip().lower() for h in header]
+    outcome = {c.lower() for c in OUTCOME_COLUMNS}
+    keep = [i for i, name in enumerate(names) if name not in outcome]
+    stage_at = names.index("pipelinestage") if "pipelinestage" in names else None
+    created = {s["name"].lower() for s in job.created_stages}
+    columns = SUCCESS_COLUMNS if successes else ERROR_COLUMNS
+
+    def rows() -> Iterator[list]:
+        if successes:
+            stored_rows = """
+                SELECT r.row_number, o.uuid::text, o.external_id FROM batches_batchrow r
+                LEFT JOIN opportunities_opportunity o ON o.id = r.opportunity_id
+                WHERE r.job_id = %s AND r.row_number > %s ORDER BY r.row_number LIMIT %s
+            """
+        else:  # the error file only skips them
+            stored_rows = """
+                SELECT r.row_number FROM batches_batchrow r
+                WHERE r.job_id = %s AND r.row_number > %s ORDER BY r.row_number LIMIT %s
+            """
+        stored = _keyset(stored_rows, [job.pk])
+        rejects = _keyset(
+            """
+            SELECT j.record_index, j.status_code,
+                   array_to_string(ARRAY(SELECT jsonb_array_elements_text(j.invalid_fields)), ';'), j.message
+            FROM syncs_reject j
             WHERE j.sync_id = %s AND j.record_index > %s ORDER BY j.record_index LIMIT %s
-        """
-        if state.status != BatchStatus.FAILED:
-            yield from _keyset(rejects, [job.sync_id])
-            return
-    reason = (job.sync.error_message if job.sync_id else job.error_message) or "The job failed."
-    # Failed: rows 1..N, each its reject if there is one, else "not processed" unless it was stored.
-    query = """
-        SELECT g.n, j.field_values ->> 'Reference', COALESCE(j.status_code, 'not_processed'),
-               COALESCE(j.message, %s)
-        FROM generate_series(%s::bigint, %s::bigint) g(n)
-        LEFT JOIN syncs_reject j ON j.sync_id = %s AND j.record_index = g.n
-        WHERE NOT EXISTS (SELECT 1 FROM batches_batchrow r WHERE r.job_id = %s AND r.row_number = g.n)
-        ORDER BY g.n
-    """
-    for lo in range(1, job.row_count + 1, FILE_BATCH_ROWS):
-        hi = min(lo + FILE_BATCH_ROWS - 1, job.row_count)
-        with connection.cursor() as cur:
-            cur.execute(query, [reason, lo, hi, job.sync_id or 0, job.pk])
-            rows = cur.fetchall()
-        yield from rows
+            """,
+            [job.sync_id or 0],
+        )
+        s, r = next(stored, None), next(rejects, None)
+        for n, cells in records:
+            while s is not None and s[0] < n:
+                s = next(stored, None)
+            while r is not None and r[0] < n:
+                r = next(rejects, None)
+            if s is not None and s[0] == n:
+                if successes:
+                    stage = unneutralise(cells[stage_at]).strip().lower() if stage_at is not None else ""
+                    created_here = "true" if stage in created else "false"
+                    yield [n, s[1] or "", s[2] or "", created_here, *_cells(cells, keep)]
+            elif not successes:
+                if r is not None and r[0] == n:
+                    code, fields, message = r[1], r[2], r[3]
+                else:
+                    (code, message), fields = NOT_PROCESSED, ""
+                yield [n, code, fields, message, *_cells(cells, keep)]
+
+    return [*columns, *(header[i] for i in keep)], rows()
+
+
+def _cells(cells: list[str], keep: list[int]) -> list[str]:
+    """The record's cells at `keep` (all of them when nothing is dropped)."""
+    if len(keep) == len(cells):
+        return cells
+    return [cells[i] if i < len(cells) else "" for i in keep]
 
 
 def _keyset(query: str, params: list) -> Iterator[tuple]:

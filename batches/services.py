@@ -13,6 +13,7 @@ import environ
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import sql
 
 from bulkapi.exceptions import Failure, PayloadTooLarge, ValidationFailed
 from bulkapi.models import Entity, ImportDefinition, ImportRule, Site, StagedUpload, User
@@ -20,6 +21,7 @@ from opportunities.models import Stage, StageStatus
 from syncs.services import sync_snapshot
 
 from . import sql as batch_sql
+from .csvfiles import batch_file_store
 from .models import BatchJob
 from .validation import MAX_ERRORS, ErrorSink, FileError, HeaderErrors, ScanResult, scan
 
@@ -123,7 +125,7 @@ def batch_job_create(
             sink.merge(conflicts, total)
             if sink.total:
                 raise BatchInvalid(sink.failures, sink.total)
-            _stages_create(site=site, names=result.stages)
+            created_stages = _stages_create(site=site, names=result.stages)
             StagedUpload.objects.filter(pk=staged.pk).update(row_count=result.rows, byte_count=upload.size)
             # The sync is made in the same transaction: an accepted job always has its sync, and
             # the worker is handed it only once everything is committed.
@@ -133,10 +135,15 @@ def batch_job_create(
                 definition=definition,
                 sync=sync_snapshot(definition=definition, user=user),
                 uploaded_file_name=(upload.name or "")[:255],
+                created_stages=created_stages,
                 row_count=result.rows,
                 byte_count=upload.size,
                 created_by=user.username,
             )
+            # The file itself, for the result files' original cells (a second read of the spooled
+            # upload, after every check passed: a refused file costs nothing here).
+            upload.seek(0)
+            batch_file_store(job_id=job.pk, stream=upload.file)
             if before_commit is not None:
                 before_commit(job)
     finally:
@@ -144,17 +151,23 @@ def batch_job_create(
     return job
 
 
-def _stages_create(*, site: Site, names: dict[str, str]) -> None:
-    """Stages the file names that the site does not have yet: created open, at the end of the list."""
+def _stages_create(*, site: Site, names: dict[str, str]) -> list[dict]:
+    """Stages the file names that the site does not have yet: created open, probability 0, at the end
+    of the list. Returns the ones this job created ({id, name}, in file order): a stage another
+    upload created meanwhile is not counted as this job's."""
     existing = {n.lower() for n in Stage.objects.for_site(site).values_list("name", flat=True)}
     new = [name for key, name in names.items() if key not in existing]
     if not new:
-        return
+        return []
     last = Stage.objects.for_site(site).order_by("-sort_order").values_list("sort_order", flat=True).first() or 0
-    Stage.objects.bulk_create(
-        [
-            Stage(site=site, name=name, status=StageStatus.OPEN, probability=0, sort_order=last + 10 * i)
-            for i, name in enumerate(new, start=1)
-        ],
-        ignore_conflicts=True,
-    )
+    with connection.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (site_id, name, status, probability, sort_order)"
+                " SELECT %s, t.name, %s, 0, %s + 10 * t.n FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n)"
+                " ORDER BY t.n ON CONFLICT DO NOTHING RETURNING id, name"
+            ).format(sql.Identifier(Stage._meta.db_table)),
+            [site.pk, StageStatus.OPEN, last, new],
+        )
+        created = {name: pk for pk, name in cur.fetchall()}
+    return [{"id": created[name], "name": name} for name in new if name in created]

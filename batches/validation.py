@@ -2,8 +2,8 @@
 
 `scan()` streams the file once and yields each valid row as the dict that is staged; every problem
 becomes a `Failure(field=column, row=n, value=raw, constraint=message)` in an `ErrorSink`. Row `n`
-is the 1-based number of the data record (the header is not counted, blank lines are skipped and
-not counted); the same number is the sync's `record_index` and the row number in the error and
+is the 1-based number of the data record (`csvfiles.data_records`: the header is not counted, blank
+lines are skipped and not counted); the same number is the sync's `record_index` and the row number in the error and
 success files. Checks across rows (duplicates, Reference unique within the file and the site) run
 set-based in SQL afterwards (`batches.sql.validation_conflicts`).
 """
@@ -22,12 +22,16 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from bulkapi.exceptions import Failure
 
+from .csvfiles import OUTCOME_COLUMNS, data_records, first_row, unneutralise
+
 REQUIRED = ("OpportunityDateTime", "CurrencyCode", "OpportunityValue", "PipelineStage")
 IDENTIFIERS = ("RaId", "EmailAddress", "PhoneNumber", "PayloadValue")
 OPTIONAL = ("Reference", "AdditionalDataProperties")
 REPEATABLE = ("Label",)
 COLUMNS = (*REQUIRED, *IDENTIFIERS, *OPTIONAL, *REPEATABLE)
 _CANONICAL = {c.lower(): c for c in COLUMNS}
+# The outcome columns of a result file: ignored, so a fixed error file can be uploaded again as it is.
+_IGNORED = {c.lower() for c in OUTCOME_COLUMNS}
 
 MAX_ERRORS = 1000  # row errors listed in a 400; `totalErrors` counts them all
 MAX_NEW_STAGES = 1000  # distinct PipelineStage names a file may introduce
@@ -84,6 +88,7 @@ class Header:
     positions: dict[str, int]  # canonical column -> cell index (single columns)
     labels: list[int]  # cell indexes of the Label columns
     width: int
+    ignored: list[int] = field(default_factory=list)  # cell indexes of result-file outcome columns
 
 
 def parse_header(cells: list[str]) -> Header:
@@ -102,8 +107,11 @@ def parse_header(cells: list[str]) -> Header:
     failures = []
     positions: dict[str, int] = {}
     labels: list[int] = []
+    ignored: list[int] = []
     for i, (name, canonical) in enumerate(zip(names, known, strict=True)):
-        if canonical is None:
+        if canonical is None and name.lower() in _IGNORED:
+            ignored.append(i)
+        elif canonical is None:
             failures.append(
                 Failure(field="header", value=name, constraint="Unknown column. Known: " + ", ".join(COLUMNS) + ".")
             )
@@ -122,7 +130,7 @@ def parse_header(cells: list[str]) -> Header:
         )
     if failures:
         raise HeaderErrors(failures)
-    return Header(positions=positions, labels=labels, width=len(names))
+    return Header(positions=positions, labels=labels, width=len(names), ignored=ignored)
 
 
 class HeaderErrors(Exception):
@@ -217,7 +225,7 @@ class ScanResult:
 
 
 def _text(row: list[str], position: int | None) -> str:
-    return row[position].strip() if position is not None else ""
+    return unneutralise(row[position]).strip() if position is not None else ""
 
 
 def scan(
@@ -225,7 +233,7 @@ def scan(
 ) -> Iterator[dict]:
     """Validate every row; yield the staged data of each valid one. Raises FileError/HeaderErrors."""
     try:
-        header_cells = next((r for r in reader if r), None)
+        header_cells = first_row(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise FileError(_file_failure(exc, 0)) from None
     if header_cells is None:
@@ -238,16 +246,15 @@ def scan(
     labels_at = header.labels
     width = header.width
     n = 0
+    records = data_records(reader)
     while True:
         try:
-            row = next(reader, None)
+            record = next(records, None)
         except (UnicodeDecodeError, csv.Error) as exc:
             raise FileError(_file_failure(exc, n + 1)) from None
-        if row is None:
+        if record is None:
             break
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # blank line
-        n += 1
+        n, row = record
         result.rows = n
         if len(row) != width:
             sink.add(
@@ -317,7 +324,7 @@ def scan(
 
         labels: list[str] = []
         for i in labels_at:
-            label = row[i].strip()
+            label = unneutralise(row[i]).strip()
             if not label:
                 continue
             if len(label) > TEXT_MAX:

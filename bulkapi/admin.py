@@ -68,7 +68,8 @@ class SuperuserOnlyAdmin(admin.ModelAdmin):
 @admin.register(Site)
 class SiteAdmin(SiteScopedAdmin):
     site_field = "pk"
-    list_display = ("id", "name", "default_currency", "created_at")
+    list_display = ("id", "name", "default_currency", "default_stage", "created_at")
+    list_select_related = ("default_stage",)
     search_fields = ("name",)
     readonly_fields = ("created_at",)
 
@@ -77,6 +78,14 @@ class SiteAdmin(SiteScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "default_stage":  # only the edited site's own stages
+            object_id = str((request.resolver_match.kwargs if request.resolver_match else {}).get("object_id", ""))
+            field.queryset = db_field.related_model.objects.filter(site_id=int(object_id) if object_id.isdigit() else 0)
+        return field
 
 
 class SiteUserCreationForm(AdminUserCreationForm):

@@ -55,6 +55,9 @@ class EntitySpec:
     identifier: str | None = None  # statement key the identifier must be mapped to
     hidden: tuple[FieldSpec, ...] = field(default_factory=tuple)  # valid, not listed by /fields
     identifiers: tuple[str, ...] = ()  # statement keys allowed as identifier (empty: any field)
+    # Target columns that several statements can write (a contact's account, named by any account
+    # identifier): a definition may map at most one statement to each.
+    exclusive_columns: tuple[str, ...] = ()
 
     def fields_for(self, site: Site) -> list[FieldSpec]:
         custom = CustomField.objects.for_site(site).filter(entity=self.entity).order_by("id")

@@ -132,6 +132,12 @@ def _fields(
                 )
             )
             continue
+        clash = next((k for k, f in resolved.items() if f.column == field.column), None)
+        if field.column in spec.exclusive_columns and clash is not None:
+            failures.append(
+                Failure(field=f"fields.{key}", value=text, constraint=f"{clash} already sets the same field.")
+            )
+            continue
         seen[statement.key] = key
         resolved[key] = field
     for required in spec.required:

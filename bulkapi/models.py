@@ -16,6 +16,12 @@ class Site(models.Model):
 
     name = models.CharField(max_length=100)
     default_currency = models.CharField(max_length=3, default="USD")
+    # The stage an opportunity gets when it names none (REST, deals): the site's choice, set when the
+    # site is made and changed only by its admins (admin, `isDefault` on /api/v1/stages), never by an
+    # import. Null: such opportunities are refused until one is chosen.
+    default_stage = models.ForeignKey(
+        "opportunities.Stage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,7 +1,9 @@
 """The Eloqua list envelope: limit/offset/totalResults/orderBy/q, implemented once.
 
 `{"items", "totalResults", "limit", "offset", "count", "hasMore"}`; `hasMore` is computed from
-the actual offset because clients advance it by 1, by `limit` or by 1000 regardless.
+the actual offset because clients advance it by 1, by `limit` or by 1000 regardless. Bulk lists
+call `paginate`; the `/api/v1` REST lists (DRF generic views) use `EnvelopePagination`, the same
+code behind DRF's pagination interface.
 """
 
 from __future__ import annotations
@@ -9,20 +11,31 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC
 
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
 
 from .exceptions import Failure, ValidationFailed
 
 MAX_LIMIT = 1000
 _Q_TERM = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: PostgreSQL text cannot hold them
 
 
-def _parse_bool(raw: str | None, default: bool) -> bool:
+def _parse_bool(raw: str | None, default: bool, name: str = "totalResults") -> bool:
     if raw is None or raw == "":
         return default
-    return raw.strip().lower() not in ("false", "0", "no")
+    value = raw.strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ValidationFailed([Failure(field=name, value=raw, constraint="Must be true or false.")])
 
 
 @dataclass
@@ -41,16 +54,20 @@ def page_params(query, max_limit: int = MAX_LIMIT) -> Page:
             values[name] = default
             continue
         try:
-            value = int(raw)
+            value = int(raw) if len(raw) <= 20 else None
         except ValueError:
             value = None
         if value is None or value < low or (high is not None and value > high):
             rule = f"Must be an integer from {low} to {high}." if high else f"Must be an integer >= {low}."
-            failures.append(Failure(field=name, value=raw, constraint=rule))
+            failures.append(Failure(field=name, value=raw[:100], constraint=rule))
         values[name] = value
+    try:
+        total = _parse_bool(query.get("totalResults"), True)
+    except ValidationFailed as exc:
+        failures += exc.failures
     if failures:
         raise ValidationFailed(failures)
-    return Page(values["limit"], values["offset"], _parse_bool(query.get("totalResults"), True))
+    return Page(values["limit"], values["offset"], total)
 
 
 @dataclass
@@ -66,6 +83,46 @@ def _wildcard_regex(value: str) -> str:
     return "^" + ".*".join(re.escape(part) for part in value.split("*")) + "$"
 
 
+def _model_field(model, path: str) -> models.Field | None:
+    """The model field a (possibly `__`-joined) column path ends at, or None."""
+    try:
+        for part in path.split("__")[:-1]:
+            model = model._meta.get_field(part).related_model
+        return model._meta.get_field(path.split("__")[-1])
+    except (FieldDoesNotExist, AttributeError):
+        return None
+
+
+def _term_value(qs: QuerySet, column: str, value: str, is_date: bool, term: str):
+    """A `q` term's value typed like its column: text stays text (wildcards apply); dates are ISO 8601
+    (taken in UTC, whatever their offset); numbers are numbers in the column's range."""
+    target = _model_field(qs.model, column)
+    if is_date or isinstance(target, models.DateTimeField):
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:  # well-formed but impossible (month 13)
+            parsed = None
+        if parsed is None:
+            raise ValidationFailed([Failure(field="q", value=term, constraint="Not a date.")])
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if target is None or isinstance(target, models.CharField | models.TextField):
+        if _UNSTORABLE.search(value):
+            raise ValidationFailed(
+                [Failure(field="q", value=term, constraint="Contains a character text cannot hold.")]
+            )
+        return value
+    try:
+        typed = target.to_python(value)
+        target.run_validators(typed)
+    except (DjangoValidationError, ValueError, OverflowError):
+        raise ValidationFailed([Failure(field="q", value=term, constraint=f"Not a valid {_kind(target)}.")]) from None
+    return typed
+
+
+def _kind(target: models.Field) -> str:
+    return "number" if isinstance(target, models.IntegerField | models.DecimalField | models.FloatField) else "value"
+
+
 def apply_query(qs: QuerySet, query, spec: ListSpec) -> QuerySet:
     q = (query.get("q") or "").strip()
     if q:
@@ -79,11 +136,7 @@ def apply_query(qs: QuerySet, query, spec: ListSpec) -> QuerySet:
             column, op, value = spec.fields[name], match.group(2), match.group(3)
             if len(value) >= 2 and value[0] == value[-1] == "'":
                 value = value[1:-1]
-            if name in spec.date_fields:
-                parsed = parse_datetime(value)
-                if parsed is None:
-                    raise ValidationFailed([Failure(field="q", value=term, constraint="Not a date.")])
-                value = parsed
+            value = _term_value(qs, column, value, name in spec.date_fields, term)
             lookups = {">": "gt", "<": "lt", ">=": "gte", "<=": "lte"}
             if op in lookups:
                 qs = qs.filter(**{f"{column}__{lookups[op]}": value})
@@ -109,6 +162,16 @@ def envelope(items: list, page: Page, total: int | None, has_more: bool) -> dict
     return body
 
 
+def page_rows(qs: QuerySet, page: Page) -> tuple[list, int | None, bool]:
+    """The page's rows, the total (None when not asked for) and whether more rows follow."""
+    if page.total:
+        total = qs.count()
+        rows = list(qs[page.offset : page.offset + page.limit]) if page.offset < total else []
+        return rows, total, page.offset + len(rows) < total
+    rows = list(qs[page.offset : page.offset + page.limit + 1])
+    return rows[: page.limit], None, len(rows) > page.limit
+
+
 def paginate(
     qs: QuerySet,
     query,
@@ -120,13 +183,8 @@ def paginate(
     page = page_params(query, max_limit)
     if spec is not None:
         qs = apply_query(qs, query, spec)
-    if page.total:
-        total = qs.count()
-        rows = list(qs[page.offset : page.offset + page.limit]) if page.offset < total else []
-        return envelope(render(rows), page, total, page.offset + len(rows) < total)
-    rows = list(qs[page.offset : page.offset + page.limit + 1])
-    has_more = len(rows) > page.limit
-    return envelope(render(rows[: page.limit]), page, None, has_more)
+    rows, total, has_more = page_rows(qs, page)
+    return envelope(render(rows), page, total, has_more)
 
 
 def paginate_list(values: list, query, max_limit: int = MAX_LIMIT) -> dict:
@@ -134,3 +192,54 @@ def paginate_list(values: list, query, max_limit: int = MAX_LIMIT) -> dict:
     page = page_params(query, max_limit)
     rows = values[page.offset : page.offset + page.limit]
     return envelope(rows, page, len(values), page.offset + len(rows) < len(values))
+
+
+class EnvelopePagination(BasePagination):
+    """`paginate` as a DRF pagination class, for generic list views: the view's `list_spec` (a
+    `ListSpec`) gives `orderBy` and `q`; filter backends have already applied the view's filters."""
+
+    max_limit = MAX_LIMIT
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.page = page_params(request.query_params, self.max_limit)
+        spec = getattr(view, "list_spec", None)
+        if spec is not None:
+            queryset = apply_query(queryset, request.query_params, spec)
+        rows, self.total, self.has_more = page_rows(queryset, self.page)
+        return rows
+
+    def get_paginated_response(self, data):
+        return Response(envelope(list(data), self.page, self.total, self.has_more))
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["items", "limit", "offset", "count", "hasMore"],
+            "properties": {
+                "items": schema,
+                "totalResults": {"type": "integer", "description": "Omitted with totalResults=false."},
+                "limit": {"type": "integer"},
+                "offset": {"type": "integer"},
+                "count": {"type": "integer"},
+                "hasMore": {"type": "boolean"},
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        params = [
+            {"name": "limit", "required": False, "in": "query", "description": f"Page size (default {self.max_limit}).",
+             "schema": {"type": "integer", "minimum": 1, "maximum": self.max_limit, "default": self.max_limit}},
+            {"name": "offset", "required": False, "in": "query", "description": "Items to skip.",
+             "schema": {"type": "integer", "minimum": 0, "default": 0}},
+            {"name": "totalResults", "required": False, "in": "query", "description": "Count all matches.",
+             "schema": {"type": "boolean", "default": True}},
+        ]  # fmt: skip
+        spec = getattr(view, "list_spec", None)
+        if spec is not None:
+            params += [
+                {"name": "orderBy", "required": False, "in": "query", "schema": {"type": "string"},
+                 "description": "`<field> [ASC|DESC]`, field one of: " + ", ".join(spec.fields) + "."},
+                {"name": "q", "required": False, "in": "query", "schema": {"type": "string"},
+                 "description": "Eloqua-style terms such as `name='Acme*'`, over: " + ", ".join(spec.fields) + "."},
+            ]  # fmt: skip
+        return params

@@ -18,9 +18,14 @@ CONTACT_FIELDS = (
 CONTACT_HIDDEN = (
     # The contact's id on our wire (REST `id`): its uuid.
     F(100100, "Contact ID", "ContactID", "{{Contact.Id}}", DataType.STRING, "uuid", 36, unique=True),
-    # The contact's account, named by the account's external id (CompanyIDExt).
+    # The contact's account, named by any of the account's identifiers (reference 5 and 6): its external id
+    # (exactly), its company name (ignoring case; a name several accounts share is ambiguous) or its id (uuid).
+    # At most one of them per definition (they all set the contact's account).
     F(100101, "Account External ID", "CompanyIDExt", "{{Contact.Account.Field(CompanyIDExt)}}", DataType.STRING,
       "account_id", 255),
+    F(100102, "Account Company Name", "M_CompanyName", "{{Contact.Account.Field(M_CompanyName)}}", DataType.STRING,
+      "account_id", 255),
+    F(100103, "Account ID", "AccountID", "{{Contact.Account.Id}}", DataType.STRING, "account_id", 36),
 )  # fmt: skip
 
 ACCOUNT_FIELDS = (
@@ -41,6 +46,7 @@ CONTACT = EntitySpec(
     standard=CONTACT_FIELDS,
     hidden=CONTACT_HIDDEN,
     identifiers=("contact.field(c_emailaddress)", "contact.field(contactidext)", "contact.id"),
+    exclusive_columns=("account_id",),
 )
 
 ACCOUNT = EntitySpec(

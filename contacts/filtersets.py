@@ -1,21 +1,23 @@
-"""List filters for `/api/v1/contacts` and `/api/v1/accounts`."""
+"""List filters for `/api/v1/contacts` and `/api/v1/accounts` (values checked as for opportunities)."""
 
 from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
 
+from opportunities.filtersets import DateTimeFilter, TextFilter
+
 from .domains import normalise_domain
 from .models import Account, Contact
 
 
 class ContactFilter(django_filters.FilterSet):
-    email = django_filters.CharFilter(field_name="email", lookup_expr="iexact", help_text="Exact, any letter case.")
-    name = django_filters.CharFilter(method="filter_name", help_text="Part of the first or last name.")
-    externalId = django_filters.CharFilter(field_name="external_id")  # noqa: N815 - the wire name
-    account = django_filters.UUIDFilter(field_name="account__uuid", help_text="The account's id.")
-    company = django_filters.CharFilter(field_name="company", lookup_expr="icontains")
-    updatedSince = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
+    email = TextFilter(field_name="email", lookup_expr="iexact", help_text="Exact, any letter case.")
+    name = TextFilter(method="filter_name", help_text="Part of the first or last name.")
+    externalId = TextFilter(field_name="external_id")  # noqa: N815 - the wire name
+    accountId = django_filters.UUIDFilter(field_name="account__uuid", help_text="The account's id.")  # noqa: N815
+    company = TextFilter(field_name="company", lookup_expr="icontains")
+    updatedSince = DateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
 
     class Meta:
         model = Contact
@@ -26,10 +28,10 @@ class ContactFilter(django_filters.FilterSet):
 
 
 class AccountFilter(django_filters.FilterSet):
-    name = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name.")
-    domain = django_filters.CharFilter(method="filter_domain", help_text="Normalised before matching.")
-    externalId = django_filters.CharFilter(field_name="external_id")  # noqa: N815
-    updatedSince = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
+    name = TextFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name.")
+    domain = TextFilter(method="filter_domain", help_text="Normalised before matching.")
+    externalId = TextFilter(field_name="external_id")  # noqa: N815
+    updatedSince = DateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
 
     class Meta:
         model = Account

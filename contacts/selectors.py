@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from bulkapi.exceptions import NotFound
 from bulkapi.models import Site
 from opportunities.models import Opportunity
+from opportunities.selectors import opportunity_list
 
 from .models import Account, Contact
 
@@ -36,14 +37,10 @@ def account_get(*, site: Site, id: UUID) -> Account:
 
 
 def contact_opportunities(*, contact: Contact) -> QuerySet[Opportunity]:
-    return (
-        Opportunity.objects.for_site(contact.site_id)
-        .filter(contact_links__contact=contact)
-        .select_related("stage")
-        .order_by("id")
-    )
+    """The opportunities linked to the contact, loaded as `/api/v1/opportunities` renders them."""
+    return opportunity_list(site=contact.site_id).filter(contact_links__contact=contact).order_by("id")
 
 
 def account_opportunities(*, account: Account) -> QuerySet[Opportunity]:
     """The opportunities whose company is this account (a by-account linkage sets it)."""
-    return Opportunity.objects.for_site(account.site_id).filter(company=account).select_related("stage").order_by("id")
+    return opportunity_list(site=account.site_id).filter(company=account).order_by("id")

@@ -43,6 +43,7 @@ DOMAIN_RE = r"^[^\s.@/]+(\.[^\s.@/]+)+$"
 REGEX_PARAMS = {"email_re": EMAIL_RE, "phone_re": PHONE_RE, "uuid_re": UUID_RE, "domain_re": DOMAIN_RE}
 
 ACCOUNT_MISSING = ("SRV-00085", "Account does not exist.")
+ACCOUNT_AMBIGUOUS = ("ELQ-00062", "Duplicate account linkage.")
 CONTACT_MISSING = ("ELQ-00085", "Contact does not exist.")
 MESSAGES = {
     "ELQ-00059": "Empty records.",
@@ -51,6 +52,16 @@ MESSAGES = {
     "ELQ-00032": "Malformed records.",
     CONTACT_MISSING[0]: CONTACT_MISSING[1],
     ACCOUNT_MISSING[0]: ACCOUNT_MISSING[1],
+    ACCOUNT_AMBIGUOUS[0]: ACCOUNT_AMBIGUOUS[1],
+}
+
+# How a contact's `{{Contact.Account.…}}` value finds its account (`a`), by statement: the external id
+# exactly (unique per site), the company name ignoring case (several accounts may share one: the
+# row is then ambiguous), the id as a uuid (a value that is not one is malformed).
+ACCOUNT_MATCH = {
+    "contact.account.field(companyidext)": "a.external_id = {raw}",
+    "contact.account.field(m_companyname)": "lower(a.name) = lower({raw})",
+    "contact.account.id": "a.uuid = {uuid}",
 }
 
 
@@ -84,11 +95,30 @@ def uuid_sql(raw: sql.Composable) -> sql.Composable:
     return sql.SQL("CASE WHEN {0} ~* {1} THEN {0}::uuid END").format(raw, sql.Placeholder("uuid_re"))
 
 
+def _account_alias(m: Mapping) -> sql.Identifier:
+    return sql.Identifier(f"acc{m.index}")
+
+
+def _account_join(m: Mapping) -> sql.Composable:
+    """The account a `{{Contact.Account.…}}` value names: `accN.id` when exactly one matches, and
+    `accN.n` how many do (0, 1, or 2 for 'more than one'), by one index probe per row."""
+    raw = sql.SQL("x.") + m.raw
+    cond = sql.SQL(ACCOUNT_MATCH[m.field.key]).format(raw=raw, uuid=uuid_sql(raw))
+    return sql.SQL(
+        "LEFT JOIN LATERAL (SELECT min(a.id) AS id, count(*) AS n FROM (SELECT a.id FROM {table} a"
+        " WHERE a.site_id = %(site)s AND {cond} LIMIT 2) a) {alias} ON {raw} IS NOT NULL"
+    ).format(table=sql.Identifier(Account._meta.db_table), cond=cond, alias=_account_alias(m), raw=raw)
+
+
+def _account_matches(m: Mapping) -> sql.Identifier:
+    return sql.Identifier(f"an{m.index}")
+
+
 def _parse(m: Mapping) -> sql.Composable:
     raw = sql.SQL("x.") + m.raw
     column = m.field.column
     if column == "account_id":
-        return sql.SQL("{}.id").format(sql.Identifier(f"acc{m.index}"))
+        return sql.SQL("CASE WHEN {0}.n = 1 THEN {0}.id END").format(_account_alias(m))
     if column == "domain":
         return domain_sql(raw)
     if column == "uuid":
@@ -99,8 +129,10 @@ def _parse(m: Mapping) -> sql.Composable:
 def _malformed(m: Mapping) -> sql.Composable | None:
     raw, parsed = sql.SQL("y.") + m.raw, sql.SQL("y.") + m.parsed
     column = m.field.column
-    if column == "account_id":
-        return None  # an unknown account has its own code
+    if column == "account_id":  # an unknown or ambiguous account has its own code; a bad id is malformed
+        if m.field.key != "contact.account.id":
+            return None
+        return sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(raw, uuid_sql(raw))
     if column in ("uuid", "domain"):
         pattern = sql.Placeholder("domain_re")
         check = sql.SQL("OR {} !~ {}").format(parsed, pattern) if column == "domain" else sql.SQL("")
@@ -149,16 +181,7 @@ def process_chunk(
     id_value = uuid_sql(sql.SQL("x.") + ident.raw) if id_col == "uuid" else sql.SQL("x.") + ident.raw
     match_cond = _same(id_col, sql.SQL("t.") + sql.Identifier(id_col), id_value, case_sensitive)
     accounts = [m for m in mappings if m.field.column == "account_id"]
-    account_joins = sql.SQL(" ").join(
-        sql.SQL("LEFT JOIN {} {} ON {}.site_id = %(site)s AND {}.external_id = x.{}").format(
-            sql.Identifier(Account._meta.db_table),
-            sql.Identifier(f"acc{m.index}"),
-            sql.Identifier(f"acc{m.index}"),
-            sql.Identifier(f"acc{m.index}"),
-            m.raw,
-        )
-        for m in accounts
-    )
+    account_joins = sql.SQL(" ").join(_account_join(m) for m in accounts)
     uniques = [m for m in mappings if m.field.column in target.unique_columns and m is not ident]
     unique_cols = [
         sql.SQL("(x.{raw} IS NOT NULL AND row_number() OVER (PARTITION BY {k} ORDER BY x.sid) > 1) AS {name}").format(
@@ -166,7 +189,10 @@ def process_chunk(
         )
         for m in uniques
     ]
-    parsed_cols = sql.SQL(", ").join([sql.SQL("{} AS {}").format(_parse(m), m.parsed) for m in mappings] + unique_cols)
+    account_counts = [sql.SQL("{}.n AS {}").format(_account_alias(m), _account_matches(m)) for m in accounts]
+    parsed_cols = sql.SQL(", ").join(
+        [sql.SQL("{} AS {}").format(_parse(m), m.parsed) for m in mappings] + unique_cols + account_counts
+    )
     taken = [
         (
             m,
@@ -194,14 +220,19 @@ def process_chunk(
         (sql.SQL("z.dup"), "ELQ-00026", id_name),
         (sql.SQL("cardinality(z.bad) > 0"), "ELQ-00032", sql.SQL("z.bad")),
     ]
-    rules += [
-        (
-            sql.SQL("z.{} IS NOT NULL AND z.{} IS NULL").format(m.raw, m.parsed),
-            ACCOUNT_MISSING[0],
-            sql.SQL("ARRAY[{}]::text[]").format(m.name),
-        )
-        for m in accounts
-    ]
+    for m in accounts:
+        rules += [
+            (
+                sql.SQL("z.{} > 1").format(_account_matches(m)),
+                ACCOUNT_AMBIGUOUS[0],
+                sql.SQL("ARRAY[{}]::text[]").format(m.name),
+            ),
+            (
+                sql.SQL("z.{} IS NOT NULL AND z.{} IS NULL").format(m.raw, m.parsed),
+                ACCOUNT_MISSING[0],
+                sql.SQL("ARRAY[{}]::text[]").format(m.name),
+            ),
+        ]
     rules += [
         (
             sql.SQL("z.{}").format(sql.Identifier(f"t{m.index}")),

@@ -7,10 +7,10 @@ from django.db.models import QuerySet
 from bulkapi.exceptions import NotFound
 from bulkapi.models import Site
 
-from .models import Opportunity, Stage, StageStatus
+from .models import Opportunity, Stage
 
 
-def opportunity_list(*, site: Site) -> QuerySet[Opportunity]:
+def opportunity_list(*, site: Site | int) -> QuerySet[Opportunity]:
     """The site's opportunities with what a rendered page needs, loaded once per page."""
     return (
         Opportunity.objects.for_site(site)
@@ -28,8 +28,12 @@ def opportunity_get(*, site: Site, uuid) -> Opportunity:
 
 
 def stage_default(*, site: Site) -> Stage | None:
-    """The stage a new opportunity gets when none is named: the lowest probability among the
-    site's open stages (a new deal is not already won or lost), else among all its stages;
-    ties go to the list order."""
-    stages = Stage.objects.for_site(site).order_by("probability", "sort_order", "id")
-    return stages.filter(status=StageStatus.OPEN).first() or stages.first()
+    """The stage a new opportunity gets when none is named: the site's default stage (a setting its
+    admins choose; imports never change it). None when the site has none."""
+    if site.default_stage_id is None:
+        return None
+    return Stage.objects.for_site(site).filter(pk=site.default_stage_id).first()
+
+
+def stage_list(*, site: Site) -> QuerySet[Stage]:
+    return Stage.objects.for_site(site).select_related("pipeline").order_by("sort_order", "id")

@@ -14,7 +14,7 @@ from django.db.models.functions import Lower, Now
 from django.utils import timezone
 from psycopg import sql
 
-from bulkapi.exceptions import Failure, ValidationFailed
+from bulkapi.exceptions import Conflict, Failure, ValidationFailed
 from bulkapi.models import Site
 from contacts.models import Account
 
@@ -32,16 +32,119 @@ DEFAULT_STAGES = (
 )
 
 
+# The default list's stage a new site starts with as its default stage (the lowest probability
+# open one, as Ruddr picks); the site's admins choose another at will.
+DEFAULT_STAGE_NAME = "Prospecting"
+
+
 def stages_create_defaults(*, site: Site) -> list[Stage]:
-    """The usual CRM stage list for a new site; existing names are left as they are."""
+    """The usual CRM stage list for a new site; existing names are left as they are. A site without
+    a default stage gets DEFAULT_STAGE_NAME as its default."""
     stages = [
         Stage(site=site, name=name, probability=Decimal(p), status=status, sort_order=i * 10)
         for i, (name, p, status) in enumerate(DEFAULT_STAGES, start=1)
     ]
-    return Stage.objects.bulk_create(stages, ignore_conflicts=True)
+    created = Stage.objects.bulk_create(stages, ignore_conflicts=True)
+    if site.default_stage_id is None:
+        default = Stage.objects.for_site(site).filter(name__iexact=DEFAULT_STAGE_NAME).first()
+        if default is not None:
+            Site.objects.filter(pk=site.pk, default_stage__isnull=True).update(default_stage=default)
+            site.refresh_from_db(fields=["default_stage"])
+    return created
+
+
+# --- the site's stage list over REST ----------------------------------------------------------
+
+
+def _stage_name_taken(exc: IntegrityError) -> ValidationFailed | None:
+    text = str(exc)
+    if "stage_site_name_ci_unique" in text:
+        return ValidationFailed([Failure(field="name", constraint="A stage with this name already exists.")])
+    if "stage_site_external_id_unique" in text:
+        return ValidationFailed(
+            [Failure(field="externalId", constraint="A stage with this externalId already exists.")]
+        )
+    return None
+
+
+def _site_locked(site: Site) -> Site:
+    """The site row, locked for this transaction: default-stage changes and stage deletes queue."""
+    return Site.objects.select_for_update(no_key=True).get(pk=site.pk)
+
+
+def stage_create(*, site: Site, data: dict) -> Stage:
+    """A stage of the site (at the end of the list unless `sort_order` is given); `is_default`
+    makes it the site's default stage."""
+    data = dict(data)
+    is_default = data.pop("is_default", False)
+    try:
+        with transaction.atomic(durable=True):
+            if "sort_order" not in data:
+                last = Stage.objects.for_site(site).order_by("-sort_order").values_list("sort_order", flat=True)
+                data["sort_order"] = (last.first() or 0) + 10
+            stage = Stage.objects.create(site=site, **data)
+            if is_default:
+                _site_locked(site)
+                Site.objects.filter(pk=site.pk).update(default_stage=stage)
+    except IntegrityError as exc:
+        raise (_stage_name_taken(exc) or exc) from None
+    site.refresh_from_db(fields=["default_stage"])
+    return stage
+
+
+def stage_update(*, stage: Stage, data: dict) -> Stage:
+    """A partial update. `is_default` true makes it the site's default stage; false is refused on
+    the default stage (choose another default instead: a site always says which one it is)."""
+    data = dict(data)
+    is_default = data.pop("is_default", None)
+    site = stage.site
+    try:
+        with transaction.atomic(durable=True):
+            locked = _site_locked(site)
+            if is_default is False and locked.default_stage_id == stage.pk:
+                raise ValidationFailed(
+                    [
+                        Failure(
+                            field="isDefault", constraint="To change the default stage, set isDefault on another stage."
+                        )
+                    ]
+                )
+            for key, value in data.items():
+                setattr(stage, key, value)
+            if data:
+                stage.save(update_fields=list(data))
+            if is_default:
+                Site.objects.filter(pk=site.pk).update(default_stage=stage)
+    except IntegrityError as exc:
+        raise (_stage_name_taken(exc) or exc) from None
+    return stage
+
+
+def stage_delete(*, stage: Stage) -> None:
+    """Refused (409) for the site's default stage and for a stage opportunities are in."""
+    from django.db.models import ProtectedError
+
+    with transaction.atomic(durable=True):
+        if _site_locked(stage.site).default_stage_id == stage.pk:
+            raise Conflict(
+                [
+                    Failure(
+                        field="id", value=stage.pk, constraint="It is the site's default stage; choose another first."
+                    )
+                ]
+            )
+        try:
+            with transaction.atomic():
+                stage.delete()
+        except ProtectedError:
+            raise Conflict(
+                [Failure(field="id", value=stage.pk, constraint="Stage is used by opportunities.")]
+            ) from None
 
 
 # --- the opportunity REST door --------------------------------------------------------------
+
+NO_DEFAULT_STAGE = "Required: the site has no default stage (set isDefault on one of /api/v1/stages)."
 
 
 def _external_id_taken(exc: IntegrityError) -> bool:
@@ -61,7 +164,7 @@ def opportunity_create(*, site: Site, data: dict) -> Opportunity:
     tags = data.pop("tags", None)
     stage = data.pop("stage", None) or stage_default(site=site)
     if stage is None:
-        raise ValidationFailed([Failure(field="opportunityStageId", constraint="The site has no stages; add one.")])
+        raise ValidationFailed([Failure(field="opportunityStageId", constraint=NO_DEFAULT_STAGE)])
     uid = uuid.uuid4()
     data.setdefault("external_id", f"rest-{uid}")
     data["currency"] = data.get("currency") or site.default_currency
@@ -453,6 +556,15 @@ DEADLOCK_ATTEMPTS = 3
 
 def _deals_write(site: Site, valid: list[tuple[int, dict]], outcomes: dict[int, DealOutcome]) -> None:
     default_stage = stage_default(site=site)
+    kept_stage: dict[str, int] = {}  # without a default stage: deals naming no stage keep theirs
+    if default_stage is None and any(_stage_key(d) is None for _, d in valid):
+        lacking = {d["external_id"]: i for i, d in valid if _stage_key(d) is None}
+        found = Opportunity.objects.for_site(site).filter(external_id__in=lacking)
+        kept_stage = dict(found.values_list("external_id", "stage_id"))
+        for ext, index in lacking.items():
+            if ext not in kept_stage:
+                outcomes[index].failures.append(Failure(field="stageId", constraint=NO_DEFAULT_STAGE))
+        valid = [(i, d) for i, d in valid if not outcomes[i].failures]
     pipelines = _pipelines_resolve(site, valid)
     stages, stage_failures = _stages_resolve(site, valid, pipelines, default_stage)
     for index, failure in stage_failures.items():
@@ -460,15 +572,16 @@ def _deals_write(site: Site, valid: list[tuple[int, dict]], outcomes: dict[int, 
     valid = [(i, d) for i, d in valid if i not in stage_failures]
     owners = _owners_resolve(site, valid)
     accounts = _accounts_match(site, valid)
-    if default_stage is None and any(_stage_key(d) is None for _, d in valid):
-        raise ValidationFailed([Failure(field="stageId", constraint="The site has no stages; add one.")])
     rows = []
     for index, d in valid:
         given = [c for c in ("amount", "open_date", "close_date", "owner_name") if c in d]
         row = {"external_id": d["external_id"], "name": d["name"]}
         row.update({c: d[c] for c in given})
         stage_key = _stage_key(d)
-        row["stage_id"] = stages[stage_key] if stage_key else default_stage.pk
+        if stage_key:
+            row["stage_id"] = stages[stage_key]
+        else:
+            row["stage_id"] = default_stage.pk if default_stage else kept_stage[d["external_id"]]
         if stage_key:
             given.append("stage_id")
         owner_key = _owner_key(d)

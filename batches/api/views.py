@@ -15,9 +15,9 @@ from bulkapi.exceptions import Conflict, Failure, NotFound, ValidationFailed
 from bulkapi.idempotency import files_digest, idempotent
 from bulkapi.paging import ListSpec, paginate
 
-from ..csvfiles import ERROR_HEADER, SUCCESS_HEADER, csv_lines
+from ..csvfiles import csv_lines
 from ..models import BatchJob
-from ..selectors import batch_error_rows, batch_job_get, batch_job_state, batch_success_rows, is_terminal
+from ..selectors import batch_job_get, batch_job_state, batch_result_file, is_terminal
 from ..services import BatchInvalid, batch_job_create, max_upload_bytes, too_large
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundary lines and part headers around the file
@@ -78,6 +78,7 @@ def render_job(request, job: BatchJob) -> dict:
             "totalRows": job.row_count,
             "percent": round(100 * state.processed / job.row_count, 1) if job.row_count else 100.0,
         },
+        "createdStages": job.created_stages,
         "errorFileUrl": _absolute(request, "batch-error-file", job) if terminal else None,
         "successFileUrl": _absolute(request, "batch-success-file", job) if terminal else None,
     }
@@ -136,32 +137,22 @@ class BatchJobStatusApi(SiteScopedApi):
 
 
 class _FileApi(SiteScopedApi):
-    header: tuple = ()
+    successes = True
     suffix = ""
-
-    def rows(self, job: BatchJob):
-        raise NotImplementedError
 
     def get(self, request, site_id: int, job_id: str):
         job = batch_job_get(site=request.user.site, job_id=job_id)
         if not is_terminal(batch_job_state(job)):
             raise Conflict([Failure(field="jobId", value=job_id, constraint="The job has not finished yet.")])
-        response = StreamingHttpResponse(csv_lines(self.header, self.rows(job)), content_type="text/csv; charset=utf-8")
+        header, rows = batch_result_file(job, successes=self.successes)
+        response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="batch-{job.uuid}-{self.suffix}.csv"'
         return response
 
 
 class BatchErrorFileApi(_FileApi):
-    header = ERROR_HEADER
-    suffix = "errors"
-
-    def rows(self, job):
-        return batch_error_rows(job)
+    successes, suffix = False, "errors"
 
 
 class BatchSuccessFileApi(_FileApi):
-    header = SUCCESS_HEADER
-    suffix = "successes"
-
-    def rows(self, job):
-        return batch_success_rows(job)
+    successes, suffix = True, "successes"

@@ -1,30 +1,40 @@
-"""Wire shapes of contacts and accounts (camelCase; `id` is the record's uuid)."""
+"""Wire shapes of contacts and accounts: camelCase, `id` is the record's uuid, the account is a
+nested object on read and `accountId` on write (as an opportunity's `company` / `companyId`).
+Inputs are strict: unknown and read-only properties are a 400 naming them."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
-from bulkapi.exceptions import Failure, ValidationFailed
-from opportunities.models import Opportunity
+from opportunities.api.fields import StrictCharField, StrictInputMixin, utc_datetime_field
+from opportunities.api.serializers import CompanyRef
 
 from ..models import Account, Contact
 
 
+class AccountRef(CompanyRef):
+    noun, kind = "account", "an account uuid"
+
+
 class AccountRefSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="uuid")
-    name = serializers.CharField()
+    id = serializers.UUIDField(source="uuid", read_only=True)
+    name = serializers.CharField(read_only=True)
 
 
 class ContactOutputSerializer(serializers.ModelSerializer):
-    id = serializers.UUIDField(source="uuid")
-    firstName = serializers.CharField(source="first_name", allow_null=True)  # noqa: N815
-    lastName = serializers.CharField(source="last_name", allow_null=True)  # noqa: N815
-    externalId = serializers.CharField(source="external_id", allow_null=True)  # noqa: N815
-    visitorId = serializers.CharField(source="visitor_id", allow_null=True)  # noqa: N815
-    account = AccountRefSerializer(allow_null=True)
-    customFields = serializers.JSONField(source="custom_fields")  # noqa: N815
-    createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
-    updatedAt = serializers.DateTimeField(source="updated_at")  # noqa: N815
+    id = serializers.UUIDField(source="uuid", read_only=True)
+    email = serializers.CharField(read_only=True, allow_null=True)
+    firstName = serializers.CharField(source="first_name", read_only=True, allow_null=True)  # noqa: N815
+    lastName = serializers.CharField(source="last_name", read_only=True, allow_null=True)  # noqa: N815
+    phone = serializers.CharField(read_only=True, allow_null=True)
+    company = serializers.CharField(read_only=True, allow_null=True)
+    country = serializers.CharField(read_only=True, allow_null=True)
+    externalId = serializers.CharField(source="external_id", read_only=True, allow_null=True)  # noqa: N815
+    visitorId = serializers.CharField(source="visitor_id", read_only=True, allow_null=True)  # noqa: N815
+    account = AccountRefSerializer(read_only=True, allow_null=True)
+    customFields = serializers.JSONField(source="custom_fields", read_only=True)  # noqa: N815
+    createdAt = utc_datetime_field(source="created_at")  # noqa: N815
+    updatedAt = utc_datetime_field(source="updated_at")  # noqa: N815
 
     class Meta:
         model = Contact
@@ -32,65 +42,49 @@ class ContactOutputSerializer(serializers.ModelSerializer):
                   "account", "customFields", "createdAt", "updatedAt"]  # fmt: skip
 
 
-class ContactInputSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254, required=False, allow_null=True, allow_blank=True)
-    firstName = serializers.CharField(
-        source="first_name", max_length=100, required=False, allow_null=True, allow_blank=True
-    )  # noqa: N815, E501
-    lastName = serializers.CharField(
-        source="last_name", max_length=100, required=False, allow_null=True, allow_blank=True
-    )  # noqa: N815, E501
-    phone = serializers.CharField(max_length=50, required=False, allow_null=True, allow_blank=True)
-    company = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
-    country = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
-    externalId = serializers.CharField(
-        source="external_id", max_length=255, required=False, allow_null=True, allow_blank=True
-    )  # noqa: N815, E501
-    visitorId = serializers.CharField(
-        source="visitor_id", max_length=255, required=False, allow_null=True, allow_blank=True
-    )  # noqa: N815, E501
-    account = serializers.UUIDField(required=False, allow_null=True, help_text="The account's id.")
-    customFields = serializers.DictField(source="custom_fields", required=False)  # noqa: N815
+def _text(max_length: int, **kwargs) -> StrictCharField:
+    return StrictCharField(max_length=max_length, required=False, allow_null=True, allow_blank=True, **kwargs)
 
-    def validate_account(self, value):
-        if value is None:
-            return None
-        account = Account.objects.for_site(self.context["request"].user.site).filter(uuid=value).first()
-        if account is None:
-            raise ValidationFailed([Failure(field="account", value=str(value), constraint="No such account.")])
-        return account
+
+class ContactInputSerializer(StrictInputMixin, serializers.Serializer):
+    """POST and PATCH of a contact; `context["site"]` is required (for `accountId`)."""
+
+    read_only_names = frozenset({"id", "account", "createdAt", "updatedAt"})
+
+    email = _text(254)
+    firstName = _text(100, source="first_name")  # noqa: N815
+    lastName = _text(100, source="last_name")  # noqa: N815
+    phone = _text(50)
+    company = _text(255)
+    country = _text(100)
+    externalId = _text(255, source="external_id")  # noqa: N815
+    visitorId = _text(255, source="visitor_id")  # noqa: N815
+    accountId = AccountRef(source="account", required=False, allow_null=True)  # noqa: N815
+    customFields = serializers.DictField(source="custom_fields", required=False)  # noqa: N815
 
 
 class AccountOutputSerializer(serializers.ModelSerializer):
-    id = serializers.UUIDField(source="uuid")
-    externalId = serializers.CharField(source="external_id", allow_null=True)  # noqa: N815
-    customFields = serializers.JSONField(source="custom_fields")  # noqa: N815
-    createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
-    updatedAt = serializers.DateTimeField(source="updated_at")  # noqa: N815
+    id = serializers.UUIDField(source="uuid", read_only=True)
+    name = serializers.CharField(read_only=True)
+    domain = serializers.CharField(read_only=True, allow_null=True)
+    externalId = serializers.CharField(source="external_id", read_only=True, allow_null=True)  # noqa: N815
+    city = serializers.CharField(read_only=True, allow_null=True)
+    country = serializers.CharField(read_only=True, allow_null=True)
+    customFields = serializers.JSONField(source="custom_fields", read_only=True)  # noqa: N815
+    createdAt = utc_datetime_field(source="created_at")  # noqa: N815
+    updatedAt = utc_datetime_field(source="updated_at")  # noqa: N815
 
     class Meta:
         model = Account
         fields = ["id", "name", "domain", "externalId", "city", "country", "customFields", "createdAt", "updatedAt"]
 
 
-class AccountInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=255, required=True)
-    domain = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
-    externalId = serializers.CharField(
-        source="external_id", max_length=255, required=False, allow_null=True, allow_blank=True
-    )  # noqa: N815, E501
-    city = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
-    country = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
+class AccountInputSerializer(StrictInputMixin, serializers.Serializer):
+    read_only_names = frozenset({"id", "createdAt", "updatedAt"})
+
+    name = StrictCharField(max_length=255)
+    domain = _text(255)
+    externalId = _text(255, source="external_id")  # noqa: N815
+    city = _text(100)
+    country = _text(100)
     customFields = serializers.DictField(source="custom_fields", required=False)  # noqa: N815
-
-
-class OpportunitySummarySerializer(serializers.ModelSerializer):
-    """The few fields of a linked opportunity; the opportunity REST API has the whole record."""
-
-    id = serializers.UUIDField(source="uuid")
-    externalId = serializers.CharField(source="external_id")  # noqa: N815
-    stage = serializers.CharField(source="stage.name")
-
-    class Meta:
-        model = Opportunity
-        fields = ["id", "externalId", "name", "amount", "stage"]

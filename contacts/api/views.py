@@ -5,39 +5,78 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
+
+from bulkapi.paging import EnvelopePagination, ListSpec
+from opportunities.api.opportunity_views import LIST_SPEC as OPPORTUNITY_LIST_SPEC
+from opportunities.api.serializers import OpportunitySerializer
+from opportunities.filtersets import OpportunityFilterSet
+from opportunities.models import Opportunity
 
 from .. import selectors, services
 from ..filtersets import AccountFilter, ContactFilter
 from ..models import Account, Contact
-from .pagination import EnvelopePagination
 from .serializers import (
     AccountInputSerializer,
     AccountOutputSerializer,
     ContactInputSerializer,
     ContactOutputSerializer,
-    OpportunitySummarySerializer,
+)
+
+# orderBy names and `q` terms, as on every /api/v1 list.
+CONTACT_LIST_SPEC = ListSpec(
+    fields={
+        "email": "email",
+        "firstName": "first_name",
+        "lastName": "last_name",
+        "company": "company",
+        "externalId": "external_id",
+        "createdAt": "created_at",
+        "updatedAt": "updated_at",
+    },
+    default_order=("id",),
+)
+ACCOUNT_LIST_SPEC = ListSpec(
+    fields={
+        "name": "name",
+        "domain": "domain",
+        "externalId": "external_id",
+        "city": "city",
+        "country": "country",
+        "createdAt": "created_at",
+        "updatedAt": "updated_at",
+    },
+    default_order=("id",),
 )
 
 
-class ContactListApi(generics.ListAPIView):
+class _SiteApi(generics.GenericAPIView):
+    parser_classes = [JSONParser]
+    pagination_class = EnvelopePagination
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "site": self.request.user.site}
+
+
+class ContactListApi(_SiteApi, generics.ListAPIView):
     queryset = Contact.objects.none()  # the model, for schema generation; rows come from get_queryset
     serializer_class = ContactOutputSerializer
     filterset_class = ContactFilter
-    pagination_class = EnvelopePagination
+    list_spec = CONTACT_LIST_SPEC
 
     def get_queryset(self):
         return selectors.contact_list(site=self.request.user.site)
 
     @extend_schema(request=ContactInputSerializer, responses={201: ContactOutputSerializer})
     def post(self, request):
-        data = ContactInputSerializer(data=request.data, context={"request": request})
+        data = ContactInputSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         contact = services.contact_create(site=request.user.site, **data.validated_data)
         return Response(ContactOutputSerializer(contact).data, status=status.HTTP_201_CREATED)
 
 
-class ContactDetailApi(generics.GenericAPIView):
+class ContactDetailApi(_SiteApi):
     serializer_class = ContactOutputSerializer
 
     def get_object(self):
@@ -49,7 +88,7 @@ class ContactDetailApi(generics.GenericAPIView):
     @extend_schema(request=ContactInputSerializer, responses={200: ContactOutputSerializer})
     def patch(self, request, id):
         contact = self.get_object()
-        data = ContactInputSerializer(data=request.data, partial=True, context={"request": request})
+        data = ContactInputSerializer(data=request.data, partial=True, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         contact = services.contact_update(contact=contact, **data.validated_data)
         return Response(ContactOutputSerializer(contact).data)
@@ -60,36 +99,41 @@ class ContactDetailApi(generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ContactOpportunitiesApi(generics.ListAPIView):
-    """The opportunities linked to the contact (by linkage imports)."""
+class _LinkedOpportunitiesApi(_SiteApi, generics.ListAPIView):
+    """Linked opportunities, in the shape, filters and sorts of `/api/v1/opportunities`."""
 
-    serializer_class = OpportunitySummarySerializer
-    pagination_class = EnvelopePagination
-    filter_backends = []
+    queryset = Opportunity.objects.none()
+    serializer_class = OpportunitySerializer
+    filterset_class = OpportunityFilterSet
+    list_spec = OPPORTUNITY_LIST_SPEC
+
+
+class ContactOpportunitiesApi(_LinkedOpportunitiesApi):
+    """The opportunities linked to the contact (by linkage imports and batch uploads)."""
 
     def get_queryset(self):
         contact = selectors.contact_get(site=self.request.user.site, id=self.kwargs["id"])
         return selectors.contact_opportunities(contact=contact)
 
 
-class AccountListApi(generics.ListAPIView):
+class AccountListApi(_SiteApi, generics.ListAPIView):
     queryset = Account.objects.none()
     serializer_class = AccountOutputSerializer
     filterset_class = AccountFilter
-    pagination_class = EnvelopePagination
+    list_spec = ACCOUNT_LIST_SPEC
 
     def get_queryset(self):
         return selectors.account_list(site=self.request.user.site)
 
     @extend_schema(request=AccountInputSerializer, responses={201: AccountOutputSerializer})
     def post(self, request):
-        data = AccountInputSerializer(data=request.data)
+        data = AccountInputSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         account = services.account_create(site=request.user.site, **data.validated_data)
         return Response(AccountOutputSerializer(account).data, status=status.HTTP_201_CREATED)
 
 
-class AccountDetailApi(generics.GenericAPIView):
+class AccountDetailApi(_SiteApi):
     serializer_class = AccountOutputSerializer
 
     def get_object(self):
@@ -101,7 +145,7 @@ class AccountDetailApi(generics.GenericAPIView):
     @extend_schema(request=AccountInputSerializer, responses={200: AccountOutputSerializer})
     def patch(self, request, id):
         account = self.get_object()
-        data = AccountInputSerializer(data=request.data, partial=True)
+        data = AccountInputSerializer(data=request.data, partial=True, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         account = services.account_update(account=account, **data.validated_data)
         return Response(AccountOutputSerializer(account).data)
@@ -112,12 +156,8 @@ class AccountDetailApi(generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AccountOpportunitiesApi(generics.ListAPIView):
+class AccountOpportunitiesApi(_LinkedOpportunitiesApi):
     """The opportunities whose company is the account."""
-
-    serializer_class = OpportunitySummarySerializer
-    pagination_class = EnvelopePagination
-    filter_backends = []
 
     def get_queryset(self):
         account = selectors.account_get(site=self.request.user.site, id=self.kwargs["id"])

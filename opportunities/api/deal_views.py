@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -32,6 +33,8 @@ def _result(outcome) -> dict:
 
 
 class DealUpsertApi(APIView):
+    parser_classes = [JSONParser]  # a form or any other body is a 415, never read as if it were JSON
+
     @extend_schema(
         summary="Upsert deals",
         description=(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from bulkapi.paging import ListSpec, paginate
@@ -54,6 +55,7 @@ OpportunityPage = inline_serializer(
 
 class _SiteApi(generics.GenericAPIView):
     serializer_class = OpportunitySerializer
+    parser_classes = [JSONParser]
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "site": self.request.user.site}

@@ -147,6 +147,52 @@ class PipelineSerializer(StrictInputMixin, _UniquePerSite, serializers.ModelSeri
         return self._unique(Pipeline, value, "A pipeline with this externalId already exists.", external_id=value)
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
+class IsDefaultField(serializers.Field):
+    """`isDefault`: whether the stage is the site's default stage (`context["site"]`); writing true
+    makes it the default. Read from the site row the request already loaded: no query per stage."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def __init__(self, **kwargs):
+        kwargs["source"] = "*"
+        super().__init__(**kwargs)
+
+    def to_representation(self, stage) -> bool:
+        return stage.pk == self.context["site"].default_stage_id
+
+    def to_internal_value(self, data) -> dict:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return {"is_default": data}
+
+
+class StageSerializer(StrictInputMixin, _UniquePerSite, serializers.Serializer):
+    """A stage of the site (input and output). `context["site"]` is required."""
+
+    read_only_names = frozenset({"id", "pipeline"})
+    id = serializers.IntegerField(read_only=True)
+    name = StrictCharField(max_length=100)
+    probability = NumberField(
+        max_digits=5, decimal_places=4, min_value=Decimal(0), max_value=Decimal(1), required=False
+    )
+    statusId = serializers.ChoiceField(source="status", choices=StageStatus.choices, required=False)
+    sortOrder = serializers.IntegerField(source="sort_order", min_value=0, max_value=2**31 - 1, required=False)
+    externalId = StrictCharField(source="external_id", max_length=255, required=False, allow_null=True)
+    pipeline = PipelineSerializer(read_only=True, allow_null=True)
+    pipelineId = PipelineRef(source="pipeline", required=False, allow_null=True, write_only=True)
+    isDefault = IsDefaultField(required=False)
+
+    def validate_name(self, value):
+        value = value.strip()
+        if not value:
+            raise serializers.ValidationError("Must not be blank.")
+        return self._unique(Stage, value, "A stage with this name already exists.", name__iexact=value)
+
+    def validate_externalId(self, value):
+        return self._unique(Stage, value, "A stage with this externalId already exists.", external_id=value)
+
+
 # --- opportunity REST --------------------------------------------------------------------------
 
 
@@ -214,7 +260,9 @@ class OpportunitySerializer(serializers.Serializer):
         value = effective_probability(opp)
         return None if value is None else float(value)
 
-    @extend_schema_field(OpenApiTypes.NUMBER)
+    @extend_schema_field(
+        serializers.FloatField(allow_null=True, help_text="amount x probability; null when there is no amount.")
+    )
     def get_weightedAmount(self, opp: Opportunity) -> float | None:  # noqa: N802 - wire name
         """amount x probability (the stage's probability when the opportunity has none)."""
         p = effective_probability(opp)

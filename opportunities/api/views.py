@@ -1,69 +1,31 @@
-"""The site's stage list over REST (`/api/v1/stages`), and its tags, owners and pipelines."""
+"""The site's stage list over REST (`/api/v1/stages`), and its tags, owners and pipelines.
 
-from rest_framework import generics, serializers
+Same conventions as every /api/v1 resource: camelCase, the paging envelope with `limit`, `offset`,
+`orderBy`, `q`, `totalResults`, JSON bodies only, unknown and read-only properties a 400.
+"""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from bulkapi.paging import EnvelopePagination, ListSpec
 
 from ..models import Owner, Pipeline, Stage, Tag
-from .serializers import OwnerSerializer, PipelineSerializer, TagSerializer
+from ..selectors import stage_list
+from ..services import stage_create, stage_delete, stage_update
+from .serializers import OwnerSerializer, PipelineSerializer, StageSerializer, TagSerializer
 
-
-class StageSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Stage
-        fields = ["id", "name", "probability", "status", "sort_order"]
-        extra_kwargs = {"probability": {"min_value": 0, "max_value": 1}}
-
-    def validate_name(self, value):
-        site = self.context["request"].user.site
-        clash = Stage.objects.for_site(site).filter(name__iexact=value)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise serializers.ValidationError("A stage with this name already exists.")
-        return value
-
-
-class StageListApi(generics.ListCreateAPIView):
-    serializer_class = StageSerializer
-    pagination_class = None
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no site
-            return Stage.objects.none()
-        return Stage.objects.for_site(self.request.user.site)
-
-    def perform_create(self, serializer):
-        serializer.save(site=self.request.user.site)
-
-
-class StageDetailApi(generics.RetrieveUpdateDestroyAPIView):
-    serializer_class = StageSerializer
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no site
-            return Stage.objects.none()
-        return Stage.objects.for_site(self.request.user.site)
-
-    def perform_destroy(self, instance):
-        from django.db.models import ProtectedError
-
-        from bulkapi.exceptions import Conflict, Failure
-
-        try:
-            instance.delete()
-        except ProtectedError:
-            raise Conflict(
-                [Failure(field="id", value=instance.pk, constraint="Stage is used by opportunities.")]
-            ) from None
-
-
-# --- the site's tags, owners and pipelines (small, site-scoped lists; no paging) ---------------
+# Every detail route answers GET and HEAD (and OPTIONS), PATCH and DELETE; PUT is not offered.
+DETAIL_METHODS = ["get", "head", "options", "patch", "delete"]
 
 
 class _SiteListMixin:
     """Site-scoped generic CRUD: reads through `.for_site`, writes stamped with the site."""
 
     model = None
-    pagination_class = None
+    parser_classes = [JSONParser]
+    pagination_class = EnvelopePagination
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no site
@@ -71,34 +33,83 @@ class _SiteListMixin:
         return self.model.objects.for_site(self.request.user.site).order_by("id")
 
     def get_serializer_context(self):
-        return {**super().get_serializer_context(), "site": self.request.user.site}
+        site = None if getattr(self, "swagger_fake_view", False) else self.request.user.site
+        return {**super().get_serializer_context(), "site": site}
 
     def perform_create(self, serializer):
         serializer.save(site=self.request.user.site)
 
 
+STAGE_LIST_SPEC = ListSpec(
+    fields={"name": "name", "probability": "probability", "statusId": "status", "sortOrder": "sort_order",
+            "externalId": "external_id", "id": "id"},
+    default_order=("sort_order", "id"),
+)  # fmt: skip
+
+
+class StageListApi(_SiteListMixin, generics.ListCreateAPIView):
+    model, serializer_class, list_spec = Stage, StageSerializer, STAGE_LIST_SPEC
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Stage.objects.none()
+        return stage_list(site=self.request.user.site)
+
+    @extend_schema(request=StageSerializer, responses={201: StageSerializer})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        stage = stage_create(site=request.user.site, data=serializer.validated_data)
+        return Response(self.get_serializer(stage).data, status=status.HTTP_201_CREATED)
+
+
+class StageDetailApi(_SiteListMixin, generics.RetrieveUpdateDestroyAPIView):
+    model, serializer_class = Stage, StageSerializer
+    http_method_names = DETAIL_METHODS
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Stage.objects.none()
+        return stage_list(site=self.request.user.site)
+
+    @extend_schema(request=StageSerializer, responses={200: StageSerializer})
+    def patch(self, request, pk):
+        stage = self.get_object()
+        serializer = self.get_serializer(stage, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        stage = stage_update(stage=stage, data=serializer.validated_data)
+        request.user.site.refresh_from_db(fields=["default_stage"])  # isDefault is read from it
+        return Response(self.get_serializer(stage).data)
+
+    def perform_destroy(self, instance):
+        stage_delete(stage=instance)
+
+
 class TagListApi(_SiteListMixin, generics.ListCreateAPIView):
     model, serializer_class = Tag, TagSerializer
+    list_spec = ListSpec(fields={"name": "name", "id": "id"})
 
 
 class TagDetailApi(_SiteListMixin, generics.RetrieveUpdateDestroyAPIView):
     model, serializer_class = Tag, TagSerializer
-    http_method_names = ["get", "patch", "delete"]
+    http_method_names = DETAIL_METHODS
 
 
 class OwnerListApi(_SiteListMixin, generics.ListCreateAPIView):
     model, serializer_class = Owner, OwnerSerializer
+    list_spec = ListSpec(fields={"name": "name", "email": "email", "externalId": "external_id", "id": "id"})
 
 
 class OwnerDetailApi(_SiteListMixin, generics.RetrieveUpdateDestroyAPIView):
     model, serializer_class = Owner, OwnerSerializer
-    http_method_names = ["get", "patch", "delete"]
+    http_method_names = DETAIL_METHODS
 
 
 class PipelineListApi(_SiteListMixin, generics.ListCreateAPIView):
     model, serializer_class = Pipeline, PipelineSerializer
+    list_spec = ListSpec(fields={"label": "label", "externalId": "external_id", "id": "id"})
 
 
 class PipelineDetailApi(_SiteListMixin, generics.RetrieveUpdateDestroyAPIView):
     model, serializer_class = Pipeline, PipelineSerializer
-    http_method_names = ["get", "patch", "delete"]
+    http_method_names = DETAIL_METHODS

@@ -3,6 +3,7 @@ run to the end in this process (no worker: the sync chunks are run directly)."""
 
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -234,10 +235,15 @@ def test_upload_runs_to_complete_with_labels_properties_contacts(api):
         ("REF-5", ann.pk),
     }
     success = download(api, status["successFileUrl"])
-    assert success[0] == ["RowNumber", "OpportunityId", "Reference"]
+    outcome = ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated"]
+    assert success[0] == outcome + header.split(",")  # the file's own header, repeated Labels and all
     assert [r[0] for r in success[1:]] == ["1", "2", "3", "4", "5"]
-    assert success[1][1] == str(opp.uuid)
-    assert download(api, status["errorFileUrl"]) == [["RowNumber", "Reference", "ErrorCode", "ErrorMessage"]]
+    assert success[1][:4] == ["1", str(opp.uuid), "REF-1", "false"]
+    assert success[2][:4] == ["2", str(generated.uuid), f"batch-{job_id}-2", "true"]  # Demo Booked was new
+    assert success[1][4:] == next(csv.reader(io.StringIO(text.split("\r\n")[1])))  # the row's own cells
+    assert success[3][4:][2] == "-5"  # a plain number is not neutralised
+    errors = download(api, status["errorFileUrl"])
+    assert errors == [["RowNumber", "ErrorCode", "ErrorField", "ErrorMessage", *header.split(",")]]
     jobs = api.get(f"/api/v1/{api.site.pk}/batch").json()
     assert jobs["totalResults"] == 1 and jobs["items"][0]["jobId"] == job_id
 
@@ -268,16 +274,23 @@ def test_record_index_is_the_csv_row_number_across_chunks(api, settings):
     # then
     assert (status["status"], status["actualRowCount"], status["errorCount"]) == ("partialcomplete", 5, 1)
     errors = download(api, status["errorFileUrl"])
-    assert [(r[0], r[1]) for r in errors[1:]] == [("4", "R4")]
+    assert [(r[0], r[1], r[2], r[-1]) for r in errors[1:]] == [("4", "ELQ-00026", "Reference", "R4")]
     successes = download(api, status["successFileUrl"])
-    assert [(r[0], r[2]) for r in successes[1:]] == [("1", "R1"), ("2", "R2"), ("3", "R3"), ("5", "R5")]
+    assert [(r[0], r[2], r[-1]) for r in successes[1:]] == [
+        ("1", "R1", "R1"), ("2", "R2", "R2"), ("3", "R3", "R3"), ("5", "R5", "R5"),
+    ]  # fmt: skip
 
 
-def test_formula_cells_are_neutralised():
-    from batches.csvfiles import csv_lines
+def test_formula_cells_are_neutralised_but_plain_numbers_are_not():
+    from batches.csvfiles import csv_lines, unneutralise
 
-    lines = "".join(csv_lines(["h"], [("=1+1",), ("+1",), ("-1",), ("@x",), ("\tx",), ("ok",), (None,)]))
-    assert lines.split("\r\n")[1:-1] == ["'=1+1", "'+1", "'-1", "'@x", "'\tx", "ok", '""']
+    cells = ["=1+1", "+1 555", "-x", "@x", "\tx", "\rx", "-5.25", "+44", "-.5", "1e5", "ok", None]
+    lines = "".join(csv_lines(["h"], [(c,) for c in cells]))
+    written = lines.split("\r\n")[1:-1]
+    assert written == ["'=1+1", "'+1 555", "'-x", "'@x", "'\tx", '"\'\rx"', "-5.25", "+44", "-.5", "1e5", "ok", '""']
+    # an upload reads a neutralised cell back as the text after the apostrophe, and nothing else changes
+    read = [unneutralise(c) for c in ["'=1+1", "'+1 555", "'-x", "'@x", "'\tx", "'\rx", "-5.25", "'ok", "'", "''="]]
+    assert read == ["=1+1", "+1 555", "-x", "@x", "\tx", "\rx", "-5.25", "'ok", "'", "''="]
 
 
 LANES_HEADER = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,EmailAddress,PhoneNumber,RaId,Reference"
@@ -352,3 +365,77 @@ def test_a_first_chunk_finds_the_opportunities_it_wrote_by_index_on_stale_statis
     assert "Index Cond:" in probe and "external_id" in probe, plan
     assert run_job(api, job.uuid)["status"] == "complete"
     assert Opportunity.objects.filter(site=api.site).count() == 300
+
+
+def test_a_failed_job_puts_every_row_in_exactly_one_file_with_its_cells(api, settings):
+    # given: a job whose sync fails after its first chunk of two rows
+    from syncs.services import sync_fail
+
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 2, 1
+    rows = [OK.replace("REF-1", f"R{i}").replace("ann@", f"u{i}@") for i in range(1, 6)]
+    job = BatchJob.objects.get(uuid=upload(api, rows_csv(*rows)).json()["jobId"])
+    drive(job.sync_id, chunks=1)
+    sync_fail(sync_id=job.sync_id, reason="The worker gave up.")
+    # when
+    status = api.get(f"/api/v1/{api.site.pk}/batch/{job.uuid}/status").json()
+    # then
+    assert (status["status"], status["totalUploadedCount"], status["errorCount"]) == ("failed", 2, 3)
+    successes = download(api, status["successFileUrl"])
+    errors = download(api, status["errorFileUrl"])
+    assert [(r[0], r[-1]) for r in successes[1:]] == [("1", "R1"), ("2", "R2")]
+    assert [(r[0], r[1], r[-1]) for r in errors[1:]] == [
+        ("3", "SRV-00100", "R3"), ("4", "SRV-00100", "R4"), ("5", "SRV-00100", "R5"),
+    ]  # fmt: skip
+    assert errors[1][4:] == rows[2].split(",")  # the row's own cells
+
+
+def test_an_upload_ignores_exactly_the_outcome_columns_and_reads_neutralised_cells(api):
+    header = "ErrorCode,RowNumber," + HEADER + ",PhoneNumber,Label,OpportunityId,errormessage,StageCreated"
+    text = rows_csv(
+        "ELQ-00026,7,2024-05-01T10:00:00Z,GBP,'-5.5,Proposal,ann@example.com,'=A1,'+44 7911 123456,'@hot,x,y,true",
+        header=header,
+    )
+    response = upload(api, text)
+    assert response.status_code == 202, response.content
+    status = run_job(api, response.json()["jobId"])
+    assert status["status"] == "complete"
+    opp = Opportunity.objects.get(site=api.site, external_id="=A1")
+    assert (opp.amount, opp.labels) == (Decimal("-5.5"), ["@hot"])
+    assert Contact.objects.filter(site=api.site, phone="+447911123456").exists()
+    success = download(api, status["successFileUrl"])
+    # the uploaded outcome columns are not repeated: a result file's header is always uploadable
+    assert success[0] == ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated",
+                          *HEADER.split(","), "PhoneNumber", "Label"]  # fmt: skip
+    assert success[1][4:] == ["2024-05-01T10:00:00Z", "GBP", "'-5.5", "Proposal", "ann@example.com", "'=A1",
+                              "'+44 7911 123456", "'@hot"]  # fmt: skip
+    # any other unknown column is still refused
+    failures = _failures(upload(api, rows_csv(OK + ",x", header=HEADER + ",ErrorDetails")))
+    assert failures[0]["value"] == "ErrorDetails"
+
+
+def test_the_stored_file_is_read_back_one_part_at_a_time(api, monkeypatch):
+    # given: parts of 64 bytes, so rows and a two-byte character straddle part boundaries
+    monkeypatch.setattr("batches.csvfiles.FILE_PART_BYTES", 64)
+    rows = [OK.replace("REF-1", f"Réf-{i}").replace("ann@", f"u{i}@") for i in range(1, 40)]
+    text = "\ufeff" + rows_csv(*rows)
+    job_id = upload(api, text.encode()).json()["jobId"]
+    job = BatchJob.objects.get(uuid=job_id)
+    from batches.models import BatchFile
+
+    assert BatchFile.objects.filter(job=job).count() == -(-len(text.encode()) // 64)
+    # when
+    status = run_job(api, job_id)
+    # then
+    successes = download(api, status["successFileUrl"])
+    assert [r[4:] for r in successes[1:]] == [r.split(",") for r in rows]
+    assert successes[0][4:] == HEADER.split(",")  # the BOM is not part of the first column's name
+
+
+def test_jobs_accepted_before_files_were_kept_give_outcome_columns_only(api):
+    from batches.models import BatchFile
+
+    job_id = upload(api, rows_csv(OK)).json()["jobId"]
+    BatchFile.objects.filter(job__uuid=job_id).delete()
+    status = run_job(api, job_id)
+    assert download(api, status["successFileUrl"])[1][:3] == ["1", str(Opportunity.objects.get().uuid), "REF-1"]
+    assert download(api, status["errorFileUrl"]) == [["RowNumber", "ErrorCode", "ErrorField", "ErrorMessage"]]

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def test_every_bulk_object_of_another_site_is_404(api, other_api):
     definition = ImportDefinitionFactory(site=api.site)
     sync = run_sync(definition, [{"OpportunityID": "1", "OpportunityName": "n", "Amount": "x", "Stage": "Proposal"}])
-    stage_id = api.get("/api/v1/stages").json()[0]["id"]
+    stage_id = api.get("/api/v1/stages").json()["items"][0]["id"]
     for path in (
         f"/api/bulk/2.0/opportunities/imports/{definition.pk}",
         f"/api/bulk/2.0/syncs/{sync.pk}",

@@ -178,3 +178,74 @@ def test_duplicates_across_chunks_of_one_sync_are_rejected(site, settings):
     definition = define(site, "contact", {"Email": "{{Contact.Field(C_EmailAddress)}}"}, "Email")
     sync = run_sync(definition, [{"Email": "a@x.com"}, {"Email": "A@x.com"}])
     assert rejects(sync) == {2: ("ELQ-00026", ["Email"])}
+
+
+@pytest.mark.parametrize(
+    "statement, value_of",
+    [
+        ("{{Contact.Account.Field(CompanyIDExt)}}", lambda a: a.external_id),
+        ("{{Contact.Account.Field(M_CompanyName)}}", lambda a: a.name.upper()),  # a name matches ignoring case
+        ("{{Contact.Account.Id}}", lambda a: str(a.uuid)),
+    ],
+)
+def test_a_contact_names_its_account_by_any_account_identifier(site, other_api, statement, value_of):
+    acme = AccountFactory(site=site, name="Acme", external_id="ACME")
+    beta = AccountFactory(site=site, name="Beta", external_id="BETA")
+    theirs = AccountFactory(site=other_api.site, name="Theirs", external_id="THEIRS")  # another site's: unknown
+    definition = define(site, "contact", {"Email": "{{Contact.Field(C_EmailAddress)}}", "Company": statement}, "Email")
+    sync = run_sync(definition, [
+        {"Email": "ann@example.com", "Company": value_of(acme)},
+        {"Email": "bob@example.com", "Company": value_of(beta)},
+        {"Email": "cy@example.com", "Company": value_of(theirs)},
+        {"Email": "dee@example.com", "Company": ""},
+    ])  # fmt: skip
+    assert rejects(sync) == {3: ("SRV-00085", ["Company"])}
+    accounts = dict(Contact.objects.filter(site=site).values_list("email", "account__name"))
+    assert accounts == {"ann@example.com": "Acme", "bob@example.com": "Beta", "dee@example.com": None}
+
+
+def test_a_company_name_several_accounts_share_is_ambiguous(site):
+    AccountFactory(site=site, name="Acme", external_id="A1")
+    AccountFactory(site=site, name="ACME", external_id="A2")
+    AccountFactory(site=site, name="Beta", external_id="B1")
+    fields = {"Email": "{{Contact.Field(C_EmailAddress)}}", "Company": "{{Contact.Account.Field(M_CompanyName)}}"}
+    sync = run_sync(define(site, "contact", fields, "Email"), [
+        {"Email": "ann@example.com", "Company": "acme"},
+        {"Email": "bob@example.com", "Company": "Beta"},
+        {"Email": "cy@example.com", "Company": "Gamma"},
+    ])  # fmt: skip
+    assert rejects(sync) == {1: ("ELQ-00062", ["Company"]), 3: ("SRV-00085", ["Company"])}
+    assert logs(sync)[("ELQ-00062", "Duplicate account linkage.")] == 1
+    assert not Contact.objects.filter(site=site, email="ann@example.com").exists()  # rejected whole
+    assert Contact.objects.get(site=site, email="bob@example.com").account.name == "Beta"
+
+
+def test_an_account_id_that_is_not_a_uuid_is_malformed(site):
+    fields = {"Email": "{{Contact.Field(C_EmailAddress)}}", "Account": "{{Contact.Account.Id}}"}
+    sync = run_sync(define(site, "contact", fields, "Email"), [
+        {"Email": "ann@example.com", "Account": "not-a-uuid"},
+        {"Email": "bob@example.com", "Account": "00000000-0000-0000-0000-000000000000"},
+    ])  # fmt: skip
+    assert rejects(sync) == {1: ("ELQ-00032", ["Account"]), 2: ("SRV-00085", ["Account"])}
+
+
+def test_a_definition_names_the_account_once(api):
+    fields = {
+        "Email": "{{Contact.Field(C_EmailAddress)}}",
+        "CompanyId": "{{Contact.Account.Field(CompanyIDExt)}}",
+        "CompanyName": "{{Contact.Account.Field(M_CompanyName)}}",
+    }
+    response = api.post(
+        f"{BULK}/contacts/imports", {"name": "c", "fields": fields, "identifierFieldName": "Email"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["failures"] == [
+        {"field": "fields.CompanyName", "value": "{{Contact.Account.Field(M_CompanyName)}}",
+         "constraint": "CompanyId already sets the same field."},
+    ]  # fmt: skip
+    for statement in ("{{Contact.Account.Field(M_CompanyName)}}", "{{Contact.Account.Id}}"):
+        one = {"Email": "{{Contact.Field(C_EmailAddress)}}", "Company": statement}
+        created = api.post(
+            f"{BULK}/contacts/imports", {"name": "c", "fields": one, "identifierFieldName": "Email"}, format="json"
+        )
+        assert created.status_code == 201, created.content

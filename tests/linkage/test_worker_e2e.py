@@ -138,3 +138,58 @@ def test_linkage_by_account_links_every_contact_of_the_account(http):
     account = http.get(f"{http.v1}/accounts", params={"domain": "abccompany.com"}).json()["items"][0]
     linked = http.get(f"{http.v1}/accounts/{account['id']}/opportunities").json()["items"]
     assert [o["externalId"] for o in linked] == ["3"]
+
+
+@pytest.mark.parametrize(
+    "field, value_of",
+    [
+        ("Field(CompanyIDExt)", lambda account: account["externalId"]),
+        ("Field(M_CompanyName)", lambda account: account["name"]),
+        ("Id", lambda account: account["id"]),
+    ],
+)
+def test_the_linkage_by_account_flow_works_with_each_account_identifier(http, field, value_of):
+    """Accounts, then contacts naming their account by the identifier, then opportunities linked by
+    account by the same identifier: every contact of the account is linked, whichever identifier."""
+    _, final, _, _ = run(
+        http,
+        "/accounts/imports",
+        {"name": "Accounts", "fields": {"CompanyIDExt": "{{Account.Field(CompanyIDExt)}}",
+         "CompanyName": "{{Account.Field(M_CompanyName)}}"}, "identifierFieldName": "CompanyIDExt"},
+        [{"CompanyIDExt": "ABC", "CompanyName": "ABC Company"}, {"CompanyIDExt": "XYZ", "CompanyName": "XYZ Corp"}],
+    )  # fmt: skip
+    assert final["status"] == "success"
+    accounts = {a["externalId"]: a for a in http.get(f"{http.v1}/accounts").json()["items"]}
+    abc, xyz = value_of(accounts["ABC"]), value_of(accounts["XYZ"])
+    _, final, logs, rejects = run(
+        http,
+        "/contacts/imports",
+        {"name": "Contacts", "fields": {"EmailAddress": "{{Contact.Field(C_EmailAddress)}}",
+         "Company": f"{{{{Contact.Account.{field}}}}}"}, "identifierFieldName": "EmailAddress"},
+        [{"EmailAddress": "one@abc.example", "Company": abc}, {"EmailAddress": "two@abc.example", "Company": abc},
+         {"EmailAddress": "three@xyz.example", "Company": xyz}],
+    )  # fmt: skip
+    assert final["status"] == "success", rejects
+    assert logs["ELQ-00004"]["count"] == 3
+    _, final, _, _ = run(
+        http,
+        "/opportunities/imports",
+        {"name": "Opportunities", "fields": {"OpportunityID": "{{Opportunity.Id}}",
+         "OpportunityName": "{{Opportunity.Field(Name)}}", "Amount": "{{Opportunity.Field(Amount)}}",
+         "Stage": "{{Opportunity.Field(Stage)}}"}, "identifierFieldName": "OpportunityID"},
+        [{"OpportunityID": "O-1", "OpportunityName": "One", "Amount": "10", "Stage": "Prospecting"}],
+    )  # fmt: skip
+    assert final["status"] == "success"
+    _, final, logs, rejects = run(
+        http,
+        "/opportunities/contacts/imports",
+        {"name": "By account", "fields": {"OpportunityID": "{{Opportunity.Id}}",
+         "Company": f"{{{{Opportunity.Account.{field}}}}}"}, "linkOpportunitiesEntityType": "Account"},
+        [{"OpportunityID": "O-1", "Company": abc}],
+    )  # fmt: skip
+    assert final["status"] == "success", rejects
+    assert logs["SRV-00202"]["count"] == 2
+    opp = Opportunity.objects.get(site=http.site, external_id="O-1")
+    linked = http.get(f"{http.v1}/opportunities/{opp.uuid}/contacts").json()["items"]
+    assert sorted(c["email"] for c in linked) == ["one@abc.example", "two@abc.example"]
+    assert {c["account"]["name"] for c in linked} == {"ABC Company"}

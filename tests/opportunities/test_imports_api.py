@@ -152,15 +152,3 @@ def test_fields_catalog_lists_standard_and_custom_fields(api, other_api):
     fields = dict(OPPORTUNITY_FIELDS, Region="{{Opportunity.Field(RegionCode)}}")
     assert api.post(IMPORTS, body(fields=fields), format="json").status_code == 201
     assert other_api.post(IMPORTS, body(fields=fields), format="json").status_code == 400
-
-
-def test_stages_rest_api_is_site_scoped(api, other_api):
-    stages = api.get("/api/v1/stages").json()
-    assert [s["name"] for s in stages] == [
-        "Prospecting", "Qualification", "Needs Analysis", "Proposal", "Negotiation", "Closed Won", "Closed Lost",
-    ]  # fmt: skip
-    created = api.post("/api/v1/stages", {"name": "Verbal", "probability": "0.8", "status": "open"}, format="json")
-    assert created.status_code == 201
-    assert api.post("/api/v1/stages", {"name": "verbal"}, format="json").status_code == 400
-    assert other_api.get(f"/api/v1/stages/{created.json()['id']}").status_code == 404
-    assert api.patch(f"/api/v1/stages/{created.json()['id']}", {"probability": "0.9"}, format="json").status_code == 200

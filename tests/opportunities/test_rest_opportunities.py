@@ -64,11 +64,12 @@ def test_create_returns_the_whole_opportunity_with_defaults(api, company):
     assert out["createdAt"].endswith("Z") and out["modifiedAt"].endswith("Z")
 
 
-def test_default_stage_is_the_lowest_probability_open_stage(api, company):
+def test_default_stage_is_the_sites_choice_not_the_lowest_probability(api, company):
+    # the default list's Prospecting, until the site chooses another (tests/opportunities/test_rest_stages.py)
     Stage.objects.create(site=api.site, name="Lead", probability=Decimal("0.05"), sort_order=99)
     Stage.objects.create(site=api.site, name="Dead", probability=Decimal("0"), status=StageStatus.LOST)
     out = api.post(URL, body(company), format="json").json()
-    assert out["opportunityStage"]["name"] == "Lead"
+    assert out["opportunityStage"]["name"] == "Prospecting"
 
 
 def test_weighted_amount_uses_the_stage_probability_when_none_is_set(api, company):

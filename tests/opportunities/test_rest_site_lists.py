@@ -20,7 +20,7 @@ def test_crud_is_site_scoped_and_strict(api, other_api, url, body, clash):
     assert created.status_code == 201, created.content
     item = created.json()
     assert item == {"id": item["id"], **body}
-    assert api.get(url).json() == [item]
+    assert api.get(url).json()["items"] == [item]
     assert api.post(url, clash, format="json").status_code == 400  # unique per site
     assert other_api.post(url, clash, format="json").status_code == 201  # ...not across sites
     assert other_api.get(f"{url}/{item['id']}").status_code == 404
@@ -32,7 +32,7 @@ def test_crud_is_site_scoped_and_strict(api, other_api, url, body, clash):
         "colour": "Unknown property.",
     }
     assert api.delete(f"{url}/{item['id']}").status_code == 204
-    assert api.get(url).json() == []
+    assert api.get(url).json()["items"] == []
 
 
 def test_owner_email_must_be_valid(api):
@@ -86,6 +86,12 @@ def test_openapi_schema_shows_every_endpoint_and_field(client):
     } == set(components["DealRequest"]["properties"])  # fmt: skip
     assert {"results", "summary"} == set(components["DealsResponse"]["properties"])
     assert "statusId" in components["StageSummary"]["properties"]
+    # null when there is no amount, and the schema says so
+    weighted = components["Opportunity"]["properties"]["weightedAmount"]
+    assert (weighted["type"], weighted.get("nullable"), weighted["readOnly"]) == ("number", True, True)
+    assert {"id", "name", "probability", "statusId", "sortOrder", "externalId", "pipeline", "isDefault"} <= set(
+        components["Stage"]["properties"]
+    )
     filters = {p["name"] for p in paths["/api/v1/opportunities"]["get"]["parameters"]}
     assert {
         "externalId", "opportunityStageId", "statusId", "companyId", "ownerId", "currency", "closeDateFrom",
