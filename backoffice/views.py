@@ -14,8 +14,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from batches.csvfiles import ERROR_HEADER, SUCCESS_HEADER, csv_lines
-from batches.selectors import batch_error_rows, batch_success_rows
+from batches.csvfiles import csv_lines
+from batches.selectors import batch_result_file
 from bulkapi.catalog import entity_spec
 from bulkapi.exceptions import BulkError, ValidationFailed
 from bulkapi.models import ImportDefinition, ImportRule, StagedRow
@@ -141,11 +141,8 @@ def batch_file(request, job_id: int, kind: str):
     job = batch_jobs_for(request.user).select_related("sync").filter(pk=job_id).first()
     if job is None:
         raise Http404
-    if kind == "errors":
-        lines = csv_lines(ERROR_HEADER, batch_error_rows(job))
-    else:
-        lines = csv_lines(SUCCESS_HEADER, batch_success_rows(job))
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    header, rows = batch_result_file(job, successes=kind == "successes")
+    response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="batch-{job.uuid}-{kind}.csv"'
     return response
 
