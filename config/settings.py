@@ -158,17 +158,30 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "bulkapi.renderers.JSONOnlyNegotiation",
     "EXCEPTION_HANDLER": "bulkapi.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "bulkapi.api.schema.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": None,
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Opportunity bulk import and sync server",
-    "DESCRIPTION": "Eloqua Bulk API 2.0 compatible opportunity imports, syncs and REST APIs.",
+    "DESCRIPTION": (
+        "Eloqua Bulk API 2.0 compatible opportunity imports and syncs (`/api/bulk/2.0`, also in any letter case), "
+        "the batch CSV door and the REST API (`/api/v1`), discovery (`/id`) and OAuth 2.0 (`/auth/oauth2/token`).\n\n"
+        "Authenticate with Eloqua's Basic (`Site\\User:password`), or a token (API or OAuth) as "
+        "`Authorization: Bearer` or `X-Api-Key`. Every error is JSON: `{code, message, failures: [{field, value, "
+        "constraint, row}]}`. Bulk lists answer Eloqua's envelope `{items, totalResults, limit, offset, count, "
+        "hasMore}`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SyncStatusEnum": ["pending", "active", "success", "warning", "error"],
+        "StageStatusEnum": "opportunities.models.StageStatus",
+        "BatchStatusEnum": "batches.models.BatchStatus",
+        "DealStatusEnum": ["upserted", "failed"],
+    },
 }
 
 OAUTH2_PROVIDER = {

@@ -208,13 +208,13 @@ class OpportunitySerializer(serializers.Serializer):
     properties = serializers.JSONField(read_only=True)
     customFields = serializers.JSONField(source="custom_fields", read_only=True)
 
-    @extend_schema_field(OpenApiTypes.NUMBER)
+    @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_probability(self, opp: Opportunity) -> float | None:
         """The opportunity's own probability, or its stage's when it has none."""
         value = effective_probability(opp)
         return None if value is None else float(value)
 
-    @extend_schema_field(OpenApiTypes.NUMBER)
+    @extend_schema_field(serializers.FloatField(allow_null=True))  # null when there is no amount or probability
     def get_weightedAmount(self, opp: Opportunity) -> float | None:  # noqa: N802 - wire name
         """amount x probability (the stage's probability when the opportunity has none)."""
         p = effective_probability(opp)

@@ -1,6 +1,9 @@
 """The site's stage list over REST (`/api/v1/stages`), and its tags, owners and pipelines."""
 
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers
+
+from bulkapi.api.schema.shapes import error_response
 
 from ..models import Owner, Pipeline, Stage, Tag
 from .serializers import OwnerSerializer, PipelineSerializer, TagSerializer
@@ -35,6 +38,9 @@ class StageListApi(generics.ListCreateAPIView):
         serializer.save(site=self.request.user.site)
 
 
+@extend_schema_view(
+    delete=extend_schema(responses={204: None, 409: error_response("409", "The stage is used by opportunities.")})
+)
 class StageDetailApi(generics.RetrieveUpdateDestroyAPIView):
     serializer_class = StageSerializer
 

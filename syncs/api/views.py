@@ -1,9 +1,21 @@
 """`/syncs`, `/syncs/{id}`, `/syncs/{id}/logs`, `/syncs/{id}/rejects`."""
 
+from drf_spectacular.utils import OpenApiExample, OpenApiRequest, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bulkapi.api.schema import page_of
+from bulkapi.api.schema.shapes import (
+    WIRE_TIME_EXAMPLE,
+    RejectSerializer,
+    SyncCreateRequestSerializer,
+    SyncDetailSerializer,
+    SyncLogSerializer,
+    SyncSerializer,
+    bulk_list_parameters,
+    error_response,
+)
 from bulkapi.definitions import wire_time
 from bulkapi.exceptions import NotFound
 from bulkapi.paging import ListSpec, paginate
@@ -25,6 +37,44 @@ SYNC_LIST = ListSpec(
 )
 
 
+SYNC_EXAMPLE = {
+    "syncedInstanceUri": "/opportunities/imports/24",
+    "syncStartedAt": WIRE_TIME_EXAMPLE,
+    "syncEndedAt": WIRE_TIME_EXAMPLE,
+    "status": "warning",
+    "createdAt": WIRE_TIME_EXAMPLE,
+    "createdBy": "API.User",
+    "uri": "/syncs/10",
+}
+PENDING_EXAMPLE = {
+    "syncedInstanceUri": "/opportunities/imports/24",
+    "status": "pending",
+    "createdAt": WIRE_TIME_EXAMPLE,
+    "createdBy": "API.User",
+    "callbackUrl": "https://client.example/synced",
+    "uri": "/syncs/10",
+}
+LOG_EXAMPLE = {
+    "syncUri": "/syncs/10",
+    "count": 2,
+    "severity": "information",
+    "statusCode": "ELQ-00001",
+    "message": "Total records processed.",
+    "createdAt": WIRE_TIME_EXAMPLE,
+}
+REJECT_EXAMPLE = {
+    "fieldValues": {"OpportunityID": "3", "OpportunityName": "Acme", "Stage": "Nope", "Amount": "10"},
+    "invalidFields": ["Stage"],
+    "message": "Invalid opportunity stage.",
+    "statusCode": "ELQ-00039",
+    "recordIndex": 3,
+}
+
+
+def _page(item: dict) -> dict:
+    return {"items": [item], "totalResults": 1, "limit": 1000, "offset": 0, "count": 1, "hasMore": False}
+
+
 def _sync(request, pk: int) -> Sync:
     sync = Sync.objects.for_site(request.user.site).filter(pk=pk).first()
     if sync is None:
@@ -33,16 +83,75 @@ def _sync(request, pk: int) -> Sync:
 
 
 class SyncListApi(APIView):
+    @extend_schema(
+        operation_id="syncs_list",
+        summary="List syncs",
+        description="Newest first unless `orderBy` says otherwise; batch upload jobs' syncs are listed too.",
+        parameters=bulk_list_parameters(order_by=tuple(SYNC_LIST.fields), q_terms=tuple(SYNC_LIST.fields)),
+        responses={
+            200: OpenApiResponse(
+                page_of(SyncSerializer, "SyncPage"), examples=[OpenApiExample("One page", value=_page(SYNC_EXAMPLE))]
+            )
+        },
+    )
     def get(self, request):
         qs = Sync.objects.for_site(request.user.site)
         return Response(paginate(qs, request.query_params, lambda rows: [render_sync(s) for s in rows], SYNC_LIST))
 
+    @extend_schema(
+        operation_id="syncs_create",
+        summary="Sync an import definition's staged rows",
+        description=(
+            "Validates the definition again (Eloqua 20D: a definition no longer valid is a 400 with `failures`), "
+            "takes the rows staged so far (later uploads wait for the next sync) and queues the run. An unknown "
+            "`syncedInstanceUri` is a 400 naming it; a second sync of a definition while one is pending or active "
+            "is a 409. `callbackUrl` must be a public http(s) URL."
+        ),
+        request=OpenApiRequest(
+            SyncCreateRequestSerializer,
+            examples=[
+                OpenApiExample(
+                    "Sync an import",
+                    value={
+                        "syncedInstanceUri": "/opportunities/imports/24",
+                        "callbackUrl": "https://client.example/synced",
+                    },
+                )
+            ],
+        ),
+        responses={
+            201: OpenApiResponse(SyncSerializer, examples=[OpenApiExample("Queued", value=PENDING_EXAMPLE)]),
+            409: error_response("409", "A sync of this definition is already pending or active."),
+        },
+    )
     def post(self, request):
         sync = sync_create(site=request.user.site, user=request.user, body=request.data)
         return Response(render_sync(sync), status=status.HTTP_201_CREATED)
 
 
 class SyncDetailApi(APIView):
+    @extend_schema(
+        operation_id="syncs_retrieve",
+        summary="Get a sync",
+        description=(
+            "Poll it until `status` is `success`, `warning` (some rows rejected) or `error`. `syncStartedAt` "
+            "appears once it runs, `syncEndedAt` once it ended; `progress` is ours (beyond Eloqua)."
+        ),
+        responses={
+            200: OpenApiResponse(
+                SyncDetailSerializer,
+                examples=[
+                    OpenApiExample(
+                        "Ended with rejects",
+                        value={
+                            **SYNC_EXAMPLE,
+                            "progress": {"total": 3, "processed": 3, "rejected": 1, "created": 2, "updated": 0},
+                        },
+                    )
+                ],
+            )
+        },
+    )
     def get(self, request, pk: int):
         return Response(render_sync(_sync(request, pk), progress=True))
 
@@ -69,12 +178,36 @@ def render_reject(reject: Reject) -> dict:
 
 
 class SyncLogsApi(APIView):
+    @extend_schema(
+        operation_id="sync_logs_list",
+        summary="A sync's log entries",
+        description="In the order they were written; Eloqua's codes carry Eloqua's exact texts.",
+        parameters=bulk_list_parameters(),
+        responses={
+            200: OpenApiResponse(
+                page_of(SyncLogSerializer, "SyncLogPage"),
+                examples=[OpenApiExample("One page", value=_page(LOG_EXAMPLE))],
+            )
+        },
+    )
     def get(self, request, pk: int):
         qs = SyncLog.objects.filter(sync=_sync(request, pk)).order_by("id")
         return Response(paginate(qs, request.query_params, lambda rows: [render_log(r) for r in rows]))
 
 
 class SyncRejectsApi(APIView):
+    @extend_schema(
+        operation_id="sync_rejects_list",
+        summary="A sync's rejected rows",
+        description="By `recordIndex`: each row as uploaded, the keys at fault and why.",
+        parameters=bulk_list_parameters(),
+        responses={
+            200: OpenApiResponse(
+                page_of(RejectSerializer, "RejectPage"),
+                examples=[OpenApiExample("One page", value=_page(REJECT_EXAMPLE))],
+            )
+        },
+    )
     def get(self, request, pk: int):
         qs = Reject.objects.filter(sync=_sync(request, pk)).order_by("record_index", "id")
         return Response(paginate(qs, request.query_params, lambda rows: [render_reject(r) for r in rows]))
