@@ -274,7 +274,7 @@ class ImportListApi(EntityApi):
 
     @entity_schema(
         "imports_create",
-        "Create a {noun} import definition",
+        "Create {a_noun} import definition",
         description=(
             "Validated as Eloqua validates it: each broken rule is one entry of `failures` (400). `null`, read-only "
             "and unknown properties are ignored, so a client may send back a whole definition it read."
@@ -290,7 +290,7 @@ class ImportListApi(EntityApi):
 
 
 class ImportDetailApi(EntityApi):
-    @entity_schema("imports_retrieve", "Get a {noun} import definition", responses={200: "definition"})
+    @entity_schema("imports_retrieve", "Get {a_noun} import definition", responses={200: "definition"})
     def get(self, request, pk: int):
         qs = _with_kb_used(
             ImportDefinition.objects.for_site(request.user.site).filter(entity=self.entity, pk=pk, is_internal=False)
@@ -302,7 +302,7 @@ class ImportDetailApi(EntityApi):
 
     @entity_schema(
         "imports_update",
-        "Replace a {noun} import definition",
+        "Replace {a_noun} import definition",
         description="A full replacement of the writable properties, validated as on create.",
         request="definition_request",
         responses={200: "definition"},
@@ -313,7 +313,7 @@ class ImportDetailApi(EntityApi):
 
     @entity_schema(
         "imports_destroy",
-        "Delete a {noun} import definition",
+        "Delete {a_noun} import definition",
         description="Its staged rows go with it. 409 while a sync of it is pending or active.",
         responses={204: None, 409: CONFLICT},
     )

@@ -56,11 +56,11 @@ class EnvelopePagination(BasePagination):
             "required": ["items", "totalResults", "limit", "offset", "count", "hasMore"],
             "properties": {
                 "items": schema,
-                "totalResults": {"type": "integer"},
-                "limit": {"type": "integer"},
-                "offset": {"type": "integer"},
-                "count": {"type": "integer"},
-                "hasMore": {"type": "boolean"},
+                "totalResults": {"type": "integer", "example": 1},
+                "limit": {"type": "integer", "example": DEFAULT_LIMIT},
+                "offset": {"type": "integer", "example": 0},
+                "count": {"type": "integer", "example": 1},
+                "hasMore": {"type": "boolean", "example": False},
             },
         }
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from bulkapi.exceptions import Failure, ValidationFailed
 from opportunities.models import Opportunity
 
 from ..models import Account, Contact
+from . import examples
 
 
 class AccountRefSerializer(serializers.Serializer):
@@ -15,6 +17,7 @@ class AccountRefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+@extend_schema_serializer(examples=examples.CONTACT_EXAMPLES)
 class ContactOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uuid")
     firstName = serializers.CharField(source="first_name", allow_null=True)  # noqa: N815
@@ -32,6 +35,7 @@ class ContactOutputSerializer(serializers.ModelSerializer):
                   "account", "customFields", "createdAt", "updatedAt"]  # fmt: skip
 
 
+@extend_schema_serializer(examples=examples.CONTACT_INPUT_EXAMPLES)
 class ContactInputSerializer(serializers.Serializer):
     email = serializers.CharField(max_length=254, required=False, allow_null=True, allow_blank=True)
     firstName = serializers.CharField(
@@ -61,6 +65,7 @@ class ContactInputSerializer(serializers.Serializer):
         return account
 
 
+@extend_schema_serializer(examples=examples.ACCOUNT_EXAMPLES)
 class AccountOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uuid")
     externalId = serializers.CharField(source="external_id", allow_null=True)  # noqa: N815
@@ -73,6 +78,7 @@ class AccountOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "domain", "externalId", "city", "country", "customFields", "createdAt", "updatedAt"]
 
 
+@extend_schema_serializer(examples=examples.ACCOUNT_INPUT_EXAMPLES)
 class AccountInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255, required=True)
     domain = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
@@ -84,6 +90,7 @@ class AccountInputSerializer(serializers.Serializer):
     customFields = serializers.DictField(source="custom_fields", required=False)  # noqa: N815
 
 
+@extend_schema_serializer(examples=examples.OPPORTUNITY_SUMMARY_EXAMPLES)
 class OpportunitySummarySerializer(serializers.ModelSerializer):
     """The few fields of a linked opportunity; the opportunity REST API has the whole record."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -36,7 +36,7 @@ class DealUpsertApi(APIView):
             "valid, with a result per deal in input order and a summary; a failed deal writes nothing."
         ),
         request=DealsRequestSchema,
-        responses={200: DealsResponseSerializer, 400: OpenApiResponse(description="Bad envelope.")},
+        responses={200: DealsResponseSerializer},
     )
     def post(self, request):
         envelope = DealsRequestSerializer(data=request.data)

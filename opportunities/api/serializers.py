@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from bulkapi.exceptions import Failure, _flatten
@@ -19,6 +19,7 @@ from contacts.domains import normalise_domain
 from contacts.models import Account
 
 from ..models import Opportunity, Owner, Pipeline, Priority, Stage, StageStatus, Tag
+from . import examples
 from .fields import (
     CurrencyField,
     FastCharField,
@@ -108,6 +109,7 @@ class _UniquePerSite:
         return value
 
 
+@extend_schema_serializer(examples=examples.TAG_EXAMPLES)
 class TagSerializer(StrictInputMixin, _UniquePerSite, serializers.ModelSerializer):
     read_only_names = frozenset({"id"})
     name = StrictCharField(max_length=100)
@@ -120,6 +122,7 @@ class TagSerializer(StrictInputMixin, _UniquePerSite, serializers.ModelSerialize
         return self._unique(Tag, value.strip(), "A tag with this name already exists.", name__iexact=value.strip())
 
 
+@extend_schema_serializer(examples=examples.OWNER_EXAMPLES)
 class OwnerSerializer(StrictInputMixin, _UniquePerSite, serializers.ModelSerializer):
     read_only_names = frozenset({"id"})
     externalId = StrictCharField(source="external_id", max_length=255, required=False, allow_null=True)
@@ -134,6 +137,7 @@ class OwnerSerializer(StrictInputMixin, _UniquePerSite, serializers.ModelSeriali
         return self._unique(Owner, value, "An owner with this externalId already exists.", external_id=value)
 
 
+@extend_schema_serializer(examples=examples.PIPELINE_EXAMPLES)
 class PipelineSerializer(StrictInputMixin, _UniquePerSite, serializers.ModelSerializer):
     read_only_names = frozenset({"id"})
     externalId = StrictCharField(source="external_id", max_length=255)
@@ -173,6 +177,7 @@ def effective_probability(opp: Opportunity) -> Decimal | None:
     return opp.stage.probability if opp.stage_id else None
 
 
+@extend_schema_serializer(examples=examples.OPPORTUNITY_EXAMPLES)
 class OpportunitySerializer(serializers.Serializer):
     """An opportunity as every door's records read back (`id` is the uuid)."""
 
@@ -237,6 +242,7 @@ OPPORTUNITY_READ_ONLY = frozenset(OpportunitySerializer._declared_fields) - {
 }
 
 
+@extend_schema_serializer(examples=examples.OPPORTUNITY_INPUT_EXAMPLES)
 class OpportunityInputSerializer(StrictInputMixin, serializers.Serializer):
     """POST (all rules) and PATCH (partial) of one opportunity. `context["site"]` is required."""
 
@@ -341,6 +347,7 @@ class DealsRequestSerializer(StrictInputMixin, serializers.Serializer):
         return value
 
 
+@extend_schema_serializer(examples=examples.DEALS_REQUEST_EXAMPLES)
 class DealsRequestSchema(serializers.Serializer):
     deals = DealSerializer(many=True, help_text=f"1 to {MAX_DEALS} deals.")
 
@@ -368,6 +375,7 @@ class DealsSummarySerializer(serializers.Serializer):
     failed = serializers.IntegerField()
 
 
+@extend_schema_serializer(examples=examples.DEALS_RESPONSE_EXAMPLES)
 class DealsResponseSerializer(serializers.Serializer):
     results = DealResultSerializer(many=True)
     summary = DealsSummarySerializer()

@@ -1,14 +1,16 @@
 """The site's stage list over REST (`/api/v1/stages`), and its tags, owners and pipelines."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import generics, serializers
 
 from bulkapi.api.schema.shapes import error_response
 
 from ..models import Owner, Pipeline, Stage, Tag
+from . import examples
 from .serializers import OwnerSerializer, PipelineSerializer, TagSerializer
 
 
+@extend_schema_serializer(examples=examples.STAGE_EXAMPLES)
 class StageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Stage

@@ -64,11 +64,38 @@ def _tag(path: str) -> str:
     return "Operations"
 
 
+def _singular(noun: str) -> str:
+    return noun[:-3] + "y" if noun.endswith("ies") else noun.removesuffix("s")
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
+def _default_summary(method: str, path: str) -> str | None:
+    """`List contacts`, `Get a contact`, `List a contact's opportunities`, ... for plain resource routes."""
+    parts = [p for p in path.split("/") if p][2:] if path.startswith("/api/v1/") else []
+    if not parts or parts[0].startswith("{"):
+        return None
+    noun = parts[0].replace("_", " ")
+    if len(parts) == 1:
+        return {"GET": f"List {noun}", "POST": f"Create {_a(_singular(noun))}"}.get(method)
+    if len(parts) == 2:
+        verbs = {"GET": "Get", "PUT": "Replace", "PATCH": "Update", "DELETE": "Delete"}
+        return f"{verbs[method]} {_a(_singular(noun))}" + (" (partial)" if method == "PATCH" else "")
+    if len(parts) == 3 and method == "GET":
+        return f"List {_a(_singular(noun))}'s {parts[2]}"
+    return None
+
+
 class AutoSchema(SpectacularAutoSchema):
     """DEFAULT_SCHEMA_CLASS: adds the error answers each operation can give, in our error body."""
 
     def get_tags(self) -> list[str]:
         return [_tag(self.path)]
+
+    def get_summary(self) -> str | None:
+        return super().get_summary() or _default_summary(self.method, self.path)
 
     def map_parsers(self) -> list[str]:
         # Bodies are JSON (Eloqua's contract, and the REST API's); an operation that reads another
@@ -132,7 +159,7 @@ def entity_schema(
     """`extend_schema` for the views every entity shares (fields, imports, data).
 
     `request` and the `responses` values may be the name of an `EntityDoc` attribute (resolved for
-    the view's entity); `summary` and `description` may use `{noun}` and `{nouns}`."""
+    the view's entity); `summary` and `description` may use `{noun}`, `{a_noun}` and `{nouns}`."""
     operation = EntityOperation(name, summary, description, tuple(parameters), request, dict(responses))
 
     def decorate(method: Callable) -> Callable:

@@ -172,7 +172,8 @@ class EntityDoc:
 
     def __init__(self, spec: _Entity):
         self.slug, self.tag = spec.slug, spec.tag
-        self.words = {"noun": spec.noun, "nouns": spec.nouns}
+        article = "an" if spec.noun[0] in "aeiou" else "a"
+        self.words = {"noun": spec.noun, "nouns": spec.nouns, "a_noun": f"{article} {spec.noun}"}
         name = spec.definition.Meta.ref_name
         request_body = {"name": f"{spec.noun.capitalize()} import", "fields": spec.fields, **spec.extra}
         if spec.slug != "opportunity_contact_linkage":
