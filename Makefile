@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+FAULTS_ARGS ?=
 
-.PHONY: help venv run test lint fmt bench clean
+.PHONY: help venv run test lint fmt bench faults clean
 
 help:
 	@echo "make venv    create $(VENV) and install requirements-dev.txt"
@@ -14,6 +15,7 @@ help:
 	@echo "make test    run the test suite (PYTEST_ARGS=...)"
 	@echo "make lint    ruff check + ruff format --check"
 	@echo "make fmt     ruff format + ruff check --fix"
+	@echo "make faults  the fault matrix: own PostgreSQL/Redis/gunicorn/workers/beat, faults injected mid-sync (FAULTS_ARGS=\"--rows 60000\")"
 	@echo "make bench   run every benchmark case (BENCH_ARGS=\"--rows 20000 --cases opportunities,linkage,batch,upsert\")"
 	@echo "make clean   remove .run/"
 	@echo "run/test/bench start a private PostgreSQL and Redis unless DATABASE_URL and REDIS_URL are set."
@@ -59,6 +61,9 @@ fmt: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	scripts/with-services.sh $(VENV)/bin/python -m bench.all $(BENCH_ARGS)
+
+faults: $(VENV)/.installed
+	$(VENV)/bin/python -m faults $(FAULTS_ARGS)
 
 clean:
 	rm -rf .run

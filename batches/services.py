@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import uuid
+from collections.abc import Callable
 
 import environ
 from django.conf import settings
@@ -65,7 +66,9 @@ class BatchInvalid(ValidationFailed):
         self.total = len(failures) if total is None else total
 
 
-def batch_job_create(*, site: Site, user: User, upload) -> BatchJob:
+def batch_job_create(
+    *, site: Site, user: User, upload, before_commit: Callable[[BatchJob], None] | None = None
+) -> BatchJob:
     """Validate the whole uploaded CSV, then (only if every row is valid) create the job, its internal
     definition and staged rows in one transaction, and start the sync. Raises BatchInvalid (400) or
     PayloadTooLarge (413); then nothing is stored.
@@ -134,6 +137,8 @@ def batch_job_create(*, site: Site, user: User, upload) -> BatchJob:
                 byte_count=upload.size,
                 created_by=user.username,
             )
+            if before_commit is not None:
+                before_commit(job)
     finally:
         text.detach()
     return job

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
@@ -16,12 +17,15 @@ from django.core.cache import cache
 from django.db.models.functions import Lower
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
+from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from .logging import bind_log_context
 from .models import ApiToken, User, hash_token
+
+logger = logging.getLogger(__name__)
 
 
 def split_site_username(login: str) -> tuple[str | None, str]:
@@ -62,8 +66,17 @@ def _client_key(request) -> str:
     return "authfail:" + hashlib.sha256(request.META.get("REMOTE_ADDR", "?").encode()).hexdigest()[:16]
 
 
+# A cache (Redis) that does not answer: throttling degrades (skipped, logged), requests go on.
+CACHE_ERRORS = (RedisError, OSError)
+
+
 def check_not_throttled(request) -> None:
-    if (cache.get(_client_key(request)) or 0) >= settings.AUTH_FAILURE_LIMIT:
+    try:
+        failures = cache.get(_client_key(request)) or 0
+    except CACHE_ERRORS as exc:
+        logger.warning("auth throttling skipped: the cache is unavailable (%r)", exc)
+        return
+    if failures >= settings.AUTH_FAILURE_LIMIT:
         raise exceptions.Throttled(
             wait=settings.AUTH_FAILURE_WINDOW_SECONDS, detail="Too many failed authentication attempts."
         )
@@ -71,12 +84,15 @@ def check_not_throttled(request) -> None:
 
 def record_failure(request) -> None:
     key = _client_key(request)
-    if cache.add(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_SECONDS):
-        return
     try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_SECONDS)
+        if cache.add(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_SECONDS):
+            return
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_SECONDS)
+    except CACHE_ERRORS as exc:
+        logger.warning("auth failure not counted: the cache is unavailable (%r)", exc)
 
 
 def _fail(request, message: str):

@@ -227,3 +227,26 @@ class StagedRow(models.Model):
 
     def __str__(self) -> str:
         return f"staged row {self.pk} of definition {self.definition_id}"
+
+
+class IdempotencyKey(models.Model):
+    """The stored answer to a request sent with an `Idempotency-Key` header (Stripe's semantics, and
+    the IETF httpapi idempotency-key draft's): the same key and the same request within
+    `IDEMPOTENCY_KEY_SECONDS` replay it without doing the work again. Written in the transaction
+    that does the work, so the work and its record commit together, or neither does."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # SHA-256 of the method, the path, the content type and the body: another request under the
+    # same key is refused (422), never answered with this one's result.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("site", "user", "key", name="idempotency_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code})"

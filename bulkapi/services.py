@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from .definitions import validate_definition
+from .definitions import render_definition, validate_definition
 from .exceptions import Conflict, Failure
-from .models import ApiToken, ImportDefinition, Site, StagedRow, User, hash_token
+from .models import ApiToken, ImportDefinition, Site, StagedRow, StagedUpload, User, hash_token
+from .staging import staged_rows_load_csv, staged_rows_load_json
 
 
 def site_create(*, name: str) -> tuple[Site, bool]:
@@ -133,4 +136,54 @@ def imports_purge_expired() -> dict[str, int]:
             definitions += 1
         except Conflict:
             continue
-    return {"staged_rows": rows, "definitions": definitions}
+    from .idempotency import keys_purge_expired
+
+    return {"staged_rows": rows, "definitions": definitions, "idempotency_keys": keys_purge_expired()}
+
+
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+JSON_TYPES = ("application/json", "", "text/json")
+
+
+@dataclass
+class UploadOutcome:
+    """What a data upload did: the staged upload, and the sync it triggered (or why it could not)."""
+
+    upload: StagedUpload | None = None
+    sync: object | None = None  # syncs.models.Sync
+    conflict: Conflict | None = None
+
+
+def import_data_load(
+    *,
+    definition: ImportDefinition,
+    user: User,
+    stream,
+    content_type: str,
+    content_length: int | None,
+    before_commit: Callable[[UploadOutcome], None] | None = None,
+) -> UploadOutcome:
+    """Stage an upload (CSV or JSON by `content_type`, one of CSV_TYPES/JSON_TYPES) and, when the
+    definition syncs on import, make its sync in the same transaction: the rows, the sync and
+    `before_commit(outcome)` (the request's idempotency record) commit together. A sync already
+    running leaves the rows staged and the outcome's `conflict` set (a 409, as `POST /syncs`)."""
+    from syncs.services import running_conflict, sync_snapshot
+
+    if definition.is_sync_triggered_on_import:  # validated again when syncing (Eloqua 20D), before staging
+        validate_definition(site=definition.site, entity=definition.entity, body=render_definition(definition))
+    outcome = UploadOutcome()
+
+    def at_commit(upload: StagedUpload) -> None:
+        outcome.upload = upload
+        if definition.is_sync_triggered_on_import:
+            try:
+                with transaction.atomic():
+                    outcome.sync = sync_snapshot(definition=definition, user=user)
+            except IntegrityError:
+                outcome.conflict = running_conflict(definition)
+        if before_commit is not None:
+            before_commit(outcome)
+
+    load = staged_rows_load_csv if content_type in CSV_TYPES else staged_rows_load_json
+    load(definition=definition, stream=stream, content_length=content_length, before_commit=at_commit)
+    return outcome

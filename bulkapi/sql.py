@@ -39,11 +39,17 @@ def update_rule_expr(
     return new
 
 
-def custom_fields_expr(maps: list[Mapping], src: str, old: sql.Composable | None) -> sql.Composable:
-    """custom_fields after applying each custom field's rule (null values drop the key)."""
+def custom_fields_expr(maps: list[Mapping], src: str | sql.Composable, old: sql.Composable | None) -> sql.Composable:
+    """custom_fields after applying each custom field's rule (null values drop the key).
+
+    `src` names the judged row whose parsed values are the new ones, or is the new custom_fields
+    object itself (`EXCLUDED.custom_fields` in an ON CONFLICT update)."""
     pairs = []
     for m in maps:
-        new = sql.SQL("to_jsonb({}.{})").format(sql.Identifier(src), m.parsed)
+        if isinstance(src, str):
+            new = sql.SQL("to_jsonb({}.{})").format(sql.Identifier(src), m.parsed)
+        else:
+            new = sql.SQL("({} -> {})").format(src, sql.Literal(m.field.custom_key))
         prev = sql.SQL("{} -> {}").format(old, sql.Literal(m.field.custom_key)) if old is not None else None
         value = update_rule_expr(m.rule, new, prev) if prev is not None else new
         pairs.append(sql.SQL("{}, {}").format(sql.Literal(m.field.custom_key), value))

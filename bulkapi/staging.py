@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import ijson
@@ -72,8 +72,15 @@ def _read_header(stream) -> bytes:
             raise ValidationFailed([Failure(field="body", constraint="CSV header line is too long.")])
 
 
-def staged_rows_load_csv(*, definition: ImportDefinition, stream, content_length: int | None) -> StagedUpload:
-    """COPY a CSV body (header = definition keys) into staging; unknown columns are kept out."""
+def staged_rows_load_csv(
+    *,
+    definition: ImportDefinition,
+    stream,
+    content_length: int | None,
+    before_commit: Callable[[StagedUpload], None] | None = None,
+) -> StagedUpload:
+    """COPY a CSV body (header = definition keys) into staging; unknown columns are kept out.
+    `before_commit(upload)` runs last inside the upload's transaction."""
     _too_large(content_length)
     body = io.BufferedReader(LimitedStream(stream, settings.BULK_MAX_UPLOAD_BYTES), BLOCK)
     header_raw = _read_header(body)
@@ -129,6 +136,9 @@ def staged_rows_load_csv(*, definition: ImportDefinition, stream, content_length
             rows = cur.rowcount
             cur.execute("DROP TABLE _upload")
         StagedUpload.objects.filter(pk=upload.pk).update(row_count=rows, byte_count=body.raw.count)
+        upload.row_count, upload.byte_count = rows, body.raw.count
+        if before_commit is not None:
+            before_commit(upload)
     return upload
 
 
@@ -202,8 +212,15 @@ def _json_rows(body, keys: dict[str, str], seen: set[str]) -> Iterator[tuple[str
         raise ValidationFailed([Failure(field="body", constraint="JSON must be UTF-8 encoded.")]) from None
 
 
-def staged_rows_load_json(*, definition: ImportDefinition, stream, content_length: int | None) -> StagedUpload:
-    """Stage a JSON array of flat objects, parsed incrementally; only definition keys are kept."""
+def staged_rows_load_json(
+    *,
+    definition: ImportDefinition,
+    stream,
+    content_length: int | None,
+    before_commit: Callable[[StagedUpload], None] | None = None,
+) -> StagedUpload:
+    """Stage a JSON array of flat objects, parsed incrementally; only definition keys are kept.
+    `before_commit(upload)` runs last inside the upload's transaction."""
     _too_large(content_length)
     body = io.BufferedReader(LimitedStream(stream, settings.BULK_MAX_UPLOAD_BYTES), BLOCK)
     keys = dict(definition.fields)
@@ -221,6 +238,9 @@ def staged_rows_load_json(*, definition: ImportDefinition, stream, content_lengt
         StagedUpload.objects.filter(pk=upload.pk).update(
             row_count=rows, byte_count=body.raw.count, columns=sorted(seen)
         )
+        upload.row_count, upload.byte_count, upload.columns = rows, body.raw.count, sorted(seen)
+        if before_commit is not None:
+            before_commit(upload)
     return upload
 
 

@@ -6,7 +6,6 @@ without a real secret key.
 
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
@@ -91,18 +90,21 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c temp_buffers=" +
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-# The cache (auth-failure counters) lives in its own Redis database, so clearing it can never
-# touch the broker's queues: REDIS_URL's database + 1 unless CACHE_URL says otherwise.
-_redis = urlsplit(REDIS_URL)
-_cache_db = int((_redis.path or "/0").lstrip("/") or 0) + 1
-CACHE_URL = env.str("CACHE_URL", default=urlunsplit(_redis._replace(path=f"/{_cache_db}")))
+# The cache (auth-failure counters) shares the broker's Redis and database under its own key prefix
+# (any valid REDIS_URL works: no database number is derived from it); CACHE_URL moves it elsewhere.
+# Nothing ever clears the whole cache (that would flush the broker's queues too). A cache outage
+# degrades: throttling is skipped and logged, requests go on (bulkapi.auth).
+CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": CACHE_URL,
-        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="bulk"),
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="bulk-cache"),
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
+# How long a stored Idempotency-Key answer is replayed (24 h, as Stripe).
+IDEMPOTENCY_KEY_SECONDS = env.int("IDEMPOTENCY_KEY_SECONDS", default=24 * 3600)
 
 AUTH_USER_MODEL = "bulkapi.User"
 AUTHENTICATION_BACKENDS = ["bulkapi.auth.SiteUserBackend"]
@@ -138,8 +140,9 @@ BULK_SYNC_LANES = env.int("BULK_SYNC_LANES", default=2)
 # Rows in a laned sync's first range, which lane 0 runs alone (the other lanes start when it has
 # committed, on statistics that know its rows): small, so the others hardly wait.
 BULK_SYNC_FIRST_RANGE_ROWS = env.int("BULK_SYNC_FIRST_RANGE_ROWS", default=5_000)
-# A sync whose worker has not committed a chunk for this long is re-enqueued by beat.
-BULK_SYNC_STALL_SECONDS = env.int("BULK_SYNC_STALL_SECONDS", default=300)
+# A sync lane that has not committed a chunk for this long is re-enqueued by beat (its message may
+# have been lost with a broker restart); a lane that is in fact running ignores the extra message.
+BULK_SYNC_STALL_SECONDS = env.int("BULK_SYNC_STALL_SECONDS", default=120)
 CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=False)
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
 AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)  # failures per client per window
@@ -233,7 +236,10 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-imports": {"task": "syncs.purge_expired", "schedule": crontab(minute="*/10")},
-    "resume-stalled-syncs": {"task": "syncs.resume_stalled", "schedule": timedelta(minutes=1)},
+    "resume-stalled-syncs": {
+        "task": "syncs.resume_stalled",
+        "schedule": timedelta(seconds=env.int("BULK_SYNC_RESUME_SECONDS", default=30)),
+    },
 }
 
 LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)

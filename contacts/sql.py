@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
 from psycopg import sql
 
 from bulkapi.catalog import Mapping
@@ -24,7 +25,7 @@ from bulkapi.sql import (
     typed_value,
     update_rule_expr,
 )
-from syncs.processors import ChunkResult
+from syncs.processors import ChunkResult, ConcurrentWrite
 
 from .models import Account, Contact
 
@@ -304,14 +305,23 @@ def process_chunk(
         if multiple
         else sql.SQL("t.id = r.match_id")
     )
-    cursor.execute(
-        sql.SQL(
-            "UPDATE {table} t SET {sets} FROM _rows r WHERE r.code IS NULL AND r.match_id IS NOT NULL"
-            " AND t.site_id = %(site)s AND {where}"
-        ).format(table=table, sets=sql.SQL(", ").join(sets), where=where),
-        params,
-    )
-    updated = cursor.rowcount
+    update = sql.SQL(
+        "UPDATE {table} t SET {sets} FROM _rows r WHERE r.code IS NULL AND r.match_id IS NOT NULL"
+        " AND t.site_id = %(site)s AND {where}"
+    ).format(table=table, sets=sql.SQL(", ").join(sets), where=where)
+    try:
+        if multiple:  # a row may update several records: count rows, not records
+            cursor.execute(
+                sql.SQL("WITH u AS ({} RETURNING r.sid) SELECT count(DISTINCT sid) FROM u").format(update), params
+            )
+            updated = cursor.fetchone()[0]
+        else:
+            cursor.execute(update, params)
+            updated = cursor.rowcount
+    except psycopg.errors.UniqueViolation:
+        # The judging saw every unique value of the chunk free (`taken`), so another writer has taken
+        # one since: run the chunk again, which then rejects that row as a duplicate (ELQ-00026).
+        raise ConcurrentWrite("a unique value taken by another writer meanwhile") from None
 
     insert_cols = [sql.Identifier("site_id")] + [sql.Identifier(m.field.column) for m in columns]
     insert_vals = [sql.SQL("%(site)s")] + [sql.SQL("r.") + m.parsed for m in columns]
@@ -320,14 +330,22 @@ def process_chunk(
         insert_vals.append(custom_fields_expr(customs, "r", None))
     insert_cols.append(sql.Identifier("last_sync_id"))
     insert_vals.append(sql.SQL("%(sync)s"))
+    # Contacts and accounts have several unique keys (e-mail, external id), so an INSERT cannot
+    # turn a conflict into the right update: a row whose key another writer created since the
+    # chunk was judged makes the chunk run again (`ConcurrentWrite`), and then match that record.
     cursor.execute(
         sql.SQL(
-            "INSERT INTO {table} ({cols}) SELECT {vals} FROM _rows r"
-            " WHERE r.code IS NULL AND r.match_id IS NULL ORDER BY r.sid"
+            "WITH i AS (INSERT INTO {table} ({cols}) SELECT {vals} FROM _rows r"
+            " WHERE r.code IS NULL AND r.match_id IS NULL ORDER BY r.sid ON CONFLICT DO NOTHING RETURNING 1)"
+            " SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM _rows r WHERE r.code IS NULL AND r.match_id IS NULL)"
         ).format(table=table, cols=sql.SQL(", ").join(insert_cols), vals=sql.SQL(", ").join(insert_vals)),
         params,
     )
-    created = cursor.rowcount
+    created, candidates = cursor.fetchone()
+    if created != candidates:
+        raise ConcurrentWrite(
+            f"{candidates - created} {target.model.__name__} keys created by another writer meanwhile"
+        )
     cursor.execute("DROP TABLE _rows")
     return ChunkResult(processed=processed, rejected=rejected, created=created, updated=updated)
 

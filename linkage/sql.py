@@ -108,14 +108,16 @@ def process_chunk(
             )"""
         ).format(opp=opp)
         pairs = sql.SQL(
-            "SELECT j.opp_id, c.id FROM j JOIN src s ON s.sid = j.sid"
+            "SELECT j.sid, j.opp_id, c.id AS contact_id FROM j JOIN src s ON s.sid = j.sid"
             " JOIN {contacts} c ON c.account_id = s.src_id AND c.site_id = %(site)s WHERE j.code IS NULL"
             " FOR KEY SHARE OF c"
         ).format(contacts=contacts)
         company_count = sql.SQL("(SELECT count(*) FROM company)")
     else:
         company, company_count = sql.SQL(""), sql.SQL("0")
-        pairs = sql.SQL("SELECT j.opp_id, s.src_id FROM j JOIN src s ON s.sid = j.sid WHERE j.code IS NULL")
+        pairs = sql.SQL(
+            "SELECT j.sid, j.opp_id, s.src_id AS contact_id FROM j JOIN src s ON s.sid = j.sid WHERE j.code IS NULL"
+        )
     # Every join here is a per-row index lookup; with the materialised CTEs' unknown sizes the
     # planner otherwise may scan contacts once per row (20,000 rows: 97 s instead of 2.4 s).
     cursor.execute("SET LOCAL enable_seqscan = off")
@@ -162,14 +164,21 @@ def process_chunk(
               JOIN bulkapi_stagedrow s ON s.definition_id = %(definition)s AND s.id = j.sid
               ORDER BY j.rec
               RETURNING 1
-            ){company}, linked AS (
+            ){company}, p AS MATERIALIZED (
+              {pairs}
+            ), linked AS (
               INSERT INTO {links} (site_id, opportunity_id, contact_id, sync_id)
-              SELECT %(site)s, p.opp_id, p.contact_id, %(sync)s FROM ({pairs}) AS p(opp_id, contact_id)
-              ORDER BY p.opp_id, p.contact_id
+              SELECT DISTINCT %(site)s, p.opp_id, p.contact_id, %(sync)s FROM p
+              ORDER BY 2, 3
               ON CONFLICT (opportunity_id, contact_id) DO NOTHING
-              RETURNING 1
+              RETURNING opportunity_id, contact_id
             )
-            SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM rejected), (SELECT count(*) FROM linked), {company_count}
+            SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM rejected), (SELECT count(*) FROM linked),
+                   (SELECT count(DISTINCT f.sid) FROM (
+                      SELECT DISTINCT ON (p.opp_id, p.contact_id) p.sid, p.opp_id, p.contact_id FROM p
+                      ORDER BY p.opp_id, p.contact_id, p.sid
+                    ) f JOIN linked l ON l.opportunity_id = f.opp_id AND l.contact_id = f.contact_id),
+                   {company_count}
             """
         ).format(
             raw=raw_columns([match, src_field]),
@@ -195,9 +204,19 @@ def process_chunk(
         ),
         params,
     )
-    processed, rejected, created, updated = cursor.fetchone()
+    processed, rejected, links, linked_rows, companies = cursor.fetchone()
     cursor.execute("SET LOCAL enable_seqscan = on")
-    return ChunkResult(processed=processed, rejected=rejected, created=created, updated=updated)
+    # Rows, not links, are what a sync counts: a valid row "created" when it made at least one new
+    # link (a link two rows name is the first one's) and "updated" when every link it names was
+    # there already, so processed = created + updated + rejected; links and companies set are
+    # counted apart (`extra`).
+    return ChunkResult(
+        processed=processed,
+        rejected=rejected,
+        created=linked_rows,
+        updated=processed - rejected - linked_rows,
+        extra={"links": links, "companies": companies},
+    )
 
 
 def finish_logs(sync) -> list:
@@ -217,7 +236,7 @@ def finish_logs(sync) -> list:
 
     return [
         log("SRV-00201", "Total linked records.", sync.processed - sync.rejected),
-        log("SRV-00202", "Opportunity contact links created.", sync.created_count),
+        log("SRV-00202", "Opportunity contact links created.", sync.extra_counts.get("links", 0)),
         log("SRV-00203", "Total unmatched records.", counts["unmatched"], warn=True),
         log("SRV-00204", "Total ambiguous records.", counts["ambiguous"], warn=True),
     ]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Lower, Now
 from django.utils import timezone
@@ -150,7 +151,7 @@ def _deal_upsert_sql() -> sql.Composed:
         """
         WITH v AS (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS v({record}))
         INSERT INTO {table} AS o (site_id, external_id, {cols})
-        SELECT %(site)s, v.external_id, {vcols} FROM v ORDER BY v.external_id
+        SELECT %(site)s, v.external_id, {vcols} FROM v ORDER BY v.external_id COLLATE "C"
         ON CONFLICT (site_id, external_id) DO UPDATE SET ({cols}, updated_at) = (
             SELECT {new}, now() FROM v WHERE v.external_id = EXCLUDED.external_id
         )
@@ -404,11 +405,17 @@ def _accounts_match(site: Site, deals: list[tuple[int, dict]]) -> dict[int, tupl
     return out
 
 
-def deals_upsert(*, site: Site, deals: list[tuple[int, dict]]) -> list[DealOutcome]:
+def deals_upsert(
+    *, site: Site, deals: list[tuple[int, dict]], before_commit: Callable[[list[DealOutcome]], None] | None = None
+) -> list[DealOutcome]:
     """Create or update each deal by its external id within the site, in one transaction and one
     INSERT .. ON CONFLICT for the batch (plus a few set-based lookups for stages, pipelines,
     owners and accounts). `deals` are (index, validated data); a later deal repeating an earlier
-    one's externalDealId fails. Outcomes come back in input order."""
+    one's externalDealId fails. Outcomes come back in input order; `before_commit(outcomes)` runs
+    inside the transaction that writes them (the request's idempotency record).
+
+    A deadlock with another writer (a sync, another upsert touching the same deals in another
+    order) is retried here, whole, so a client never sees one."""
     outcomes = {i: DealOutcome(index=i, external_id=d["external_id"]) for i, d in deals}
     first: dict[str, int] = {}
     valid = []
@@ -423,48 +430,67 @@ def deals_upsert(*, site: Site, deals: list[tuple[int, dict]]) -> list[DealOutco
         valid.append((index, d))
     if not valid:
         return list(outcomes.values())
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        fresh = {i: DealOutcome(index=i, external_id=d["external_id"]) for i, d in valid}
+        try:
+            with transaction.atomic(durable=True):
+                _deals_write(site, valid, fresh)
+                result = list({**outcomes, **fresh}.values())
+                result.sort(key=lambda o: o.index)
+                if before_commit is not None:
+                    before_commit(result)
+            return result
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) not in RETRIED_SQLSTATES or attempt == DEADLOCK_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
-    with transaction.atomic(durable=True):
-        default_stage = stage_default(site=site)
-        pipelines = _pipelines_resolve(site, valid)
-        stages, stage_failures = _stages_resolve(site, valid, pipelines, default_stage)
-        for index, failure in stage_failures.items():
-            outcomes[index].failures.append(failure)
-        valid = [(i, d) for i, d in valid if i not in stage_failures]
-        owners = _owners_resolve(site, valid)
-        accounts = _accounts_match(site, valid)
-        if default_stage is None and any(_stage_key(d) is None for _, d in valid):
-            raise ValidationFailed([Failure(field="stageId", constraint="The site has no stages; add one.")])
-        rows = []
-        for index, d in valid:
-            given = [c for c in ("amount", "open_date", "close_date", "owner_name") if c in d]
-            row = {"external_id": d["external_id"], "name": d["name"]}
-            row.update({c: d[c] for c in given})
-            stage_key = _stage_key(d)
-            row["stage_id"] = stages[stage_key] if stage_key else default_stage.pk
-            if stage_key:
-                given.append("stage_id")
-            owner_key = _owner_key(d)
-            if owner_key:
-                row["owner_id"] = owners[owner_key]
-                given.append("owner_id")
-            row["currency"] = d.get("currency") or site.default_currency
-            if d.get("currency"):
-                given.append("currency")
-            if index in accounts:
-                row["company_id"], row["account_name"] = accounts[index]
-                given += ["company_id", "account_name"]
-            row["given"] = given
-            rows.append(row)
-        with connection.cursor() as cur:
-            cur.execute(DEAL_UPSERT_SQL, {"rows": json.dumps(rows, default=str), "site": site.pk})
-            written = {ext: (uid, created) for ext, uid, created in cur.fetchall()}
-        unchanged = [r["external_id"] for r in rows if r["external_id"] not in written]
-        if unchanged:
-            same = Opportunity.objects.for_site(site).filter(external_id__in=unchanged)
-            written.update({ext: (uid, None) for ext, uid in same.values_list("external_id", "uuid")})
+
+# Deadlock, serialization failure: the transaction was rolled back whole and may simply run again.
+RETRIED_SQLSTATES = ("40P01", "40001")
+DEADLOCK_ATTEMPTS = 3
+
+
+def _deals_write(site: Site, valid: list[tuple[int, dict]], outcomes: dict[int, DealOutcome]) -> None:
+    default_stage = stage_default(site=site)
+    pipelines = _pipelines_resolve(site, valid)
+    stages, stage_failures = _stages_resolve(site, valid, pipelines, default_stage)
+    for index, failure in stage_failures.items():
+        outcomes[index].failures.append(failure)
+    valid = [(i, d) for i, d in valid if i not in stage_failures]
+    owners = _owners_resolve(site, valid)
+    accounts = _accounts_match(site, valid)
+    if default_stage is None and any(_stage_key(d) is None for _, d in valid):
+        raise ValidationFailed([Failure(field="stageId", constraint="The site has no stages; add one.")])
+    rows = []
+    for index, d in valid:
+        given = [c for c in ("amount", "open_date", "close_date", "owner_name") if c in d]
+        row = {"external_id": d["external_id"], "name": d["name"]}
+        row.update({c: d[c] for c in given})
+        stage_key = _stage_key(d)
+        row["stage_id"] = stages[stage_key] if stage_key else default_stage.pk
+        if stage_key:
+            given.append("stage_id")
+        owner_key = _owner_key(d)
+        if owner_key:
+            row["owner_id"] = owners[owner_key]
+            given.append("owner_id")
+        row["currency"] = d.get("currency") or site.default_currency
+        if d.get("currency"):
+            given.append("currency")
+        if index in accounts:
+            row["company_id"], row["account_name"] = accounts[index]
+            given += ["company_id", "account_name"]
+        row["given"] = given
+        rows.append(row)
+    with connection.cursor() as cur:
+        cur.execute(DEAL_UPSERT_SQL, {"rows": json.dumps(rows, default=str), "site": site.pk})
+        written = {ext: (uid, created) for ext, uid, created in cur.fetchall()}
+    unchanged = [r["external_id"] for r in rows if r["external_id"] not in written]
+    if unchanged:
+        same = Opportunity.objects.for_site(site).filter(external_id__in=unchanged)
+        written.update({ext: (uid, None) for ext, uid in same.values_list("external_id", "uuid")})
     for index, d in valid:
         uid, created = written[d["external_id"]]
         outcomes[index].uuid = uid
         outcomes[index].action = "unchanged" if created is None else ("created" if created else "updated")
-    return list(outcomes.values())

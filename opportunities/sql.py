@@ -24,7 +24,7 @@ from bulkapi.sql import (
     update_rule_expr,
     without_seq_scans,
 )
-from syncs.processors import ChunkResult, staged_key
+from syncs.processors import ChunkResult, ConcurrentWrite, staged_key
 
 from .models import Opportunity, Stage
 
@@ -236,60 +236,117 @@ def process_chunk(
         if multiple
         else sql.SQL("o.id = r.match_id")
     )
-    cursor.execute(
-        sql.SQL(
-            "UPDATE {opp} o SET {sets} FROM _rows r WHERE r.code IS NULL AND r.match_id IS NOT NULL AND {target}"
-        ).format(opp=opp, sets=sql.SQL(", ").join(sets), target=target),
-        params,
-    )
-    updated = cursor.rowcount
-
-    insert_cols = [sql.Identifier("site_id"), sql.Identifier("external_id")]
-    insert_vals = [sql.SQL("%(site)s"), sql.SQL("r.") + ident.raw]
-    for m in columns:
-        insert_cols.append(sql.Identifier(m.field.column))
-        value = sql.SQL("r.") + m.parsed
-        if m.field.column == "created_at":
-            value = sql.SQL("COALESCE({}, now())").format(value)
-        insert_vals.append(value)
-    if customs:
-        insert_cols.append(sql.Identifier("custom_fields"))
-        insert_vals.append(custom_fields_expr(customs, "r", None))
-    for col, alias, _ in extra_cols:
-        insert_cols.append(col)
-        insert_vals.append(sql.SQL("r.") + alias)
-    insert_cols.append(sql.Identifier("last_sync_id"))
-    insert_vals.append(sql.SQL("%(sync)s"))
-    conflict_sets = [
-        sql.SQL("{} = {}").format(
-            sql.Identifier(m.field.column),
-            _rule(
-                m.rule,
-                sql.SQL("EXCLUDED.") + sql.Identifier(m.field.column),
-                sql.SQL("o.") + sql.Identifier(m.field.column),
-                m.field.column,
-            ),
+    update = sql.SQL(
+        "UPDATE {opp} o SET {sets} FROM _rows r WHERE r.code IS NULL AND r.match_id IS NOT NULL AND {target}"
+    ).format(opp=opp, sets=sql.SQL(", ").join(sets), target=target)
+    if multiple:  # a row may update several records: count rows, not records
+        cursor.execute(
+            sql.SQL("WITH u AS ({} RETURNING r.sid) SELECT count(DISTINCT sid) FROM u").format(update), params
         )
-        for m in columns
-        if m.field.column != "created_at"
-    ]
-    conflict_sets += [sql.SQL("{0} = EXCLUDED.{0}").format(col) for col, _, _ in extra_cols]
-    conflict_sets += [sql.SQL("updated_at = now()"), sql.SQL("last_sync_id = EXCLUDED.last_sync_id")]
-    cursor.execute(
-        sql.SQL(
-            """
-            INSERT INTO {opp} AS o ({cols})
-            SELECT {vals} FROM _rows r WHERE r.code IS NULL AND r.match_id IS NULL ORDER BY r.sid
-            ON CONFLICT (site_id, external_id) DO UPDATE SET {conflict_sets}
-            """
-        ).format(
-            opp=opp,
-            cols=sql.SQL(", ").join(insert_cols),
-            vals=sql.SQL(", ").join(insert_vals),
-            conflict_sets=sql.SQL(", ").join(conflict_sets),
-        ),
-        params,
+        updated = cursor.fetchone()[0]
+    else:
+        cursor.execute(update, params)
+        updated = cursor.rowcount
+
+    created, conflicted = _insert_new(
+        cursor,
+        opp=opp,
+        ident=ident,
+        columns=columns,
+        customs=customs,
+        extra_cols=extra_cols,
+        params=params,
+        create_only=import_rule == ImportRule.CREATE_ONLY,
     )
-    created = cursor.rowcount
     cursor.execute("DROP TABLE _rows")
-    return ChunkResult(processed=processed, rejected=rejected, created=created, updated=updated)
+    return ChunkResult(processed=processed, rejected=rejected, created=created, updated=updated + conflicted)
+
+
+def _insert_new(
+    cursor, *, opp, ident: Mapping, columns, customs, extra_cols, params, create_only: bool
+) -> tuple[int, int]:
+    """INSERT the judged rows that matched nothing; returns (created, updated).
+
+    A row matched nothing when the chunk was judged, but another writer (an overlapping sync, a deal
+    upsert) may create the same identifier before this INSERT: the row then updates that record
+    through ON CONFLICT, with exactly what the update path would write (the same rules, created
+    date and custom fields included), so the record holds one writer's values, the last
+    committer's. `xmax = 0` tells the rows really inserted from those. Rows go in identifier order
+    (C collation), the order every writer takes its keys in, so two writers never wait on each
+    other's keys in opposite orders; it also keeps the identifier indexes' inserts in key order.
+
+    A created date is written on conflict only by rows that give one (the update path keeps the
+    stored one otherwise), so rows with and without one go in separate statements: without one,
+    the column takes its default on insert and is left alone on conflict.
+
+    Under `createOnly` a row must never update: a conflict there means the chunk was judged before
+    another writer created the record, so the chunk runs again (`ConcurrentWrite`) and then rejects
+    the row as a duplicate (ELQ-00026)."""
+    created_map = next((m for m in columns if m.field.column == "created_at"), None)
+    groups = [None] if created_map is None else [True, False]
+    created = updated = 0
+    for with_date in groups:
+        insert_cols = [sql.Identifier("site_id"), sql.Identifier("external_id")]
+        insert_vals = [sql.SQL("%(site)s"), sql.SQL("r.") + ident.raw]
+        conflict_sets = []
+        for m in columns:
+            if m is created_map and not with_date:
+                continue
+            column = sql.Identifier(m.field.column)
+            insert_cols.append(column)
+            insert_vals.append(sql.SQL("r.") + m.parsed)
+            conflict_sets.append(
+                sql.SQL("{} = {}").format(
+                    column, _rule(m.rule, sql.SQL("EXCLUDED.") + column, sql.SQL("o.") + column, m.field.column)
+                )
+            )
+        if customs:
+            insert_cols.append(sql.Identifier("custom_fields"))
+            insert_vals.append(custom_fields_expr(customs, "r", None))
+            conflict_sets.append(
+                sql.SQL("custom_fields = {}").format(
+                    custom_fields_expr(customs, sql.SQL("EXCLUDED.custom_fields"), sql.SQL("o.custom_fields"))
+                )
+            )
+        for col, alias, _ in extra_cols:
+            insert_cols.append(col)
+            insert_vals.append(sql.SQL("r.") + alias)
+            conflict_sets.append(sql.SQL("{0} = EXCLUDED.{0}").format(col))
+        insert_cols.append(sql.Identifier("last_sync_id"))
+        insert_vals.append(sql.SQL("%(sync)s"))
+        conflict_sets += [sql.SQL("updated_at = now()"), sql.SQL("last_sync_id = EXCLUDED.last_sync_id")]
+        which = sql.SQL("")
+        if with_date is not None:
+            which = sql.SQL(" AND r.{} IS {}NULL").format(created_map.parsed, sql.SQL("NOT " if with_date else ""))
+        cursor.execute(
+            sql.SQL(
+                """
+                WITH i AS (
+                  INSERT INTO {opp} AS o ({cols})
+                  SELECT {vals} FROM _rows r WHERE r.code IS NULL AND r.match_id IS NULL{which}
+                  ORDER BY r.{ident} COLLATE "C"
+                  ON CONFLICT {on_conflict}
+                  RETURNING (o.xmax = 0) AS fresh
+                )
+                SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh),
+                       (SELECT count(*) FROM _rows r WHERE r.code IS NULL AND r.match_id IS NULL{which})
+                FROM i
+                """
+            ).format(
+                opp=opp,
+                cols=sql.SQL(", ").join(insert_cols),
+                vals=sql.SQL(", ").join(insert_vals),
+                which=which,
+                ident=ident.raw,
+                on_conflict=sql.SQL("DO NOTHING")
+                if create_only
+                else sql.SQL("(site_id, external_id) DO UPDATE SET {}").format(sql.SQL(", ").join(conflict_sets)),
+            ),
+            params,
+        )
+        fresh, stale, candidates = cursor.fetchone()
+        if fresh + stale != candidates:
+            raise ConcurrentWrite(f"{candidates - fresh - stale} identifiers created by another writer meanwhile")
+        created += fresh
+        updated += stale
+    return created, updated

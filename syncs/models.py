@@ -60,6 +60,12 @@ class Sync(models.Model):
     updated_count = models.BigIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True, default="")
+    # An entity's own counters beyond the four above (linkage: `links`, the links a sync created).
+    extra_counts = models.JSONField(default=dict, blank=True)
+    # Who cancelled it (`POST .../cancel`, admin, the operator command); empty when nobody did.
+    cancelled_by = models.CharField(max_length=150, blank=True, default="")
+    # The errored sync whose unprocessed rows this sync retries (`POST .../retry`); one retry each.
+    retry_of = models.OneToOneField("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retried_by")
 
     objects = SiteScopedQuerySet.as_manager()
 
@@ -90,6 +96,8 @@ class SyncLane(models.Model):
     next_range = models.IntegerField(default=0)
     # Ranges below this that are this lane's turn (range mod lanes) are deleted from staging.
     consumed_upto = models.IntegerField(default=0)
+    # When this lane last committed a chunk (or was started): beat resumes a lane quiet for too long.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint("sync", "lane", name="sync_lane_unique")]

@@ -9,17 +9,39 @@ transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from psycopg import sql
 
 
 @dataclass
 class ChunkResult:
+    """Rows of a chunk by outcome: every processed row is exactly one of rejected, created, updated.
+    `extra` holds an entity's own counters (linkage: `links`, the links created)."""
+
     processed: int
     rejected: int
     created: int
     updated: int
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def __add__(self, other: ChunkResult) -> ChunkResult:
+        extra = dict(self.extra)
+        for key, value in other.extra.items():
+            extra[key] = extra.get(key, 0) + value
+        return ChunkResult(
+            self.processed + other.processed,
+            self.rejected + other.rejected,
+            self.created + other.created,
+            self.updated + other.updated,
+            extra,
+        )
+
+
+class ConcurrentWrite(Exception):  # noqa: N818 - a condition, not a failure
+    """Another transaction committed a record this chunk was about to create (a unique key taken
+    between the chunk's judging and its INSERT): the chunk rolls back and runs again, and then
+    matches that record."""
 
 
 # (cursor, *, sync_id, site_id, definition, mappings, source) -> ChunkResult

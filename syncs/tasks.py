@@ -7,17 +7,24 @@ import logging
 import requests
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
-from django.db import InterfaceError, OperationalError
+
+from .faults import TRANSIENT, is_transient
 
 logger = logging.getLogger(__name__)
 
 
 class SyncTask(DjangoTask):
     def on_failure(self, exc, task_id, args, kwargs, einfo):
+        sync_id = args[0] if args else kwargs.get("sync_id")
+        if is_transient(exc):
+            # The infrastructure's fault (broker or database away, worker lost): the sync pauses and
+            # resumes when the service is back, by this task's retries or by beat (`syncs_requeue`).
+            logger.warning("sync %s paused by %r; it resumes when the service is back", sync_id, exc)
+            return
         from .services import sync_fail
 
-        logger.error("sync %s failed: %r", args[0] if args else kwargs.get("sync_id"), exc)
-        sync_fail(sync_id=args[0] if args else kwargs["sync_id"], reason=f"{type(exc).__name__}: {exc}")
+        logger.error("sync %s failed: %r", sync_id, exc, exc_info=einfo.exc_info if einfo else None)
+        sync_fail(sync_id=sync_id, reason=f"{type(exc).__name__}: {exc}")
 
 
 @shared_task(
@@ -26,17 +33,21 @@ class SyncTask(DjangoTask):
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True,
-    max_retries=5,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=None,
 )
-def sync_run(self, sync_id: int, lane: int = 0) -> None:
-    """One chunk of one lane per run, then re-enqueue: each run stays far below the broker's
-    visibility timeout, and a sync's lanes are separate chains any worker can pick up."""
-    from .services import sync_run_chunk
+def sync_run(self, sync_id: int, lane: int = 0, at_range: int | None = None) -> None:
+    """One chunk of one lane per run, then enqueue the lane's next range: each run stays far below
+    the broker's visibility timeout, and a sync's lanes are separate chains any worker can pick up.
+    `at_range` makes a duplicate or stale message for the lane a no-op."""
+    from .services import publish_run, sync_run_chunk
 
-    if sync_run_chunk(sync_id=sync_id, lane=lane).has_more:
-        sync_run.delay(sync_id, lane)
+    result = sync_run_chunk(sync_id=sync_id, lane=lane, at_range=at_range)
+    if result.has_more:
+        publish_run(sync_id, [lane], result.next_range)
 
 
 @shared_task(
@@ -63,6 +74,6 @@ def purge_expired() -> dict:
 
 @shared_task(name="syncs.resume_stalled", acks_late=True)
 def resume_stalled() -> int:
-    from .services import syncs_resume_stalled
+    from .services import syncs_requeue
 
-    return syncs_resume_stalled()
+    return syncs_requeue()

@@ -25,12 +25,20 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(autouse=True)
-def _clean_cache():
-    """Auth-failure counters live in Redis (its own database); start every test from zero."""
+def clear_cache() -> None:
+    """Delete the cache's own keys (auth-failure counters). Never `cache.clear()`: the cache shares
+    the broker's Redis database, and a FLUSHDB would drop queued tasks too."""
     from django.core.cache import cache
 
-    cache.clear()
+    client = cache._cache.get_client(write=True)
+    for key in client.scan_iter(match=cache.make_key("*")):
+        client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Auth-failure counters live in Redis; start every test from zero."""
+    clear_cache()
 
 
 @pytest.fixture

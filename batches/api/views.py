@@ -16,6 +16,7 @@ from bulkapi.api.schema import page_of
 from bulkapi.api.schema.shapes import bulk_list_parameters, error_response
 from bulkapi.definitions import wire_time
 from bulkapi.exceptions import Conflict, Failure, NotFound, ValidationFailed
+from bulkapi.idempotency import files_digest, idempotent
 from bulkapi.paging import ListSpec, paginate
 
 from ..csvfiles import ERROR_HEADER, SUCCESS_HEADER, csv_lines
@@ -129,11 +130,20 @@ class BatchUploadApi(SiteScopedApi):
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationFailed([Failure(field="file", constraint="Send the CSV as the multipart part `file`.")])
+
+        def answer(job) -> tuple[int, dict]:
+            return status.HTTP_202_ACCEPTED, {"jobId": str(job.uuid)}
+
+        def handle(idempotency):
+            hook = idempotency.hook(answer) if idempotency else None
+            job = batch_job_create(site=request.user.site, user=request.user, upload=upload, before_commit=hook)
+            code, body = answer(job)
+            return Response(body, status=code)
+
         try:
-            job = batch_job_create(site=request.user.site, user=request.user, upload=upload)
+            return idempotent(request, handle, digest=files_digest(request))
         finally:
             upload.close()
-        return Response({"jobId": str(job.uuid)}, status=status.HTTP_202_ACCEPTED)
 
 
 JOB_LIST = ListSpec(

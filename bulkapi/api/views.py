@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Q, Sum
 from drf_spectacular.types import OpenApiTypes
@@ -20,11 +21,20 @@ from rest_framework.views import APIView
 
 from ..catalog import entity_spec
 from ..definitions import render_definition
-from ..exceptions import NotFound
+from ..exceptions import NotFound, error_body
+from ..idempotency import HashingReader, idempotent
 from ..models import ImportDefinition
 from ..paging import ListSpec, paginate, paginate_list
-from ..services import import_definition_create, import_definition_delete, import_definition_update
-from ..staging import staged_rows_clear, staged_rows_load_csv, staged_rows_load_json
+from ..services import (
+    CSV_TYPES,
+    JSON_TYPES,
+    UploadOutcome,
+    import_data_load,
+    import_definition_create,
+    import_definition_delete,
+    import_definition_update,
+)
+from ..staging import staged_rows_clear
 from .schema import EntitySchema, entity_schema
 from .schema.shapes import CONFLICT, HealthSerializer, IdAnswerSerializer, bulk_list_parameters
 
@@ -126,7 +136,8 @@ class IdApi(APIView):
 
 
 class HealthApi(APIView):
-    """200 when PostgreSQL and the broker answer; 503 naming what does not."""
+    """200 when PostgreSQL, the broker and the cache answer; 503 naming what does not. (The API
+    serves requests without the cache, throttling skipped; without the broker, syncs wait.)"""
 
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -175,6 +186,11 @@ class HealthApi(APIView):
             checks["broker"] = "ok"
         except Exception as exc:  # noqa: BLE001
             checks["broker"] = f"unavailable: {type(exc).__name__}"
+        try:
+            cache.get("health-probe")
+            checks["cache"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["cache"] = f"unavailable: {type(exc).__name__}"
         healthy = all(v == "ok" for v in checks.values())
         body = {"status": "ok" if healthy else "unavailable", "checks": checks}
         return Response(body, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
@@ -341,22 +357,26 @@ class ImportDataApi(EntityApi):
         responses={204: None, 201: "sync_created", 409: CONFLICT},
     )
     def post(self, request, pk: int):
-        from syncs.services import render_sync, sync_start
-
         definition = self.get_definition(pk)
         content_type = (request.content_type or "").split(";")[0].strip().lower()
-        raw = request._request
-        length = int(raw.META.get("CONTENT_LENGTH") or 0) or None
-        if content_type in ("text/csv", "application/csv", "text/plain"):
-            staged_rows_load_csv(definition=definition, stream=raw, content_length=length)
-        elif content_type in ("application/json", "", "text/json"):
-            staged_rows_load_json(definition=definition, stream=raw, content_length=length)
-        else:
+        if content_type not in CSV_TYPES + JSON_TYPES:
             raise exceptions.UnsupportedMediaType(content_type)
-        if definition.is_sync_triggered_on_import:
-            sync = sync_start(definition=definition, user=request.user)
-            return Response(render_sync(sync), status=status.HTTP_201_CREATED)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        raw = request._request
+        body = HashingReader(raw)
+
+        def handle(idempotency):
+            outcome = import_data_load(
+                definition=definition,
+                user=request.user,
+                stream=body,
+                content_type=content_type,
+                content_length=int(raw.META.get("CONTENT_LENGTH") or 0) or None,
+                before_commit=idempotency.hook(_upload_answer) if idempotency else None,
+            )
+            code, answer = _upload_answer(outcome)
+            return Response(answer, status=code)
+
+        return idempotent(request, handle, digest=body.digest)
 
     @entity_schema(
         "import_data_destroy",
@@ -367,3 +387,16 @@ class ImportDataApi(EntityApi):
     def delete(self, request, pk: int):
         staged_rows_clear(definition=self.get_definition(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _upload_answer(outcome: UploadOutcome) -> tuple[int, dict | None]:
+    from syncs.services import render_sync
+
+    if outcome.conflict is not None:
+        conflict = outcome.conflict
+        return status.HTTP_409_CONFLICT, error_body(
+            conflict.code, conflict.message, [f.as_dict() for f in conflict.failures]
+        )
+    if outcome.sync is not None:
+        return status.HTTP_201_CREATED, render_sync(outcome.sync)
+    return status.HTTP_204_NO_CONTENT, None

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from bulkapi.idempotency import body_digest, idempotent
 
 from ..services import deals_upsert
 from .fields import currency_codes
@@ -39,14 +42,24 @@ class DealUpsertApi(APIView):
         responses={200: DealsResponseSerializer},
     )
     def post(self, request):
+        digest = body_digest(request)
         envelope = DealsRequestSerializer(data=request.data)
         envelope.is_valid(raise_exception=True)
         site = request.user.site
         items = deals_validate(envelope.validated_data["deals"], context={"site": site, "currencies": currency_codes()})
-        outcomes = {i.index: i for i in items if i.failures}
+        failed = {i.index: i for i in items if i.failures}
         valid = [(i.index, i.data) for i in items if not i.failures]
-        outcomes.update({o.index: o for o in deals_upsert(site=site, deals=valid)})
-        results = [_result(outcomes[i.index]) for i in items]
-        failed = sum(1 for r in results if r["status"] == "failed")
-        summary = {"total": len(results), "upserted": len(results) - failed, "failed": failed}
-        return Response({"results": results, "summary": summary})
+
+        def answer(upserted) -> tuple[int, dict]:
+            outcomes = {**failed, **{o.index: o for o in upserted}}
+            results = [_result(outcomes[i.index]) for i in items]
+            failures = sum(1 for r in results if r["status"] == "failed")
+            summary = {"total": len(results), "upserted": len(results) - failures, "failed": failures}
+            return status.HTTP_200_OK, {"results": results, "summary": summary}
+
+        def handle(idempotency):
+            hook = idempotency.hook(answer) if idempotency else None
+            code, body = answer(deals_upsert(site=site, deals=valid, before_commit=hook))
+            return Response(body, status=code)
+
+        return idempotent(request, handle, digest=digest)

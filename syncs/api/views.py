@@ -18,10 +18,11 @@ from bulkapi.api.schema.shapes import (
 )
 from bulkapi.definitions import wire_time
 from bulkapi.exceptions import NotFound
+from bulkapi.idempotency import body_digest, idempotent
 from bulkapi.paging import ListSpec, paginate
 
 from ..models import Reject, Sync, SyncLog
-from ..services import render_sync, sync_create
+from ..services import render_sync, sync_cancel, sync_create, sync_retry
 
 SYNC_LIST = ListSpec(
     fields={
@@ -125,8 +126,12 @@ class SyncListApi(APIView):
         },
     )
     def post(self, request):
-        sync = sync_create(site=request.user.site, user=request.user, body=request.data)
-        return Response(render_sync(sync), status=status.HTTP_201_CREATED)
+        def handle(idempotency):
+            hook = idempotency.hook(lambda sync: (status.HTTP_201_CREATED, render_sync(sync))) if idempotency else None
+            sync = sync_create(site=request.user.site, user=request.user, body=request.data, before_commit=hook)
+            return Response(render_sync(sync), status=status.HTTP_201_CREATED)
+
+        return idempotent(request, handle, digest=body_digest(request))
 
 
 class SyncDetailApi(APIView):
@@ -154,6 +159,23 @@ class SyncDetailApi(APIView):
     )
     def get(self, request, pk: int):
         return Response(render_sync(_sync(request, pk), progress=True))
+
+
+class SyncCancelApi(APIView):
+    """Beyond Eloqua: stop a pending or active sync (it ends `error`, its unprocessed rows rejected
+    as `SRV-00101`); 409 when it has already ended."""
+
+    def post(self, request, pk: int):
+        sync = sync_cancel(sync_id=_sync(request, pk).pk, by=request.user.username)
+        return Response(render_sync(sync, progress=True))
+
+
+class SyncRetryApi(APIView):
+    """Beyond Eloqua: a new sync over the rows an errored sync did not process; 201 with it."""
+
+    def post(self, request, pk: int):
+        retry = sync_retry(sync_id=_sync(request, pk).pk, user=request.user)
+        return Response(render_sync(retry), status=status.HTTP_201_CREATED)
 
 
 def render_log(log: SyncLog) -> dict:

@@ -8,6 +8,7 @@ import pytest
 import requests
 from rest_framework.test import APIClient
 
+from tests.conftest import ROOT
 from tests.factories import ImportDefinitionFactory
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +111,7 @@ def test_openapi_schema_and_docs(api):
 def test_health_ok(db):
     response = APIClient().get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok", "cache": "ok"}}
 
 
 def _free_port() -> int:
@@ -121,42 +122,72 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("broken", ["database", "broker"])
-def test_health_503_names_what_is_down(broken):
-    """A real server process whose database (or broker) is not running answers 503 naming it."""
-    import os
-
-    from django.conf import settings
-
-    from tests.conftest import ROOT, database_url
-
-    dead = f"127.0.0.1:{_free_port()}"
-    env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL, "DJANGO_DEBUG": "true"}
-    if broken == "database":
-        env["DATABASE_URL"] = f"postgres://postgres@{dead}/nothing"
-    else:
-        env["REDIS_URL"] = f"redis://{dead}/0"
+def _serve(env: dict):
+    """A real gunicorn on `env`; yields its base URL once it answers."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                response = requests.get(f"http://127.0.0.1:{port}/health", timeout=10)
+                requests.get(f"{base}/health", timeout=10)
                 break
             except requests.ConnectionError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        assert response.status_code == 503
-        body = response.json()
-        assert body["status"] == "unavailable"
-        assert body["checks"][broken].startswith("unavailable")
-        other = "broker" if broken == "database" else "database"
-        assert body["checks"][other] == "ok"
+        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def _env(**changes) -> dict:
+    import os
+
+    from django.conf import settings
+
+    from tests.conftest import database_url
+
+    env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL, "DJANGO_DEBUG": "true"}
+    env.pop("CACHE_URL", None)
+    env.update(changes)
+    return env
+
+
+@pytest.mark.parametrize("broken", ["database", "broker", "cache"])
+def test_health_503_names_what_is_down(broken):
+    """A real server process whose database (or broker, or cache) is not running answers 503 naming it."""
+    dead = f"127.0.0.1:{_free_port()}"
+    env = {
+        "database": _env(DATABASE_URL=f"postgres://postgres@{dead}/nothing"),
+        "broker": _env(REDIS_URL=f"redis://{dead}/0", CACHE_URL=_env()["REDIS_URL"]),
+        "cache": _env(CACHE_URL=f"redis://{dead}/0"),
+    }[broken]
+    for base in _serve(env):
+        response = requests.get(f"{base}/health", timeout=10)
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "unavailable"
+        assert {k for k, v in body["checks"].items() if v != "ok"} == {broken}
+        assert body["checks"][broken].startswith("unavailable")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cache_outage_degrades_throttling_and_any_redis_database_number_works(token):
+    """Requests go on without the cache (failures are not counted, and logged); REDIS_URL may name
+    any database (the cache no longer takes `db + 1`, which for 15 was out of range)."""
+    dead = f"127.0.0.1:{_free_port()}"
+    redis_url = _env()["REDIS_URL"].rsplit("/", 1)[0] + "/15"
+    for env in (_env(CACHE_URL=f"redis://{dead}/0"), _env(REDIS_URL=redis_url)):
+        for base in _serve(env):
+            ok = requests.get(
+                f"{base}/api/bulk/2.0/syncs", headers={"Authorization": f"Bearer {token.raw}"}, timeout=10
+            )
+            assert ok.status_code == 200, ok.text
+            bad = requests.get(f"{base}/api/bulk/2.0/syncs", headers={"Authorization": "Bearer nope"}, timeout=10)
+            assert bad.status_code == 401 and bad.json()["code"] == "authentication_failed"

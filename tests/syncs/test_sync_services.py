@@ -232,17 +232,32 @@ def test_rows_staged_after_the_sync_started_wait_for_the_next_sync(site):
     assert Opportunity.objects.filter(site=site).count() == 2
 
 
-def test_sync_of_a_deleted_definition_ends_in_error(site):
-    from syncs.services import sync_run_chunk, sync_start
+def test_a_definition_with_a_running_sync_cannot_be_deleted_by_any_path(site):
+    """The API refuses (409), and the database refuses the ORM's delete (it detaches the syncs by SET
+    NULL first) and a raw DELETE: the sync keeps the definition its staged rows belong to."""
+    from django.db import IntegrityError, connection, transaction
+
+    from bulkapi.exceptions import Conflict
+    from bulkapi.services import import_definition_delete
+    from syncs.services import sync_start
     from tests.factories import UserFactory
 
     definition = ImportDefinitionFactory(site=site)
+    stage(definition, [row(1)])
     sync = sync_start(definition=definition, user=UserFactory(site=site))
-    StagedRow.objects.filter(definition=definition).delete()
-    definition.delete()
-    sync_run_chunk(sync_id=sync.pk)
+    with pytest.raises(Conflict):
+        import_definition_delete(definition=definition)
+    with pytest.raises(IntegrityError, match="pending or active sync|has a pending sync"), transaction.atomic():
+        definition.delete()
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cur:
+        cur.execute("DELETE FROM bulkapi_importdefinition WHERE id = %s", [definition.pk])
+    assert StagedRow.objects.filter(definition=definition).count() == 1
+    drive(sync.pk)
     sync.refresh_from_db()
-    assert sync.status == "error" and sync.sync_ended_at is not None
+    assert sync.status == "success" and sync.created_count == 1
+    import_definition_delete(definition=definition)  # once the sync has ended
+    sync.refresh_from_db()
+    assert sync.definition_id is None and sync.status == "success"
 
 
 def _snapshot(site, sync):

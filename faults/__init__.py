@@ -1,0 +1,1 @@
+"""`make faults`: the fault matrix. See faults/__main__.py."""
