@@ -13,7 +13,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bulkapi.api.schema import page_of
-from bulkapi.api.schema.shapes import bulk_list_parameters, error_response
+from bulkapi.api.schema.shapes import (
+    bulk_list_parameters,
+    error_response,
+    idempotency_parameters,
+    idempotency_responses,
+)
 from bulkapi.definitions import wire_time
 from bulkapi.exceptions import Conflict, Failure, NotFound, ValidationFailed
 from bulkapi.idempotency import files_digest, idempotent
@@ -105,7 +110,7 @@ class BatchUploadApi(SiteScopedApi):
             "and nothing is stored. Otherwise a job is created and its rows are synced by a worker; poll its "
             "status. Files above BATCH_MAX_UPLOAD_BYTES (256 MiB) are a 413."
         ),
-        parameters=[SITE_ID],
+        parameters=[SITE_ID, *idempotency_parameters(202)],
         request={"multipart/form-data": BatchUploadRequestSerializer},
         responses={
             202: OpenApiResponse(
@@ -115,6 +120,7 @@ class BatchUploadApi(SiteScopedApi):
             ),
             400: INVALID_FILE,
             413: error_response("413", "The file is larger than BATCH_MAX_UPLOAD_BYTES."),
+            **idempotency_responses(""),
         },
     )
     def post(self, request, site_id: int):

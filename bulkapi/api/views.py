@@ -36,7 +36,14 @@ from ..services import (
 )
 from ..staging import staged_rows_clear
 from .schema import EntitySchema, entity_schema
-from .schema.shapes import CONFLICT, HealthSerializer, IdAnswerSerializer, bulk_list_parameters
+from .schema.shapes import (
+    CONFLICT,
+    HealthSerializer,
+    IdAnswerSerializer,
+    bulk_list_parameters,
+    idempotency_parameters,
+    idempotency_responses,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +158,9 @@ class HealthApi(APIView):
                 HealthSerializer,
                 description="Everything answers.",
                 examples=[
-                    OpenApiExample("Healthy", value={"status": "ok", "checks": {"database": "ok", "broker": "ok"}})
+                    OpenApiExample(
+                        "Healthy", value={"status": "ok", "checks": {"database": "ok", "broker": "ok", "cache": "ok"}}
+                    )
                 ],
             ),
             503: OpenApiResponse(
@@ -162,7 +171,7 @@ class HealthApi(APIView):
                         "Broker down",
                         value={
                             "status": "unavailable",
-                            "checks": {"database": "ok", "broker": "unavailable: ConnectionError"},
+                            "checks": {"database": "ok", "broker": "unavailable: ConnectionError", "cache": "ok"},
                         },
                         status_codes=["503"],
                     )
@@ -353,8 +362,9 @@ class ImportDataApi(EntityApi):
             "up until a sync takes them. Answers 204, or 201 with the sync it started when the definition has "
             "`isSyncTriggeredOnImport`. Bodies above BULK_MAX_UPLOAD_BYTES (32 MB) are a 413."
         ),
+        parameters=idempotency_parameters(201, 204),
         request="data_request",
-        responses={204: None, 201: "sync_created", 409: CONFLICT},
+        responses={204: None, 201: "sync_created", **idempotency_responses("A sync of the definition is running.")},
     )
     def post(self, request, pk: int):
         definition = self.get_definition(pk)

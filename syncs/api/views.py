@@ -15,6 +15,8 @@ from bulkapi.api.schema.shapes import (
     SyncSerializer,
     bulk_list_parameters,
     error_response,
+    idempotency_parameters,
+    idempotency_responses,
 )
 from bulkapi.definitions import wire_time
 from bulkapi.exceptions import NotFound
@@ -122,8 +124,9 @@ class SyncListApi(APIView):
         ),
         responses={
             201: OpenApiResponse(SyncSerializer, examples=[OpenApiExample("Queued", value=PENDING_EXAMPLE)]),
-            409: error_response("409", "A sync of this definition is already pending or active."),
+            **idempotency_responses("A sync of this definition is already pending or active."),
         },
+        parameters=idempotency_parameters(201),
     )
     def post(self, request):
         def handle(idempotency):
@@ -165,6 +168,32 @@ class SyncCancelApi(APIView):
     """Beyond Eloqua: stop a pending or active sync (it ends `error`, its unprocessed rows rejected
     as `SRV-00101`); 409 when it has already ended."""
 
+    @extend_schema(
+        operation_id="syncs_cancel",
+        summary="Cancel a pending or active sync",
+        description=(
+            "Beyond Eloqua. The sync stops after the chunk in flight (which commits or rolls back whole): what it "
+            "committed stays, every row it had not processed becomes a reject `SRV-00101` (\"Not processed: the "
+            "sync was cancelled.\"), a log names who cancelled, and its status ends `error` (Eloqua clients know "
+            "only five statuses). Retry it to process those rows. No body. 409 when the sync has already ended."
+        ),
+        request=None,
+        responses={
+            200: OpenApiResponse(
+                SyncDetailSerializer,
+                description="Cancelled: the sync as it ended.",
+                examples=[
+                    OpenApiExample(
+                        "Cancelled",
+                        value={**SYNC_EXAMPLE, "status": "error",
+                               "progress": {"total": 200000, "processed": 200000, "rejected": 149960, "created": 50040,
+                                            "updated": 0}},
+                    )
+                ],
+            ),
+            409: error_response("409", "The sync has already ended."),
+        },
+    )  # fmt: skip
     def post(self, request, pk: int):
         sync = sync_cancel(sync_id=_sync(request, pk).pk, by=request.user.username)
         return Response(render_sync(sync, progress=True))
@@ -173,6 +202,26 @@ class SyncCancelApi(APIView):
 class SyncRetryApi(APIView):
     """Beyond Eloqua: a new sync over the rows an errored sync did not process; 201 with it."""
 
+    @extend_schema(
+        operation_id="syncs_retry",
+        summary="Retry the rows an errored or cancelled sync did not process",
+        description=(
+            "Beyond Eloqua. A new sync of the same definition over the rows the sync rejected as not processed "
+            "(`SRV-00100` after an error, `SRV-00101` after a cancel), staged again in record order with whatever "
+            "else is staged for the definition. One retry per sync. No body. 409 when the sync did not end in "
+            "`error`, has no such rows, was retried already, or its definition is gone (or is a batch job's: "
+            "upload its error file instead); 400 when the definition is no longer valid."
+        ),
+        request=None,
+        responses={
+            201: OpenApiResponse(
+                SyncSerializer,
+                description="The new sync, queued.",
+                examples=[OpenApiExample("Queued", value={**PENDING_EXAMPLE, "uri": "/syncs/11"})],
+            ),
+            409: error_response("409", "Nothing to retry: see `failures`."),
+        },
+    )
     def post(self, request, pk: int):
         retry = sync_retry(sync_id=_sync(request, pk).pk, user=request.user)
         return Response(render_sync(retry), status=status.HTTP_201_CREATED)

@@ -49,7 +49,9 @@ class Site:
     # What DELETE operations may delete: definitions (by entity path) and REST records (by resource).
     victim_definitions: dict[str, int] = field(default_factory=dict)
     victims: dict[str, int | str] = field(default_factory=dict)
-    sync_id: int = 0
+    sync_id: int = 0  # ended with rejects
+    pending_sync_id: int = 0  # for the cancel: pending (no worker takes it)
+    errored_sync_id: int = 0  # for the retry: cancelled, so `error` with SRV-00101 rejects
     job_id: str = ""
 
     @property
@@ -62,7 +64,8 @@ class Site:
         if path.startswith(BULK):
             rest = path[len(BULK) + 1 :]
             if rest.startswith("syncs/"):
-                return {"id": self.sync_id}
+                target = {"cancel": self.pending_sync_id, "retry": self.errored_sync_id}.get(rest.rsplit("/", 1)[1])
+                return {"id": target or self.sync_id}
             match = re.match(r"^(opportunities/contacts|opportunities|contacts|accounts)/(fields|imports)/", rest)
             if match is None:
                 return {}
@@ -92,8 +95,12 @@ def _id(uri: str) -> int:
     return int(uri.rsplit("/", 1)[1])
 
 
-def seed_site(base: str, schema: dict) -> Site:
-    """Make the site through the API; `schema` (the served OpenAPI document) gives the request examples."""
+def seed_site(base: str, schema: dict, worker) -> Site:
+    """Make the site through the API; `schema` (the served OpenAPI document) gives the request examples.
+
+    `worker` (tests.conftest.WorkerProcess) runs the seeded sync and batch job, then is stopped, so
+    that the syncs made afterwards stay pending: one to cancel, one cancelled to retry. (Their queued
+    messages are no-ops for a later worker: a sync that no longer exists is skipped.)"""
     from oauth2_provider.models import Application
 
     site = SiteFactory(name=f"Fuzz{secrets.randbelow(10**6)}")
@@ -184,4 +191,16 @@ def seed_site(base: str, schema: dict) -> Site:
         ),
         timeout=60,
     )
+
+    # Syncs no worker takes: one pending (to cancel), one cancelled (an error to retry).
+    worker.stop()
+    for name in ("pending_sync_id", "errored_sync_id"):
+        created = _ok(http.post(f"{base}{BULK}/contacts/imports", json={
+            "name": f"Contacts for {name}", "identifierFieldName": "Email",
+            "fields": {"Email": "{{Contact.Field(C_EmailAddress)}}"}}), 201)  # fmt: skip
+        _ok(http.post(f"{base}{BULK}{created['uri']}/data", json=[{"Email": "x@acme.example"}]), 204)
+        sync = _ok(http.post(f"{base}{BULK}/syncs", json={"syncedInstanceUri": created["uri"]}), 201)
+        setattr(out, name, _id(sync["uri"]))
+    cancelled = _ok(http.post(f"{base}{BULK}/syncs/{out.errored_sync_id}/cancel"), 200)
+    assert cancelled["status"] == "error" and cancelled["progress"]["rejected"] == 1, cancelled
     return out

@@ -7,7 +7,7 @@ schema (valid ones and invalid ones, on the seeded ids, and some on generated id
 checked: no 5xx (`not_a_server_error`), a body as documented (`response_schema_conformance`), a
 documented status, content type and headers.
 
-SCHEMATHESIS_MAX_EXAMPLES (default 8) is the generated requests' budget per operation;
+SCHEMATHESIS_MAX_EXAMPLES (default 6) is the generated requests' budget per operation;
 SCHEMATHESIS_SEED replays a run; SCHEMATHESIS_OPERATIONS (a regex on "METHOD /path") picks
 operations; SCHEMATHESIS_SHRINK=1 shrinks a failing case before reporting it.
 """
@@ -38,9 +38,9 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.openapi.seed import BATCH_CSV, seed_site
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker_process")]
+pytestmark = pytest.mark.django_db(transaction=True)
 
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "8"))
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "6"))
 SHRINK = bool(os.environ.get("SCHEMATHESIS_SHRINK"))
 SEED = int(os.environ.get("SCHEMATHESIS_SEED") or random.SystemRandom().randrange(2**32))
 CHECKS = [
@@ -210,7 +210,7 @@ def _real_bodies(site, operation_id: str) -> list:
     }.get(operation_id, [])  # fmt: skip
 
 
-def test_every_operation_answers_as_documented(live_server):
+def test_every_operation_answers_as_documented(live_server, celery_worker_process, currencies):
     """No operation answers a 5xx or anything its schema does not document."""
     document = yaml.safe_load(requests.get(f"{live_server.url}/api/schema", timeout=30).text)
     schema = schemathesis.openapi.from_dict(document)
@@ -224,7 +224,7 @@ def test_every_operation_answers_as_documented(live_server):
     if only := os.environ.get("SCHEMATHESIS_OPERATIONS"):
         operations = [op for op in operations if re.search(only, op.label)]
         assert operations, f"SCHEMATHESIS_OPERATIONS={only!r} matches no operation"
-    run = Run(seed_site(live_server.url, document), document)
+    run = Run(seed_site(live_server.url, document, celery_worker_process), document)
     logging.getLogger("bulkapi.middleware").addHandler(run.server)
     failures, started = {}, time.monotonic()
     try:

@@ -524,7 +524,8 @@ class IdAnswerSerializer(serializers.Serializer):
 
 class _HealthChecks(serializers.Serializer):
     database = serializers.CharField(help_text="`ok`, or `unavailable: <error class>`.")
-    broker = serializers.CharField(help_text="`ok`, or `unavailable: <error class>`.")
+    broker = serializers.CharField(help_text="`ok`, or `unavailable: <error class>` (syncs wait for it).")
+    cache = serializers.CharField(help_text="`ok`, or `unavailable: <error class>` (throttling is skipped).")
 
 
 class HealthSerializer(serializers.Serializer):
@@ -594,3 +595,47 @@ class TokenErrorSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "TokenError"
+
+
+# --- Idempotency-Key (bulkapi.idempotency) ---------------------------------------------------
+
+ERROR_EXAMPLES["422"] = _error_example(
+    "Key reused",
+    "idempotency_key_reused",
+    "This Idempotency-Key was used for a different request.",
+    [{"field": "Idempotency-Key", "value": "6b1f9b1e-upload-1",
+      "constraint": "This Idempotency-Key was used for a different request."}],
+)  # fmt: skip
+
+
+def idempotency_parameters(*success: int) -> list[OpenApiParameter]:
+    """The request's Idempotency-Key, and the header a replayed answer (one of `success`) carries."""
+    return [
+        OpenApiParameter(
+            "Idempotency-Key",
+            {"type": "string", "minLength": 1, "maxLength": 257},
+            OpenApiParameter.HEADER,
+            description=(
+                "Optional: retry safely. The same key with the same request within IDEMPOTENCY_KEY_SECONDS (24 h) "
+                "replays the first answer (with `Idempotent-Replayed: true`) without doing the work again; with "
+                "another request it is a 422; while the first is still running, a 409. Up to 255 visible ASCII "
+                "characters (a UUID; a quoted string is unquoted), per site and user."
+            ),
+        ),
+        OpenApiParameter(
+            "Idempotent-Replayed",
+            {"type": "string", "enum": ["true"]},
+            OpenApiParameter.HEADER,
+            response=list(success),
+            description="Present on a replayed answer.",
+        ),
+    ]
+
+
+def idempotency_responses(conflict: str) -> dict:
+    """409 (`conflict`, or the key still in flight) and 422 (the key reused), for an idempotent write."""
+    in_flight = "A request with this Idempotency-Key is still running."
+    return {
+        409: error_response("409", f"{conflict} Or: {in_flight}" if conflict else in_flight),
+        422: error_response("422", "This Idempotency-Key was used for a different request."),
+    }
