@@ -37,7 +37,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
-    "drf_spectacular_sidecar",  # Swagger UI's and ReDoc's files, served as our own static files (no CDN)
+    "drf_spectacular_sidecar",  # Swagger UI's files, served as our own static files (no CDN)
     "oauth2_provider",
     "bulkapi",
     "opportunities",
@@ -180,10 +180,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: /api/docs/ works offline.
+    # Swagger UI from drf-spectacular-sidecar's static files: /api/docs/ works offline, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     # Swagger UI shows the tags in this order.
     "TAGS": [
         {"name": "Login", "description": "Eloqua's discovery call and the OAuth 2.0 token endpoint."},
@@ -202,6 +201,11 @@ SPECTACULAR_SETTINGS = {
         {"name": "REST: owners"},
         {"name": "REST: pipelines"},
         {"name": "Operations", "description": "Health of the server, its database and its broker."},
+    ],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "bulkapi.api.schema.hooks.header_components",
+        "bulkapi.api.schema.hooks.response_components",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SyncStatusEnum": ["pending", "active", "success", "warning", "error"],

@@ -73,11 +73,22 @@ def test_every_route_and_method_is_an_operation_of_the_schema(schema):
     assert missing == []
 
 
+def _deref(node, schema):
+    """A `$ref` to components/responses or components/headers, resolved (recursively)."""
+    if isinstance(node, dict):
+        if "$ref" in node and node["$ref"].startswith(("#/components/responses/", "#/components/headers/")):
+            _, _, kind, name = node["$ref"].split("/")
+            return _deref(schema["components"][kind][name], schema)
+        return {k: _deref(v, schema) for k, v in node.items()}
+    return node
+
+
 def _operations(schema):
+    """(label, operation) with its answers' `$ref`s resolved."""
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             if method in METHODS:
-                yield f"{method.upper()} {path}", operation
+                yield f"{method.upper()} {path}", {**operation, "responses": _deref(operation["responses"], schema)}
 
 
 def test_every_operation_has_an_id_a_summary_and_its_answers_documented(schema):
@@ -206,3 +217,11 @@ def test_every_tag_is_listed_in_order(schema):
     """Swagger UI groups operations by the settings' TAGS, in that order: a new tag must be listed."""
     used = {tag for _, operation in _operations(schema) for tag in operation["tags"]}
     assert used <= {tag["name"] for tag in schema["tags"]}
+
+
+def test_shared_answers_and_headers_are_components(schema):
+    """The error answers and headers repeated by every operation are written once."""
+    assert {"BadRequest", "Unauthorized", "NotFound", "TooManyRequests"} <= set(schema["components"]["responses"])
+    assert {"X-Request-Id", "WWW-Authenticate", "Retry-After"} <= set(schema["components"]["headers"])
+    unauthorized = schema["components"]["responses"]["Unauthorized"]
+    assert unauthorized["headers"]["WWW-Authenticate"] == {"$ref": "#/components/headers/WWW-Authenticate"}

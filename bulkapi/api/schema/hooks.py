@@ -1,0 +1,61 @@
+"""drf-spectacular postprocessing: response headers every operation shares become components."""
+
+from __future__ import annotations
+
+import json
+
+from .autoschema import REQUEST_ID_HEADER, RESPONSE_HEADERS
+
+SHARED_HEADERS = {"X-Request-Id": REQUEST_ID_HEADER, **{k: v for h in RESPONSE_HEADERS.values() for k, v in h.items()}}
+
+
+def header_components(result: dict, generator, **kwargs) -> dict:
+    """Replace each shared header object by a `$ref` to `components/headers` (a fifth of the schema)."""
+    used = set()
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values() if isinstance(operation, dict) else ():
+                for name, header in response.get("headers", {}).items():
+                    if SHARED_HEADERS.get(name) == header:
+                        response["headers"][name] = {"$ref": f"#/components/headers/{name}"}
+                        used.add(name)
+    if used:
+        result.setdefault("components", {})["headers"] = {name: SHARED_HEADERS[name] for name in sorted(used)}
+    return result
+
+
+STATUS_NAMES = {
+    "400": "BadRequest",
+    "401": "Unauthorized",
+    "404": "NotFound",
+    "409": "Conflict",
+    "413": "PayloadTooLarge",
+    "415": "UnsupportedMediaType",
+    "422": "UnprocessableEntity",
+    "429": "TooManyRequests",
+}
+
+
+def response_components(result: dict, generator, **kwargs) -> dict:
+    """Error answers repeated verbatim across operations become `components/responses` references."""
+    seen: dict[tuple[str, str], list[dict]] = {}
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for code, response in operation.get("responses", {}).items():
+                if code in STATUS_NAMES:
+                    seen.setdefault((code, json.dumps(response, sort_keys=True)), []).append(operation)
+    names: dict[str, int] = {}
+    components = {}
+    for (code, text), operations in sorted(seen.items()):
+        if len(operations) < 3:
+            continue
+        names[code] = names.get(code, 0) + 1
+        name = STATUS_NAMES[code] + ("" if names[code] == 1 else str(names[code]))
+        components[name] = json.loads(text)
+        for operation in operations:
+            operation["responses"][code] = {"$ref": f"#/components/responses/{name}"}
+    if components:
+        result.setdefault("components", {})["responses"] = components
+    return result
