@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import json
 
-from drf_spectacular.utils import OpenApiExample, OpenApiRequest, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiRequest,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from oauth2_provider.oauth2_backends import OAuthLibCore
 from oauth2_provider.views import TokenView
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from .api.schema.shapes import TokenErrorSerializer, TokenRequestSerializer, TokenSerializer
+from .api.schema.shapes import (
+    ErrorSerializer,
+    TokenErrorSerializer,
+    TokenRequestSerializer,
+    TokenSerializer,
+    error_response,
+)
 
 
 class JSONOrFormOAuthLibCore(OAuthLibCore):
@@ -82,8 +94,15 @@ class TokenApi(APIView):
         responses={
             200: OpenApiResponse(TokenSerializer, examples=[OpenApiExample("Issued", value=_TOKEN)]),
             400: OpenApiResponse(
-                TokenErrorSerializer,
-                description="RFC 6749: a bad grant, an unknown grant type, a bad user name or password, ...",
+                PolymorphicProxySerializer(
+                    component_name="TokenBadRequest",
+                    serializers=[TokenErrorSerializer, ErrorSerializer],
+                    resource_type_field_name=None,
+                ),
+                description=(
+                    "RFC 6749's body: a bad grant, an unknown grant type, a bad user name or password, ... "
+                    "(A request too malformed to reach OAuth, e.g. too many form fields, gets our error body.)"
+                ),
                 examples=[OpenApiExample("Bad password", value={"error": "invalid_grant",
                                                                  "error_description": "Invalid credentials given."})],
             ),
@@ -92,6 +111,7 @@ class TokenApi(APIView):
                 description="The client (`client_id`/`client_secret`) could not be authenticated.",
                 examples=[OpenApiExample("Unknown client", value={"error": "invalid_client"})],
             ),
+            413: error_response("413", "The body is larger than the limit."),
         },
     )  # fmt: skip
     def post(self, request, *args, **kwargs):

@@ -175,7 +175,7 @@ SPECTACULAR_SETTINGS = {
         "Authenticate with Eloqua's Basic (`Site\\User:password`), or a token (API or OAuth) as "
         "`Authorization: Bearer` or `X-Api-Key`. Every error is JSON: `{code, message, failures: [{field, value, "
         "constraint, row}]}`. Bulk lists answer Eloqua's envelope `{items, totalResults, limit, offset, count, "
-        "hasMore}`."
+        "hasMore}`. Eloqua's `X-HTTP-Method-Override` and `X-HTTP-Status-Code-Override` headers are honoured."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

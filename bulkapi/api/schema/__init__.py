@@ -8,22 +8,24 @@ it can give, in our one error body, and the headers every answer carries.
 
 from .autoschema import AutoSchema, EntitySchema, entity_schema
 from .shapes import (
-    BULK_LIST_PARAMETERS,
-    ERROR_EXAMPLES,
     ErrorSerializer,
-    FailureSerializer,
+    bulk_list_parameters,
+    error_response,
+    idempotency_parameters,
+    idempotency_responses,
     page_of,
     wire_time_field,
 )
 
 __all__ = [
     "AutoSchema",
-    "BULK_LIST_PARAMETERS",
-    "ERROR_EXAMPLES",
     "EntitySchema",
     "ErrorSerializer",
-    "FailureSerializer",
+    "bulk_list_parameters",
     "entity_schema",
+    "error_response",
+    "idempotency_parameters",
+    "idempotency_responses",
     "page_of",
     "wire_time_field",
 ]

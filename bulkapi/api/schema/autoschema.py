@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny
 
-from .shapes import ERROR_EXAMPLES, ErrorSerializer, IdSerializer
+from .shapes import IdSerializer, error_response
 
 ERROR_DESCRIPTIONS = {
     "400": "The request is malformed or breaks a rule: `failures` names each field (and row).",
@@ -120,10 +119,7 @@ class AutoSchema(SpectacularAutoSchema):
         has_body = self.method in ("POST", "PUT", "PATCH") and bool(self._get_request_body())
         for code in self.error_statuses(has_body):
             if code not in responses:
-                example = ERROR_EXAMPLES.get(code)
-                response = OpenApiResponse(
-                    ErrorSerializer, description=ERROR_DESCRIPTIONS.get(code, ""), examples=[example] if example else []
-                )
+                response = error_response(code, ERROR_DESCRIPTIONS.get(code, ""))
                 responses[code] = self._get_response_for_code(response, code, ["application/json"], direction)
         return dict(sorted(responses.items()))
 

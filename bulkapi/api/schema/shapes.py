@@ -183,9 +183,6 @@ def bulk_list_parameters(
     return params
 
 
-BULK_LIST_PARAMETERS = bulk_list_parameters()
-
-
 # --- field metadata --------------------------------------------------------------------------
 
 
