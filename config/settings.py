@@ -206,12 +206,14 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "bulkapi.api.schema.hooks.header_components",
         "bulkapi.api.schema.hooks.response_components",
+        "bulkapi.api.schema.hooks.closed_answers",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SyncStatusEnum": ["pending", "active", "success", "warning", "error"],
         "StageStatusEnum": "opportunities.models.StageStatus",
         "BatchStatusEnum": "batches.models.BatchStatus",
         "DealStatusEnum": ["upserted", "failed"],
+        "OAuthErrorEnum": "bulkapi.api.schema.shapes.OAUTH_ERRORS",
     },
 }
 

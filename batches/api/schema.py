@@ -15,7 +15,7 @@ class BatchUploadRequestSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The CSV (UTF-8, header row); see docs/batch-upload.md for its columns.")
 
     class Meta:
-        ref_name = "BatchUploadRequest"
+        ref_name = "BatchUpload"
 
 
 class BatchAcceptedSerializer(serializers.Serializer):

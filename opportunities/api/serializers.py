@@ -351,6 +351,9 @@ class DealsRequestSerializer(StrictInputMixin, serializers.Serializer):
 class DealsRequestSchema(serializers.Serializer):
     deals = DealSerializer(many=True, help_text=f"1 to {MAX_DEALS} deals.")
 
+    class Meta:
+        ref_name = "Deals"  # the component "DealsRequest"
+
 
 class DealFailureSerializer(serializers.Serializer):
     field = serializers.CharField()

@@ -54,6 +54,12 @@ class Site:
     errored_sync_id: int = 0  # for the retry: cancelled, so `error` with SRV-00101 rejects
     job_id: str = ""
 
+    def seeded(self) -> set:
+        """Every seeded id, as a path would carry it (ints stay ints, uuids are strings)."""
+        values = [*self.definitions.values(), *self.victim_definitions.values(), *self.ids.values()]
+        values += [*self.victims.values(), self.sync_id, self.pending_sync_id, self.errored_sync_id]
+        return {str(v) for v in values}
+
     @property
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {self.token}"}

@@ -225,3 +225,12 @@ def test_shared_answers_and_headers_are_components(schema):
     assert {"X-Request-Id", "WWW-Authenticate", "Retry-After"} <= set(schema["components"]["headers"])
     unauthorized = schema["components"]["responses"]["Unauthorized"]
     assert unauthorized["headers"]["WWW-Authenticate"] == {"$ref": "#/components/headers/WWW-Authenticate"}
+
+
+def test_answers_are_closed_and_requests_open(schema):
+    """An answer property the schema does not describe fails the fuzzing; clients may send more."""
+    components = schema["components"]["schemas"]
+    assert components["Sync"]["additionalProperties"] is False
+    assert components["OpportunityImport"]["additionalProperties"] is False
+    assert components["OpportunityImport"]["properties"]["fields"]["additionalProperties"] == {"type": "string"}
+    assert "additionalProperties" not in components["OpportunityImportRequest"]

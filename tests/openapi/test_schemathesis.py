@@ -118,11 +118,17 @@ class Run:
     def strategy(self, operation):
         ids = self.site.path_parameters(operation.path, operation.method)
         fixed = {"path_parameters": ids} if ids else {}
+        generated_ids = operation.as_strategy()  # unknown and malformed ids
+        if operation.method.upper() == "DELETE":  # ... which must not delete what other operations use
+            seeded = self.site.seeded()
+            generated_ids = generated_ids.filter(
+                lambda case: not seeded & {str(v) for v in case.path_parameters.values()}
+            )
         return st.one_of(
             operation.as_strategy(**fixed),
             operation.as_strategy(**fixed),
             operation.as_strategy(generation_mode=GenerationMode.NEGATIVE, **fixed),
-            operation.as_strategy(),  # ids generated too: unknown and malformed ones
+            generated_ids,
         )
 
     def fuzz(self, operation) -> None:

@@ -326,17 +326,17 @@ class _CaseSensitiveIn(serializers.Serializer):
 
 class OpportunityImportRequestSerializer(_CaseSensitiveIn, _DefinitionIn):
     class Meta:
-        ref_name = "OpportunityImportRequest"
+        ref_name = "OpportunityImport"  # "OpportunityImportRequest" in the request direction
 
 
 class ContactImportRequestSerializer(_CaseSensitiveIn, _DefinitionIn):
     class Meta:
-        ref_name = "ContactImportRequest"
+        ref_name = "ContactImport"
 
 
 class AccountImportRequestSerializer(_CaseSensitiveIn, _DefinitionIn):
     class Meta:
-        ref_name = "AccountImportRequest"
+        ref_name = "AccountImport"
 
 
 class OpportunityContactLinkageImportRequestSerializer(_DefinitionIn):
@@ -363,7 +363,7 @@ class OpportunityContactLinkageImportRequestSerializer(_DefinitionIn):
     )
 
     class Meta:
-        ref_name = "OpportunityContactLinkageImportRequest"
+        ref_name = "OpportunityContactLinkageImport"
 
 
 # --- staged data -----------------------------------------------------------------------------
@@ -429,7 +429,7 @@ class SyncCreateRequestSerializer(serializers.Serializer):
     )
 
     class Meta:
-        ref_name = "SyncCreateRequest"
+        ref_name = "SyncCreate"
 
 
 class SyncLogSerializer(serializers.Serializer):
@@ -471,6 +471,9 @@ class _IdSite(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
+    class Meta:
+        ref_name = "IdSite"
+
 
 class _IdUser(serializers.Serializer):
     id = serializers.IntegerField()
@@ -480,6 +483,9 @@ class _IdUser(serializers.Serializer):
     lastName = serializers.CharField(allow_blank=True)  # noqa: N815
     emailAddress = serializers.CharField(allow_blank=True)  # noqa: N815
 
+    class Meta:
+        ref_name = "IdUser"
+
 
 class _IdSoap(serializers.Serializer):
     standard = serializers.CharField()
@@ -487,20 +493,32 @@ class _IdSoap(serializers.Serializer):
     email = serializers.CharField()
     externalAction = serializers.CharField()  # noqa: N815
 
+    class Meta:
+        ref_name = "IdSoap"
+
 
 class _IdRest(serializers.Serializer):
     standard = serializers.CharField(help_text="Ends in `/`; `{version}` is literal.")
     bulk = serializers.CharField(help_text="`<base>/API/Bulk/{version}/`; `{version}` is literal.")
+
+    class Meta:
+        ref_name = "IdRest"
 
 
 class _IdApis(serializers.Serializer):
     soap = _IdSoap()
     rest = _IdRest()
 
+    class Meta:
+        ref_name = "IdApis"
+
 
 class _IdUrls(serializers.Serializer):
     base = serializers.CharField(help_text="This server's public origin (PUBLIC_BASE_URL, else the request's).")
     apis = _IdApis()
+
+    class Meta:
+        ref_name = "IdUrls"
 
 
 class IdSerializer(serializers.Serializer):
@@ -523,6 +541,9 @@ class _HealthChecks(serializers.Serializer):
     database = serializers.CharField(help_text="`ok`, or `unavailable: <error class>`.")
     broker = serializers.CharField(help_text="`ok`, or `unavailable: <error class>` (syncs wait for it).")
     cache = serializers.CharField(help_text="`ok`, or `unavailable: <error class>` (throttling is skipped).")
+
+    class Meta:
+        ref_name = "HealthChecks"
 
 
 class HealthSerializer(serializers.Serializer):
@@ -559,7 +580,7 @@ class TokenRequestSerializer(serializers.Serializer):
     client_secret = serializers.CharField(required=False, help_text="When the client does not authenticate by Basic.")
 
     class Meta:
-        ref_name = "TokenRequest"
+        ref_name = "Token"
 
 
 class TokenSerializer(serializers.Serializer):
@@ -575,19 +596,20 @@ class TokenSerializer(serializers.Serializer):
         ref_name = "Token"
 
 
+OAUTH_ERRORS = [
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+]
+
+
 class TokenErrorSerializer(serializers.Serializer):
     """RFC 6749 section 5.2: OAuth clients read `error`."""
 
-    error = serializers.ChoiceField(
-        choices=[
-            "invalid_request",
-            "invalid_client",
-            "invalid_grant",
-            "unauthorized_client",
-            "unsupported_grant_type",
-            "invalid_scope",
-        ]
-    )
+    error = serializers.ChoiceField(choices=OAUTH_ERRORS)
     error_description = serializers.CharField(required=False)
 
     class Meta:
