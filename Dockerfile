@@ -1,5 +1,5 @@
 # Production-style image: gunicorn serving config.wsgi.  The same image runs
-# the Celery worker and beat (see docker-compose.yml).
+# the migrate one-shot, the Celery workers, beat and Flower (see docker-compose.yml).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,4 +24,5 @@ RUN useradd --create-home --uid 10001 app \
 
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
+# config.gunicorn: with PROMETHEUS_MULTIPROC_DIR set (docker-compose.yml), /metrics adds up all workers.
+CMD ["gunicorn", "config.wsgi:application", "--config", "python:config.gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]

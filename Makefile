@@ -6,13 +6,16 @@ VENV := .venv
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 FAULTS_ARGS ?=
+ARGS ?=
 
-.PHONY: help venv run test lint fmt bench faults clean
+.PHONY: help venv run manage shell test lint fmt bench faults clean
 
 help:
 	@echo "make venv    create $(VENV) and install requirements-dev.txt"
-	@echo "make run     migrate + demo site + gunicorn/celery worker/beat (PORT=8000)"
-	@echo "make test    run the test suite (PYTEST_ARGS=...)"
+	@echo "make run     migrate + demo site + gunicorn/celery workers/beat (PORT=8000)"
+	@echo "make manage  ARGS=\"syncs list\": a manage.py command on make run's database (or DATABASE_URL's)"
+	@echo "make shell   a Django shell on make run's database (or DATABASE_URL's)"
+	@echo "make test    run the test suite (PYTEST_ARGS=...); installs Debian's chromium for the browser tests"
 	@echo "make lint    ruff check + ruff format --check"
 	@echo "make fmt     ruff format + ruff check --fix"
 	@echo "make faults  the fault matrix: own PostgreSQL/Redis/gunicorn/workers/beat, faults injected mid-sync (FAULTS_ARGS=\"--rows 60000\")"
@@ -50,7 +53,15 @@ venv: $(VENV)/.installed
 run: $(VENV)/.installed
 	scripts/with-services.sh scripts/run.sh
 
+# Next to a running `make run` (another terminal): manage.py reads its .run/env.
+manage: $(VENV)/.installed
+	@$(VENV)/bin/python manage.py $(ARGS)
+
+shell: $(VENV)/.installed
+	@$(VENV)/bin/python manage.py shell
+
 test: $(VENV)/.installed
+	scripts/ensure-chromium.sh
 	scripts/with-services.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

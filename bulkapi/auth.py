@@ -48,18 +48,34 @@ def find_user(login: str) -> User | None:
 
 
 class SiteUserBackend(ModelBackend):
-    """Django auth backend (admin login, OAuth password grant) that understands `Site\\User`."""
+    """Django auth backend (admin login, OAuth password grant) that understands `Site\\User`.
 
-    def authenticate(self, request, username=None, password=None, **kwargs):
+    With `allow_plain_name=True` (the admin login form passes it; Eloqua's Basic auth does not), a
+    user name without `Site\\` also finds the one active site user of that name, when there is
+    exactly one (a site-less user of that name, such as a superuser, comes first)."""
+
+    def authenticate(self, request, username=None, password=None, allow_plain_name=False, **kwargs):
         if not username or password is None:
             return None
         user = find_user(username)
+        if user is None and allow_plain_name and "\\" not in username:
+            user = self.unique_site_user(username)
         if user is None:
             User().set_password(password)  # equalise timing with the found-user path
             return None
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+    @staticmethod
+    def unique_site_user(username: str) -> User | None:
+        """The active user named `username` (any letter case) when exactly one site has one."""
+        users = list(
+            User.objects.select_related("site")
+            .annotate(lname=Lower("username"))
+            .filter(lname=username.lower(), is_active=True)[:2]
+        )
+        return users[0] if len(users) == 1 else None
 
 
 def _client_key(request) -> str:

@@ -27,6 +27,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 
 INSTALLED_APPS = [
+    "backoffice",  # first: its admin templates (dashboard, login help) override django.contrib.admin's
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -51,6 +52,7 @@ MIDDLEWARE = [
     "bulkapi.middleware.RequestIdMiddleware",
     "bulkapi.middleware.BulkPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -79,7 +81,10 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/bulk")}
+# No default database: a process without DATABASE_URL says so on first use (config/nodb) rather
+# than quietly using whatever answers on a default address. manage.py reads a running `make run`'s
+# .run/env first (config/runenv.py).
+DATABASES = {"default": env.db("DATABASE_URL") if env.str("DATABASE_URL", default="") else {"ENGINE": "config.nodb"}}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Sync chunks judge their rows in a temp table of a few tens of MB: keep it in the backend's own
@@ -125,6 +130,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The app serves its own static files (admin CSS/JS) through WhiteNoise, under gunicorn too: from
+# STATIC_ROOT after `collectstatic` (the Docker image), and straight from the apps' static folders
+# otherwise (`make run`, tests), so no page depends on a separate web server or a CDN.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
 
 # Uploads: bodies are streamed, never held whole in memory.
 BULK_MAX_UPLOAD_BYTES = env.int("BULK_MAX_UPLOAD_BYTES", default=32 * 1024 * 1024)
@@ -235,8 +248,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Two queues, so a backlog of one never delays the other when each has its own workers (README
+# "Operations"): `bulk` takes the sync chunks, `celery` (the default) callbacks and beat's upkeep.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"syncs.*": {"queue": "bulk"}}
+CELERY_TASK_ROUTES = {"syncs.run": {"queue": "bulk"}}
+TASK_QUEUES = ("celery", "bulk")  # every queue a task goes to: workers must consume them all
+# Task events for Flower and `celery events`: received/started/succeeded from workers, sent from
+# whoever enqueues (an unwatched event costs one Redis PUBLISH).
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -247,6 +267,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=env.int("BULK_SYNC_RESUME_SECONDS", default=30)),
     },
 }
+
+# Operations (README "Operations"): /metrics in Prometheus text, off (404) unless METRICS_TOKEN is
+# set, then for `Authorization: Bearer <METRICS_TOKEN>` only. django-prometheus's two middlewares
+# time every request from the outside of the stack in.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+INSTALLED_APPS += ["django_prometheus", "ops"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
 
 LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -1,12 +1,15 @@
 from django.contrib import admin
 
-from bulkapi.admin import SiteScopedAdmin
+from backoffice.admin_base import ReadOnlyAdmin
 
 from .models import OpportunityContact
 
 
 @admin.register(OpportunityContact)
-class OpportunityContactAdmin(SiteScopedAdmin):
-    list_display = ("opportunity", "contact", "sync", "created_at")
-    raw_id_fields = ("opportunity", "contact")
-    readonly_fields = ("created_at", "sync")
+class OpportunityContactAdmin(ReadOnlyAdmin):
+    """Links are made by linkage syncs (and deleted with their opportunity or contact): read-only here."""
+
+    list_display = ("opportunity", "contact", "sync_id", "created_at")
+    list_select_related = ("opportunity", "contact")
+    search_fields = ("opportunity__external_id", "contact__email")
+    show_full_result_count = False

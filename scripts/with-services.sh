@@ -175,6 +175,9 @@ cleanup() {
         kill -KILL "$REDIS_PID" 2>/dev/null || true
         wait "$REDIS_PID" 2>/dev/null || true
     fi
+    # make run's .run/env (scripts/run.sh) names servers that are gone now, if its run.sh could not remove it.
+    local owner=${CHILD:-${CHILD_DONE:-}}
+    if [[ -n $owner ]] && grep -qx "MAKE_RUN_PID=$owner" "$ROOT/.run/env" 2>/dev/null; then rm -f "$ROOT/.run/env"; fi
     [[ -n $PG_EXTRA_DIR ]] && rm -rf "$PG_EXTRA_DIR"
     [[ -n $RUN_DIR ]] && rm -rf "$RUN_DIR"
     return 0

@@ -105,6 +105,7 @@ def staged_chunk(
     lane_key=None,
     offset: int | None = None,
     bounds: list[str] | None = None,
+    progress: str | None = None,
 ) -> sql.Composable:
     """`(sid, rec, data)` of the definition's staged rows with lo < id <= hi that fall in `lane`.
 
@@ -115,7 +116,11 @@ def staged_chunk(
 
     A row's lane is decided by its `lane_key` (a row without one counts as ''): with `bounds`, lane
     i takes the keys from bounds[i-1] (inclusive) to bounds[i] in C collation; without, a slice of
-    the key's hash."""
+    the key's hash.
+
+    With `progress` (a label, `bulk-sync:<sync>:<lane>:`), every PROGRESS_TICK_ROWS rows read report
+    how many so far (`bulk_progress`, migration syncs 0006), for `GET /syncs/{id}` to show while
+    the chunk's transaction is still open."""
     if offset is not None:
         numbered = sql.SQL("s.id - {}::bigint").format(sql.Literal(offset))
     else:
@@ -127,7 +132,7 @@ def staged_chunk(
     params = {"numbered": numbered, "definition": sql.Literal(definition_id), "lo": sql.Literal(lo)}
     params["hi"] = sql.Literal(hi)
     if lanes <= 1 or lane_key is None:
-        return sql.SQL("({})").format(rows.format(key=sql.SQL(""), **params))
+        return _ticking(sql.SQL("({})").format(rows.format(key=sql.SQL(""), **params)), progress)
     if bounds is not None:
         value = sql.SQL("(COALESCE(q.lane_key, '') COLLATE \"C\")")
         low = bounds[lane - 1] if lane > 0 else None
@@ -147,10 +152,27 @@ def staged_chunk(
         conditions.append(sql.SQL("{} >= {}").format(value, sql.Literal(low)))
     if high is not None:
         conditions.append(sql.SQL("NOT ({} >= {})").format(value, sql.Literal(high)))
-    return sql.SQL("(SELECT q.sid, q.rec, q.data FROM ({rows}) q WHERE {conditions})").format(
+    chunk = sql.SQL("(SELECT q.sid, q.rec, q.data FROM ({rows}) q WHERE {conditions})").format(
         rows=rows.format(key=sql.SQL(", {} AS lane_key").format(lane_key), **params),
         conditions=sql.SQL(" AND ").join(conditions),
     )
+    return _ticking(chunk, progress)
+
+
+# A running chunk reports its rows this often (see `staged_chunk`'s `progress`).
+PROGRESS_TICK_ROWS = 1000
+
+
+def _ticking(chunk: sql.Composable, progress: str | None) -> sql.Composable:
+    """`chunk` that reports its rows as they are read; the report is an output column nobody reads
+    (a volatile expression is still evaluated per row, and, unlike a WHERE clause, leaves the
+    planner's row estimates alone)."""
+    if progress is None:
+        return chunk
+    return sql.SQL(
+        "(SELECT t.sid, t.rec, t.data, CASE WHEN mod(t.n, {every}) = 0 THEN bulk_progress({label}, t.n) END AS tick"
+        " FROM (SELECT c.sid, c.rec, c.data, row_number() OVER () AS n FROM {chunk} c) t)"
+    ).format(every=sql.Literal(PROGRESS_TICK_ROWS), label=sql.Literal(progress), chunk=chunk)
 
 
 def lane_bounds_sample(cursor, *, definition_id: int, first: int, last: int, lane_key, lanes: int) -> list[str] | None:

@@ -102,10 +102,12 @@ def database_url() -> str:
 
 
 class WorkerProcess:
-    """A real `celery worker` process on the test database and the test Redis."""
+    """A real `celery worker` process on the test database and the test Redis, consuming every
+    queue tasks go to unless `queues` names some."""
 
-    def __init__(self, extra_env: dict | None = None, concurrency: int = 1):
+    def __init__(self, extra_env: dict | None = None, concurrency: int = 1, queues: tuple[str, ...] | None = None):
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.queues = queues or settings.TASK_QUEUES
         env = {
             **os.environ,
             "DATABASE_URL": database_url(),
@@ -116,7 +118,7 @@ class WorkerProcess:
         }
         self.log = open(ROOT / ".run" / f"worker-{self.name.split('@')[0]}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "celery,bulk", "-c", str(concurrency),
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(self.queues), "-c", str(concurrency),
              "-n", self.name, "--without-gossip", "--without-mingle", "--loglevel=INFO"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -19,7 +19,7 @@ from bulkapi.exceptions import Conflict, Failure, ValidationFailed
 from bulkapi.models import ImportDefinition, Site, StagedUpload, User
 
 from ..faults import BROKER_ERRORS
-from ..models import Sync, SyncLane
+from ..models import Sync, SyncLane, SyncStatus
 from ..processors import lane_bounds_sample, lane_key_for
 
 logger = logging.getLogger(__name__)
@@ -38,12 +38,16 @@ def render_sync(sync: Sync, *, progress: bool = False) -> dict:
         out["callbackUrl"] = sync.callback_url
     out["uri"] = sync.uri
     if progress:  # beyond Eloqua: how far a sync has got
+        from .run import in_flight
+
         out["progress"] = {
             "total": sync.total_rows,
             "processed": sync.processed,
             "rejected": sync.rejected,
             "created": sync.created_count,
             "updated": sync.updated_count,
+            # rows the running chunks have read and not committed yet (moves every 1,000 rows)
+            "inFlight": in_flight(sync.pk) if sync.status == SyncStatus.ACTIVE else 0,
         }
     return out
 

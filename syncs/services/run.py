@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 import psycopg
+from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg import sql
@@ -91,7 +92,7 @@ def _run(sync_id: int, lane: int, at_range: int | None) -> RunResult:
         if state is None or sync is None or sync.status in TERMINAL:
             return RunResult(has_more=False)
         if at_range is not None and state.next_range != at_range:
-            return RunResult(has_more=False)
+            return _passed_on(state, sync)
         bind_log_context(site=sync.site.name)
         definition = sync.definition
         if definition is None:  # syncs made before definitions with running syncs became undeletable
@@ -125,6 +126,19 @@ def _run(sync_id: int, lane: int, at_range: int | None) -> RunResult:
         sync = locked(sync_id)
         if sync.status not in TERMINAL and not SyncLane.objects.filter(sync_id=sync_id, next_range__lt=ranges).exists():
             finish(sync, SyncStatus.WARNING if sync.rejected else SyncStatus.SUCCESS)
+    return RunResult(has_more=False)
+
+
+def _passed_on(state: SyncLane, sync: Sync) -> RunResult:
+    """A message for a range the lane has left. Usually a duplicate: the lane's own chain goes on,
+    and this one stops. But a worker killed just after committing a chunk never sent the lane's
+    next message, and its redelivered message lands here: when the lane has been quiet for
+    `BULK_SYNC_STALL_SECONDS`, this message carries the lane on (as beat's resume would)."""
+    quiet = timezone.now() - (state.heartbeat_at or sync.created_at)
+    if state.next_range < len(sync.range_ends) and quiet.total_seconds() > settings.BULK_SYNC_STALL_SECONDS:
+        logger.info("sync %s lane %s: quiet for %.0f s; carried on at range %s", sync.pk, state.lane,
+                    quiet.total_seconds(), state.next_range)  # fmt: skip
+        return RunResult(has_more=True, next_range=state.next_range)
     return RunResult(has_more=False)
 
 
@@ -294,6 +308,7 @@ class _Span:
             lanes=self.sync.lanes,
             lane_key=self.lane_key,
             bounds=self.sync.lane_bounds,
+            progress=progress_label(self.sync.pk, self.lane),
         )
 
 
@@ -379,6 +394,24 @@ def _reject_unwritable(cur, span: _Span, *, sid: int, rec: int, exc: Exception) 
         str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
     )
     return ChunkResult(processed=1, rejected=1, created=0, updated=0)
+
+
+def progress_label(sync_id: int, lane: int) -> str:
+    return f"{PROGRESS_PREFIX}{sync_id}:{lane}:"
+
+
+PROGRESS_PREFIX = "bulk-sync:"
+
+
+def in_flight(sync_id: int) -> int:
+    """Rows the sync's running chunks have read so far, not committed yet (`bulk_progress`)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name LIKE %s",
+            [f"{PROGRESS_PREFIX}{sync_id}:%"],
+        )
+        return sum(int(name.rsplit(":", 1)[1]) for (name,) in cur.fetchall() if name.rsplit(":", 1)[1].isdigit())
 
 
 def rows_before(sync: Sync, r: int) -> int:

@@ -288,3 +288,21 @@ def test_overlapping_writers_count_what_happened_and_the_last_committer_wins_who
     got = {o.external_id: (o.name, o.amount, str(o.created_at.date())) for o in Opportunity.objects.filter(site=site)}
     assert got["N1"] == ("Deal 1", 1, "2020-02-02")  # wholly A's, created date included
     assert got["N3"][:2] == ("Deal 3", 3) and got["N3"][2] == "2001-01-01"  # A gives no date: kept, as on update
+
+
+def test_a_stale_message_carries_on_a_lane_that_went_quiet(site, settings):
+    """A worker killed right after committing a chunk never sent the lane's next message; its
+    redelivered message (for the range just done) carries the lane on once it has been quiet."""
+    laned(settings, lanes=1)
+    settings.BULK_SYNC_STALL_SECONDS = 60
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, [row(i) for i in range(1, 21)])
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    assert sync_run_chunk(sync_id=sync.pk, lane=0, at_range=0).next_range == 1
+
+    fresh = sync_run_chunk(sync_id=sync.pk, lane=0, at_range=0)  # the lane just moved: a duplicate
+    SyncLane.objects.filter(sync=sync).update(heartbeat_at="2000-01-01T00:00:00Z")
+    quiet = sync_run_chunk(sync_id=sync.pk, lane=0, at_range=0)  # quiet for long: carried on
+
+    assert not fresh.has_more
+    assert quiet.has_more and quiet.next_range == 1

@@ -1,8 +1,9 @@
-"""`manage.py createsite NAME --user USER --password PASS [--token TOKEN]`: idempotent set-up."""
+"""`manage.py createsite NAME --user USER --password PASS [--token TOKEN] [--staff]`: idempotent set-up."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from backoffice.services import STAFF_GROUP, staff_user_grant
 from bulkapi.services import api_token_create, site_create, user_set
 
 
@@ -14,18 +15,22 @@ class Command(BaseCommand):
         parser.add_argument("--user", required=True)
         parser.add_argument("--password", required=True)
         parser.add_argument("--token", help="Register exactly this API token for the user.")
-        parser.add_argument("--staff", action="store_true", help="Let the user log in to /admin.")
+        parser.add_argument(
+            "--staff",
+            action="store_true",
+            help=f"Let the user log in to /admin, as a member of the {STAFF_GROUP!r} group (their site only).",
+        )
 
     def handle(self, *args, name, user, password, token=None, staff=False, **options):
         with transaction.atomic():
             site, site_created = site_create(name=name)
             account, user_created = user_set(site=site, username=user, password=password)
-            if staff and not account.is_staff:
-                account.is_staff = True
-                account.save(update_fields=["is_staff"])
+            if staff:
+                staff_user_grant(user=account)
             self.stdout.write(f"site {site.name} (id {site.pk}): {'created' if site_created else 'exists'}")
             self.stdout.write(
                 f"user {site.name}\\{account.username}: {'created' if user_created else 'password updated'}"
+                + (f", staff ({STAFF_GROUP})" if staff else "")
             )
             if token:
                 try:

@@ -1,0 +1,37 @@
+"""The Celery broker as operators see it: how many messages wait in each queue.
+
+Read the way kombu's Redis transport stores them: a queue is a Redis list under its name, plus one
+list per non-zero priority step (`name\\x06\\x16<step>`); messages a worker has taken but not yet
+acknowledged (running or prefetched, `acks_late`) wait in the `unacked` hash instead.
+"""
+
+from __future__ import annotations
+
+import redis
+from django.conf import settings
+from kombu.transport.redis import PRIORITY_STEPS, Channel
+
+
+def broker_client() -> redis.Redis:
+    """A short-timeout client of the broker's Redis database (a scrape must not hang on it)."""
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _keys(queue: str) -> list[str]:
+    return [queue] + [f"{queue}{Channel.sep}{step}" for step in PRIORITY_STEPS if step]
+
+
+def queue_lengths(client: redis.Redis, queues=None) -> dict[str, int]:
+    """Messages waiting in each queue (all priorities), in one round trip."""
+    queues = tuple(queues or settings.TASK_QUEUES)
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        for key in _keys(queue):
+            pipe.llen(key)
+    counts = iter(pipe.execute())
+    return {queue: sum(next(counts) for _ in _keys(queue)) for queue in queues}
+
+
+def unacked_count(client: redis.Redis) -> int:
+    """Messages taken by a worker and not yet acknowledged (running, or prefetched)."""
+    return client.hlen(Channel.unacked_key)

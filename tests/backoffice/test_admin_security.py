@@ -1,0 +1,264 @@
+"""Tenant-safe admin: a site's staff see and pick only their own site's records; only superusers
+grant privileges; no form links two sites' records; pipeline records are read-only."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from bulkapi.models import ImportDefinition, User
+from contacts.models import Contact
+from opportunities.models import Opportunity, Stage
+from syncs.models import Sync
+from tests.backoffice.helpers import form_data, grant, populate, staff_user, superuser
+from tests.factories import SiteFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_sites(site):
+    other = SiteFactory(name="AcmeTheirs")
+    return populate(site, "Mine"), populate(other, "Theirs"), site, other
+
+
+def login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_staff_user_cannot_grant_themselves_superuser_status_groups_or_permissions(site):
+    # given a staff user allowed to change users (as an over-generous superuser might set up)
+    staff = staff_user(site)
+    grant(staff, "change_user", "view_user", "change_group", "view_group")
+    client = login(staff)
+    url = reverse("admin:bulkapi_user_change", args=[staff.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    data = form_data(page)
+    # when they tick every privilege on their own account
+    data.update(is_superuser="on", is_staff="on", user_permissions=["1", "2"], first_name="Changed")
+    response = client.post(url, data)
+    # then their details change but no privilege does
+    assert response.status_code == 302
+    staff.refresh_from_db()
+    assert staff.first_name == "Changed"
+    assert not staff.is_superuser
+    assert staff.user_permissions.count() == 4  # the four granted above, not more
+    assert client.get(reverse("admin:auth_group_changelist")).status_code == 403
+
+
+def test_staff_user_cannot_touch_other_staff_or_superusers_of_their_site(site):
+    staff = staff_user(site)
+    grant(staff, "change_user", "view_user")
+    colleague = staff_user(site, username="colleague")
+    boss = UserFactory(site=site, username="boss", is_staff=True, is_superuser=True)
+    client = login(staff)
+    assert client.get(reverse("admin:bulkapi_user_change", args=[boss.pk])).status_code == 302  # not found
+    page = client.get(reverse("admin:bulkapi_user_change", args=[colleague.pk]))
+    assert page.status_code == 200 and not page.context["has_change_permission"]
+    assert client.post(f"/admin/bulkapi/user/{colleague.pk}/password/", {}).status_code == 403
+
+
+def test_staff_list_filters_and_pickers_show_only_their_own_site(two_sites):
+    mine, theirs, site, other = two_sites
+    client = login(staff_user(site))
+    for url in (
+        reverse("admin:opportunities_opportunity_changelist"),
+        reverse("admin:opportunities_stage_changelist"),
+        reverse("admin:contacts_contact_changelist"),
+        reverse("admin:bulkapi_importdefinition_changelist"),
+        reverse("admin:syncs_sync_changelist"),
+        reverse("admin:batches_batchjob_changelist"),
+        reverse("admin:index"),
+    ):
+        page = client.get(url).content.decode()
+        assert other.name not in page, url  # no "By site" filter naming another site
+        assert "Theirs" not in page, url
+    # Choices of a form: only the site's stages, accounts, owners, tags.
+    page = client.get(reverse("admin:opportunities_opportunity_change", args=[mine["opportunity"].pk]))
+    stages = page.context["adminform"].form.fields["stage"].queryset
+    assert set(stages.values_list("site_id", flat=True)) == {site.pk}
+    # Autocomplete (the company, owner and tag pickers) searches only the site's records.
+    for field in ("company", "owner", "tags"):
+        response = client.get(
+            reverse("admin:autocomplete"),
+            {"app_label": "opportunities", "model_name": "opportunity", "field_name": field, "term": ""},
+        )
+        texts = [r["text"] for r in response.json()["results"]]
+        assert texts and all("Theirs" not in t for t in texts), (field, texts)
+    # Raw-id popups list the site's records only; another site's id typed in is refused.
+    popup = client.get(reverse("admin:contacts_account_changelist") + "?_popup=1&_to_field=id").content.decode()
+    assert "AccountMine" in popup and "AccountTheirs" not in popup
+    url = reverse("admin:contacts_contact_change", args=[mine["contact"].pk])
+    data = form_data(client.get(url))
+    data["account"] = str(theirs["account"].pk)
+    response = client.post(url, data)
+    assert response.status_code == 200 and "account" in response.context["adminform"].form.errors
+    assert Contact.objects.get(pk=mine["contact"].pk).account_id == mine["account"].pk
+
+
+def test_superuser_form_cannot_give_an_opportunity_another_sites_stage_or_tags(two_sites):
+    mine, theirs, site, other = two_sites
+    client = login(superuser())
+    url = reverse("admin:opportunities_opportunity_change", args=[mine["opportunity"].pk])
+    data = form_data(client.get(url))
+    data["stage"] = str(theirs["stage"].pk)
+    data["tags"] = [str(theirs["tag"].pk)]
+    response = client.post(url, data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "stage" in errors and "tags" in errors
+    assert "belongs to another site" in str(errors["stage"])
+    assert Opportunity.objects.get(pk=mine["opportunity"].pk).stage.site_id == site.pk
+
+
+def test_saving_an_opportunity_unchanged_works(two_sites):
+    mine, *_ = two_sites
+    Opportunity.objects.filter(pk=mine["opportunity"].pk).update(custom_fields={})
+    client = login(superuser())
+    url = reverse("admin:opportunities_opportunity_change", args=[mine["opportunity"].pk])
+    response = client.post(url, form_data(client.get(url)))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Opportunity.objects.get(pk=mine["opportunity"].pk).custom_fields == {}
+
+
+def test_staff_duplicate_external_id_is_a_form_error_not_a_500(two_sites):
+    mine, _, site, _ = two_sites
+    staff = staff_user(site)
+    client = login(staff)
+    url = reverse("admin:opportunities_opportunity_add")
+    data = form_data(client.get(url))
+    data.update(external_id=mine["opportunity"].external_id, name="Dup", stage=str(mine["stage"].pk))
+    response = client.post(url, data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["__all__"] and "opportunity_site_external_id_unique" in str(errors), errors
+    assert Opportunity.objects.filter(site=site, external_id=mine["opportunity"].external_id).count() == 1
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "syncs/sync",
+        "syncs/synclog",
+        "syncs/reject",
+        "bulkapi/stagedupload",
+        "batches/batchjob",
+        "linkage/opportunitycontact",
+    ],
+)
+def test_pipeline_records_are_read_only_even_for_a_superuser(two_sites, model):
+    client = login(superuser())
+    assert client.get(f"/admin/{model}/add/").status_code == 403
+    assert client.post(f"/admin/{model}/add/", {}).status_code == 403
+    assert client.get(f"/admin/{model}/").status_code == 200
+
+
+def test_definition_saved_in_admin_is_validated_like_the_api(site):
+    staff = staff_user(site)
+    client = login(staff)
+    url = reverse("admin:bulkapi_importdefinition_add")
+    data = form_data(client.get(url))
+    data.update(
+        entity="opportunity",
+        name="From admin",
+        fields='{"Id": "{{Opportunity.Id}}", "Name": "{{Opportunity.Field(Name)}}", "Amount": "{{Opportunity.Field(Amont)}}", "Stage": "{{Opportunity.Field(Stage)}}"}',
+        identifier_field_name="Id",
+    )
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "Unknown opportunity field statement." in str(response.context["adminform"].form.errors)
+    assert not ImportDefinition.objects.filter(name="From admin").exists()
+    data["fields"] = data["fields"].replace("Amont", "Amount")
+    assert client.post(url, data).status_code == 302
+    definition = ImportDefinition.objects.get(name="From admin")
+    assert definition.site == site and definition.created_by == staff.username
+    assert definition.fields[2] == ["Amount", "{{Opportunity.Field(Amount)}}"]  # key order kept, as pairs
+
+
+def test_deleting_a_definition_with_a_running_sync_is_refused_with_a_message(two_sites):
+    mine, _, site, _ = two_sites
+    definition = mine["definition"]
+    from tests.syncs.helpers import stage
+
+    stage(definition, [{"OpportunityID": "Z-1", "OpportunityName": "z", "Amount": "1", "Stage": "Prospecting"}])
+    running = Sync.objects.create(site=site, definition=definition, synced_instance_uri=definition.uri, status="active")
+    client = login(staff_user(site))
+    response = client.post(
+        reverse("admin:bulkapi_importdefinition_delete", args=[definition.pk]), {"post": "yes"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "was not deleted" in response.content.decode()
+    assert ImportDefinition.objects.filter(pk=definition.pk).exists()
+    # The bulk action too: refused for that one, nothing orphaned.
+    response = client.post(
+        reverse("admin:bulkapi_importdefinition_changelist"),
+        {"action": "delete_selected", "_selected_action": [definition.pk], "post": "yes"},
+        follow=True,
+    )
+    assert "Not deleted" in response.content.decode()
+    assert ImportDefinition.objects.filter(pk=definition.pk).exists()
+    # Once the sync has ended, deleting works and takes the staged rows along.
+    Sync.objects.filter(pk=running.pk).update(status="success")
+    response = client.post(reverse("admin:bulkapi_importdefinition_delete", args=[definition.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not ImportDefinition.objects.filter(pk=definition.pk).exists()
+    from bulkapi.models import StagedRow
+
+    assert not StagedRow.objects.filter(definition_id=definition.pk).exists()
+
+
+def test_createsite_staff_user_can_work_out_of_the_box(db, currencies):
+    call_command("createsite", "Demo", "--user", "demo", "--password", "demo-password", "--staff")
+    call_command("createsite", "Demo", "--user", "demo", "--password", "demo-password", "--staff")  # idempotent
+    user = User.objects.get(username="demo")
+    client = Client()
+    assert client.post("/admin/login/", {"username": "Demo\\demo", "password": "demo-password"}).status_code == 302
+    index = client.get("/admin/").content.decode()
+    assert "have permission to view or edit anything" not in index
+    for url in (
+        "/admin/opportunities/opportunity/",
+        "/admin/bulkapi/importdefinition/",
+        "/admin/syncs/sync/",
+        "/admin/opportunities/opportunity/add/",
+        reverse("admin:backoffice_import"),
+    ):
+        assert client.get(url).status_code == 200, url
+    assert user.groups.count() == 1
+
+
+def test_login_page_says_how_to_write_the_user_name_and_takes_a_plain_unambiguous_one(site):
+    UserFactory(site=site, username="alice", password="pw-alice", is_staff=True)
+    page = Client().get("/admin/login/").content.decode()
+    assert "Site\\user" in page
+    assert Client().post("/admin/login/", {"username": "alice", "password": "pw-alice"}).status_code == 302
+    assert Client().post("/admin/login/", {"username": "ALICE", "password": "pw-alice"}).status_code == 302
+    # Ambiguous once another site has an "alice": then only Site\alice works.
+    UserFactory(site=SiteFactory(), username="Alice", password="pw-other", is_staff=True)
+    response = Client().post("/admin/login/", {"username": "alice", "password": "pw-alice"})
+    assert response.status_code == 200 and "Site\\user" in response.content.decode()
+    assert (
+        Client().post("/admin/login/", {"username": f"{site.name}\\alice", "password": "pw-alice"}).status_code == 302
+    )
+
+
+def test_staff_cannot_change_global_currencies(site):
+    client = login(staff_user(site))
+    assert client.get("/admin/bulkapi/currency/").status_code == 200
+    assert client.get("/admin/bulkapi/currency/add/").status_code == 403
+
+
+def test_stage_of_a_staff_user_is_created_in_their_site_with_unique_names_checked(site):
+    client = login(staff_user(site))
+    url = reverse("admin:opportunities_stage_add")
+    data = form_data(client.get(url))
+    data.update(name="prospecting", probability="0.1", status="open", sort_order="1")
+    response = client.post(url, data)
+    assert response.status_code == 200 and response.context["adminform"].form.errors  # exists (any case)
+    data["name"] = "Brand new"
+    assert client.post(url, data).status_code == 302
+    assert Stage.objects.get(name="Brand new").site == site
