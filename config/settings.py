@@ -217,6 +217,7 @@ SPECTACULAR_SETTINGS = {
     ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "bulkapi.api.schema.hooks.plain_django_routes",
         "bulkapi.api.schema.hooks.header_components",
         "bulkapi.api.schema.hooks.response_components",
         "bulkapi.api.schema.hooks.closed_answers",

@@ -153,7 +153,14 @@ class SyncDetailApi(APIView):
                         "Ended with rejects",
                         value={
                             **SYNC_EXAMPLE,
-                            "progress": {"total": 3, "processed": 3, "rejected": 1, "created": 2, "updated": 0},
+                            "progress": {
+                                "total": 3,
+                                "processed": 3,
+                                "rejected": 1,
+                                "created": 2,
+                                "updated": 0,
+                                "inFlight": 0,
+                            },
                         },
                     )
                 ],
@@ -187,7 +194,7 @@ class SyncCancelApi(APIView):
                         "Cancelled",
                         value={**SYNC_EXAMPLE, "status": "error",
                                "progress": {"total": 200000, "processed": 200000, "rejected": 149960, "created": 50040,
-                                            "updated": 0}},
+                                            "updated": 0, "inFlight": 0}},
                     )
                 ],
             ),

@@ -70,3 +70,56 @@ def closed_answers(result: dict, generator, **kwargs) -> dict:
             continue
         component["additionalProperties"] = False
     return result
+
+
+def _error(description: str) -> dict:
+    return {
+        "description": description,
+        "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+METRICS = {
+    "get": {
+        "operationId": "metrics_retrieve",
+        "summary": "Metrics in Prometheus text",
+        "description": (
+            "Requests by route, status and latency; syncs by status; rows created, updated and rejected; each "
+            "running sync's progress, rows/s and ETA; queue depths; callback failures. Off (404) unless "
+            "METRICS_TOKEN is set; then for `Authorization: Bearer <METRICS_TOKEN>` only (not an API token). "
+            "`Accept: application/openmetrics-text` gets OpenMetrics."
+        ),
+        "tags": ["Operations"],
+        "security": [{"metricsToken": []}],
+        "responses": {
+            "200": {
+                "description": "The metrics.",
+                "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+                "content": {
+                    "text/plain": {
+                        "schema": {"type": "string"},
+                        "example": '# TYPE bulk_syncs gauge\nbulk_syncs{status="active"} 1.0\n',
+                    },
+                    "application/openmetrics-text": {"schema": {"type": "string"}},
+                },
+            },
+            "401": {
+                **_error("Missing or wrong METRICS_TOKEN."),
+                "headers": {
+                    "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"},
+                    "WWW-Authenticate": {"$ref": "#/components/headers/WWW-Authenticate"},
+                },
+            },
+            "404": _error("METRICS_TOKEN is not set: metrics are off."),
+        },
+    }
+}
+
+
+def plain_django_routes(result: dict, generator, **kwargs) -> dict:
+    """Routes served by plain Django views, which drf-spectacular cannot see: `/metrics` (ops)."""
+    result["paths"]["/metrics"] = METRICS
+    schemes = result.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["metricsToken"] = {"type": "http", "scheme": "bearer", "description": "The METRICS_TOKEN setting."}
+    return result

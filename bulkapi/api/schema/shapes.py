@@ -408,6 +408,9 @@ class SyncProgressSerializer(serializers.Serializer):
     rejected = serializers.IntegerField(min_value=0)
     created = serializers.IntegerField(min_value=0)
     updated = serializers.IntegerField(min_value=0)
+    inFlight = serializers.IntegerField(  # noqa: N815
+        min_value=0, help_text="Rows the running chunks have read and not committed yet (moves every 1,000 rows)."
+    )
 
     class Meta:
         ref_name = "SyncProgress"
