@@ -79,7 +79,6 @@ class SiteAdmin(SiteScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
-
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "default_stage":  # only the edited site's own stages

@@ -8,10 +8,25 @@ from __future__ import annotations
 
 import json
 
-from django.utils.decorators import method_decorator
-from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiRequest,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from oauth2_provider.oauth2_backends import OAuthLibCore
 from oauth2_provider.views import TokenView
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+from .api.schema.shapes import (
+    ErrorSerializer,
+    TokenErrorSerializer,
+    TokenRequestSerializer,
+    TokenSerializer,
+    error_response,
+)
 
 
 class JSONOrFormOAuthLibCore(OAuthLibCore):
@@ -27,6 +42,77 @@ class JSONOrFormOAuthLibCore(OAuthLibCore):
         return super().extract_body(request)
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-class TokenApi(TokenView):
-    """POST /auth/oauth2/token."""
+_token_view = TokenView.as_view()
+
+_PASSWORD = {"grant_type": "password", "username": "Demo\\api", "password": "s3cret", "scope": "full"}
+_TOKEN = {
+    "access_token": "tD3yKcqYhHuhMa1vG3dJPZ7bH1RWqv",
+    "token_type": "Bearer",
+    "expires_in": 28800,
+    "refresh_token": "gP2cgGq2xCS3E2lnHvQ0NoJ7OCc8Ry",
+    "scope": "full",
+}
+
+
+def _token_request(serializer) -> OpenApiRequest:
+    return OpenApiRequest(
+        serializer,
+        examples=[
+            OpenApiExample("Password grant", value=_PASSWORD),
+            OpenApiExample("Refresh", value={"grant_type": "refresh_token", "refresh_token": _TOKEN["refresh_token"]}),
+            OpenApiExample(
+                "Client credentials in the body",
+                value={**_PASSWORD, "client_id": "my-client", "client_secret": "client-secret"},
+            ),
+        ],
+    )
+
+
+class TokenApi(APIView):
+    """POST /auth/oauth2/token: django-oauth-toolkit's TokenView, answering exactly as it does.
+
+    A DRF view only so that the schema describes it; the request goes to TokenView untouched."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    openapi_errors = ()  # RFC 6749 error bodies, listed below
+
+    @extend_schema(
+        operation_id="oauth2_token",
+        summary="Get an OAuth 2.0 access token",
+        description=(
+            "Grants: `password` (user name `Site\\User`), `refresh_token` (refresh tokens rotate: the answer "
+            "carries a new one and the old one is spent) and `client_credentials`. The client authenticates by "
+            "HTTP Basic (`client_id:client_secret`) or with `client_id`/`client_secret` in the body; the body may "
+            "be a form or JSON. Send the token as `Authorization: Bearer <access_token>`. A client_credentials "
+            "token names no user, so the Bulk and REST APIs refuse it (401): use the password grant for them."
+        ),
+        request={
+            "application/x-www-form-urlencoded": _token_request(TokenRequestSerializer),
+            "application/json": _token_request(TokenRequestSerializer),
+        },
+        responses={
+            200: OpenApiResponse(TokenSerializer, examples=[OpenApiExample("Issued", value=_TOKEN)]),
+            400: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="TokenBadRequest",
+                    serializers=[TokenErrorSerializer, ErrorSerializer],
+                    resource_type_field_name=None,
+                ),
+                description=(
+                    "RFC 6749's body: a bad grant, an unknown grant type, a bad user name or password, ... "
+                    "(A request too malformed to reach OAuth, e.g. too many form fields, gets our error body.)"
+                ),
+                examples=[OpenApiExample("Bad password", value={"error": "invalid_grant",
+                                                                 "error_description": "Invalid credentials given."})],
+            ),
+            401: OpenApiResponse(
+                TokenErrorSerializer,
+                description="The client (`client_id`/`client_secret`) could not be authenticated.",
+                examples=[OpenApiExample("Unknown client", value={"error": "invalid_client"})],
+            ),
+            413: error_response("413", "The body is larger than the limit."),
+        },
+    )  # fmt: skip
+    def post(self, request, *args, **kwargs):
+        return _token_view(request._request, *args, **kwargs)

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served as our own static files (no CDN)
     "oauth2_provider",
     "bulkapi",
     "opportunities",
@@ -174,17 +175,60 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "bulkapi.renderers.JSONOnlyNegotiation",
     "EXCEPTION_HANDLER": "bulkapi.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "bulkapi.api.schema.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": None,
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Opportunity bulk import and sync server",
-    "DESCRIPTION": "Eloqua Bulk API 2.0 compatible opportunity imports, syncs and REST APIs.",
+    "DESCRIPTION": (
+        "Eloqua Bulk API 2.0 compatible opportunity imports and syncs (`/api/bulk/2.0`, also in any letter case), "
+        "the batch CSV door and the REST API (`/api/v1`), discovery (`/id`) and OAuth 2.0 (`/auth/oauth2/token`).\n\n"
+        "Authenticate with Eloqua's Basic (`Site\\User:password`), or a token (API or OAuth) as "
+        "`Authorization: Bearer` or `X-Api-Key`. Every error is JSON: `{code, message, failures: [{field, value, "
+        "constraint, row}]}`. Bulk lists answer Eloqua's envelope `{items, totalResults, limit, offset, count, "
+        "hasMore}`. Eloqua's `X-HTTP-Method-Override` and `X-HTTP-Status-Code-Override` headers are honoured."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from drf-spectacular-sidecar's static files: /api/docs/ works offline, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Swagger UI shows the tags in this order.
+    "TAGS": [
+        {"name": "Login", "description": "Eloqua's discovery call and the OAuth 2.0 token endpoint."},
+        {"name": "Bulk: opportunities", "description": "Opportunity import definitions, their staged rows, fields."},
+        {"name": "Bulk: opportunity contact linkage", "description": "Imports that link opportunities to contacts."},
+        {"name": "Bulk: contacts", "description": "Contact import definitions, their staged rows, fields."},
+        {"name": "Bulk: accounts", "description": "Account import definitions, their staged rows, fields."},
+        {"name": "Bulk: syncs", "description": "Runs of an import's staged rows: status, logs, rejected rows."},
+        {"name": "Batch upload", "description": "One CSV file in, a job to poll, error and success files out."},
+        {"name": "REST: opportunities", "description": "Opportunities one at a time (strict JSON)."},
+        {"name": "REST: deals", "description": "Upsert up to 100 deals by externalDealId."},
+        {"name": "REST: contacts"},
+        {"name": "REST: accounts"},
+        {"name": "REST: stages"},
+        {"name": "REST: tags"},
+        {"name": "REST: owners"},
+        {"name": "REST: pipelines"},
+        {"name": "Operations", "description": "Health of the server, its database and its broker."},
+    ],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "bulkapi.api.schema.hooks.plain_django_routes",
+        "bulkapi.api.schema.hooks.header_components",
+        "bulkapi.api.schema.hooks.response_components",
+        "bulkapi.api.schema.hooks.closed_answers",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "SyncStatusEnum": ["pending", "active", "success", "warning", "error"],
+        "StageStatusEnum": "opportunities.models.StageStatus",
+        "BatchStatusEnum": "batches.models.BatchStatus",
+        "DealStatusEnum": ["upserted", "failed"],
+        "OAuthErrorEnum": "bulkapi.api.schema.shapes.OAUTH_ERRORS",
+    },
 }
 
 OAUTH2_PROVIDER = {

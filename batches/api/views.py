@@ -5,11 +5,20 @@ from __future__ import annotations
 from django.core.files.uploadhandler import FileUploadHandler, MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bulkapi.api.schema import page_of
+from bulkapi.api.schema.shapes import (
+    bulk_list_parameters,
+    error_response,
+    idempotency_parameters,
+    idempotency_responses,
+)
 from bulkapi.definitions import wire_time
 from bulkapi.exceptions import Conflict, Failure, NotFound, ValidationFailed
 from bulkapi.idempotency import files_digest, idempotent
@@ -19,6 +28,7 @@ from ..csvfiles import csv_lines
 from ..models import BatchJob
 from ..selectors import batch_job_get, batch_job_state, batch_result_file, is_terminal
 from ..services import BatchInvalid, batch_job_create, max_upload_bytes, too_large
+from .schema import INVALID_FILE, JOB_EXAMPLE, BatchAcceptedSerializer, BatchJobSerializer, BatchUploadRequestSerializer
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundary lines and part headers around the file
 
@@ -84,9 +94,36 @@ def render_job(request, job: BatchJob) -> dict:
     }
 
 
+SITE_ID = OpenApiParameter(
+    "site_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Your site's id (another site's is a 404)."
+)
+JOB_ID = OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's `jobId`.")
+
+
 class BatchUploadApi(SiteScopedApi):
     parser_classes = [MultiPartParser]
 
+    @extend_schema(
+        operation_id="batch_upload",
+        summary="Upload a CSV of opportunities as one batch job",
+        description=(
+            "The whole file is validated first: if any row is invalid, the answer is a 400 listing the row errors "
+            "and nothing is stored. Otherwise a job is created and its rows are synced by a worker; poll its "
+            "status. Files above BATCH_MAX_UPLOAD_BYTES (256 MiB) are a 413."
+        ),
+        parameters=[SITE_ID, *idempotency_parameters(202)],
+        request={"multipart/form-data": BatchUploadRequestSerializer},
+        responses={
+            202: OpenApiResponse(
+                BatchAcceptedSerializer,
+                description="Accepted: the job is queued.",
+                examples=[OpenApiExample("Accepted", value={"jobId": JOB_EXAMPLE["jobId"]})],
+            ),
+            400: INVALID_FILE,
+            413: error_response("413", "The file is larger than BATCH_MAX_UPLOAD_BYTES."),
+            **idempotency_responses(""),
+        },
+    )
     def post(self, request, site_id: int):
         length = request.META.get("CONTENT_LENGTH") or ""
         if length.isdigit() and int(length) > max_upload_bytes() + MULTIPART_OVERHEAD:
@@ -124,6 +161,27 @@ JOB_LIST = ListSpec(
 
 
 class BatchJobListApi(SiteScopedApi):
+    @extend_schema(
+        operation_id="batch_jobs_list",
+        summary="List the site's batch jobs",
+        description="Newest first unless `orderBy` says otherwise.",
+        parameters=[
+            SITE_ID,
+            *bulk_list_parameters(order_by=tuple(JOB_LIST.fields), q_terms=tuple(JOB_LIST.fields)),
+        ],
+        responses={
+            200: OpenApiResponse(
+                page_of(BatchJobSerializer, "BatchJobPage"),
+                examples=[
+                    OpenApiExample(
+                        "One page",
+                        value={"items": [JOB_EXAMPLE], "totalResults": 1, "limit": 1000, "offset": 0, "count": 1,
+                               "hasMore": False},
+                    )
+                ],
+            )
+        },
+    )  # fmt: skip
     def get(self, request, site_id: int):
         qs = BatchJob.objects.for_site(request.user.site).select_related("sync")
         return Response(
@@ -132,6 +190,16 @@ class BatchJobListApi(SiteScopedApi):
 
 
 class BatchJobStatusApi(SiteScopedApi):
+    @extend_schema(
+        operation_id="batch_job_status",
+        summary="A batch job's status and counts",
+        description=(
+            "`pending`, `processing`, then `complete`, `partialcomplete` or `failed`. The file URLs are null until "
+            "the job has ended."
+        ),
+        parameters=[SITE_ID, JOB_ID],
+        responses={200: OpenApiResponse(BatchJobSerializer, examples=[OpenApiExample("Ended", value=JOB_EXAMPLE)])},
+    )
     def get(self, request, site_id: int, job_id: str):
         return Response(render_job(request, batch_job_get(site=request.user.site, job_id=job_id)))
 
@@ -150,9 +218,26 @@ class _FileApi(SiteScopedApi):
         return response
 
 
+def _file_schema(operation_id: str, summary: str, description: str):
+    return extend_schema_view(
+        get=extend_schema(
+            operation_id=operation_id,
+            summary=summary,
+            description=description + " Streamed; formula-like cells get a leading `'`. 409 until the job has ended.",
+            parameters=[SITE_ID, JOB_ID],
+            responses={
+                (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The CSV file (an attachment)."),
+                409: error_response("409", "The job has not ended yet."),
+            },
+        )
+    )
+
+
+@_file_schema("batch_errors_file", "A batch job's error file", "Every row that was not stored, and why.")
 class BatchErrorFileApi(_FileApi):
     successes, suffix = False, "errors"
 
 
+@_file_schema("batch_successes_file", "A batch job's success file", "Every stored row and its opportunity.")
 class BatchSuccessFileApi(_FileApi):
     successes, suffix = True, "successes"

@@ -12,7 +12,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Q, Sum
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -34,8 +35,37 @@ from ..services import (
     import_definition_update,
 )
 from ..staging import staged_rows_clear
+from .schema import EntitySchema, entity_schema
+from .schema.shapes import (
+    CONFLICT,
+    HealthSerializer,
+    IdAnswerSerializer,
+    bulk_list_parameters,
+    idempotency_parameters,
+    idempotency_responses,
+)
 
 logger = logging.getLogger(__name__)
+
+
+ID_EXAMPLE = {
+    "site": {"id": 1, "name": "Demo"},
+    "user": {"id": 2, "username": "api", "displayName": "API User", "firstName": "API", "lastName": "User",
+             "emailAddress": "api@demo.example"},
+    "urls": {
+        "base": "https://bulk.example",
+        "apis": {
+            "soap": {
+                "standard": "https://bulk.example/API/{version}/Service.svc",
+                "dataTransfer": "https://bulk.example/API/{version}/DataTransferService.svc",
+                "email": "https://bulk.example/API/{version}/EmailService.svc",
+                "externalAction": "https://bulk.example/API/{version}/ExternalActionService.svc",
+            },
+            "rest": {"standard": "https://bulk.example/API/REST/{version}/",
+                     "bulk": "https://bulk.example/API/Bulk/{version}/"},
+        },
+    },
+}  # fmt: skip
 
 
 def public_base(request) -> str:
@@ -46,8 +76,26 @@ class IdApi(APIView):
     """Eloqua's `GET /id`: who you are and where this server's APIs live."""
 
     permission_classes = [AllowAny]
+    openapi_errors = ("400", "429")  # bad credentials are a 200 "Not authenticated.", as Eloqua answers
 
-    @extend_schema(responses={200: OpenApiResponse(description='Site, user and base URLs, or "Not authenticated."')})
+    @extend_schema(
+        operation_id="id_retrieve",
+        summary="Who you are and where this server's APIs live",
+        description=(
+            "Eloqua's discovery call (`https://login.eloqua.com/id`). With valid credentials: the site, the user "
+            "and this server's base URLs (`{version}` is literal; `rest.*` end in `/`). With missing or bad "
+            'credentials: **200** with the JSON string `"Not authenticated."`, exactly as Eloqua answers.'
+        ),
+        responses={
+            200: OpenApiResponse(
+                IdAnswerSerializer,
+                examples=[
+                    OpenApiExample("Authenticated", value=ID_EXAMPLE),
+                    OpenApiExample("Not authenticated", value="Not authenticated."),
+                ],
+            )
+        },
+    )
     def get(self, request):
         user = None
         try:
@@ -100,8 +148,37 @@ class HealthApi(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    openapi_errors = ()
 
-    @extend_schema(responses={200: dict, 503: dict})
+    @extend_schema(
+        operation_id="health_retrieve",
+        summary="Health of the server, its database and its broker",
+        responses={
+            200: OpenApiResponse(
+                HealthSerializer,
+                description="Everything answers.",
+                examples=[
+                    OpenApiExample(
+                        "Healthy", value={"status": "ok", "checks": {"database": "ok", "broker": "ok", "cache": "ok"}}
+                    )
+                ],
+            ),
+            503: OpenApiResponse(
+                HealthSerializer,
+                description="Something does not answer; `checks` names it.",
+                examples=[
+                    OpenApiExample(
+                        "Broker down",
+                        value={
+                            "status": "unavailable",
+                            "checks": {"database": "ok", "broker": "unavailable: ConnectionError", "cache": "ok"},
+                        },
+                        status_codes=["503"],
+                    )
+                ],
+            ),
+        },
+    )
     def get(self, request):
         import redis
 
@@ -130,6 +207,7 @@ class HealthApi(APIView):
 
 class EntityApi(APIView):
     entity: str = ""
+    schema = EntitySchema()
 
     @property
     def spec(self):
@@ -147,6 +225,19 @@ class EntityApi(APIView):
 
 
 class FieldListApi(EntityApi):
+    @entity_schema(
+        "fields_list",
+        "List the {noun} fields",
+        description=(
+            "Every field a {noun} import can map, the site's custom fields included (their ids start at 1000000). "
+            "`q` filters on `name`, `internalName` or `statement` with `=` and `*` wildcards, e.g. `name='Email*'`."
+        ),
+        parameters=[
+            *bulk_list_parameters(),
+            OpenApiParameter("q", OpenApiTypes.STR, description="`name=`, `internalName=` or `statement=` a value."),
+        ],
+        responses={200: "field_page"},
+    )
     def get(self, request):
         fields = [f.wire(self.spec.fields_uri) for f in self.spec.fields_for(request.user.site)]
         q = (request.query_params.get("q") or "").strip().strip('"')
@@ -163,6 +254,7 @@ class FieldListApi(EntityApi):
 
 
 class FieldDetailApi(EntityApi):
+    @entity_schema("fields_retrieve", "Get one {noun} field", responses={200: "field"})
     def get(self, request, pk: int):
         for field in self.spec.fields_for(request.user.site):
             if field.id == pk:
@@ -193,12 +285,28 @@ def _render(definition: ImportDefinition) -> dict:
 
 
 class ImportListApi(EntityApi):
+    @entity_schema(
+        "imports_list",
+        "List the {noun} import definitions",
+        parameters=bulk_list_parameters(order_by=tuple(DEFINITION_LIST.fields), q_terms=tuple(DEFINITION_LIST.fields)),
+        responses={200: "definition_page"},
+    )
     def get(self, request):
         qs = _with_kb_used(
             ImportDefinition.objects.for_site(request.user.site).filter(entity=self.entity, is_internal=False)
         )
         return Response(paginate(qs, request.query_params, lambda rows: [_render(d) for d in rows], DEFINITION_LIST))
 
+    @entity_schema(
+        "imports_create",
+        "Create {a_noun} import definition",
+        description=(
+            "Validated as Eloqua validates it: each broken rule is one entry of `failures` (400). `null`, read-only "
+            "and unknown properties are ignored, so a client may send back a whole definition it read."
+        ),
+        request="definition_request",
+        responses={201: "definition_created"},
+    )
     def post(self, request):
         definition = import_definition_create(
             site=request.user.site, user=request.user, entity=self.entity, body=request.data
@@ -207,6 +315,7 @@ class ImportListApi(EntityApi):
 
 
 class ImportDetailApi(EntityApi):
+    @entity_schema("imports_retrieve", "Get {a_noun} import definition", responses={200: "definition"})
     def get(self, request, pk: int):
         qs = _with_kb_used(
             ImportDefinition.objects.for_site(request.user.site).filter(entity=self.entity, pk=pk, is_internal=False)
@@ -216,10 +325,23 @@ class ImportDetailApi(EntityApi):
             raise NotFound()
         return Response(_render(definition))
 
+    @entity_schema(
+        "imports_update",
+        "Replace {a_noun} import definition",
+        description="A full replacement of the writable properties, validated as on create.",
+        request="definition_request",
+        responses={200: "definition"},
+    )
     def put(self, request, pk: int):
         definition = import_definition_update(definition=self.get_definition(pk), user=request.user, body=request.data)
         return Response(_render(definition))
 
+    @entity_schema(
+        "imports_destroy",
+        "Delete {a_noun} import definition",
+        description="Its staged rows go with it. 409 while a sync of it is pending or active.",
+        responses={204: None, 409: CONFLICT},
+    )
     def delete(self, request, pk: int):
         import_definition_delete(definition=self.get_definition(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -230,6 +352,20 @@ class ImportDataApi(EntityApi):
 
     parser_classes = []  # the body is streamed by the staging service, never parsed by DRF
 
+    @entity_schema(
+        "import_data_create",
+        "Stage {noun} rows",
+        description=(
+            "A JSON array of flat objects, or CSV with a header row, keyed by the definition's `fields` keys "
+            "(other keys are ignored). Rows are checked when a sync runs (bad ones become its rejects); only an "
+            "unreadable body is a 400 here, naming the `row`. The whole body is staged or nothing is. Uploads add "
+            "up until a sync takes them. Answers 204, or 201 with the sync it started when the definition has "
+            "`isSyncTriggeredOnImport`. Bodies above BULK_MAX_UPLOAD_BYTES (32 MB) are a 413."
+        ),
+        parameters=idempotency_parameters(201, 204),
+        request="data_request",
+        responses={204: None, 201: "sync_created", **idempotency_responses("A sync of the definition is running.")},
+    )
     def post(self, request, pk: int):
         definition = self.get_definition(pk)
         content_type = (request.content_type or "").split(";")[0].strip().lower()
@@ -252,6 +388,12 @@ class ImportDataApi(EntityApi):
 
         return idempotent(request, handle, digest=body.digest)
 
+    @entity_schema(
+        "import_data_destroy",
+        "Clear the staged {noun} rows no sync has taken",
+        description="409 while a sync of the definition is pending or active (Eloqua 24B).",
+        responses={204: None, 409: CONFLICT},
+    )
     def delete(self, request, pk: int):
         staged_rows_clear(definition=self.get_definition(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -4,12 +4,14 @@ Inputs are strict: unknown and read-only properties are a 400 naming them."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from opportunities.api.fields import StrictCharField, StrictInputMixin, utc_datetime_field
 from opportunities.api.serializers import CompanyRef
 
 from ..models import Account, Contact
+from . import examples
 
 
 class AccountRef(CompanyRef):
@@ -21,6 +23,7 @@ class AccountRefSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
 
 
+@extend_schema_serializer(examples=examples.CONTACT_EXAMPLES)
 class ContactOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uuid", read_only=True)
     email = serializers.CharField(read_only=True, allow_null=True)
@@ -46,6 +49,7 @@ def _text(max_length: int, **kwargs) -> StrictCharField:
     return StrictCharField(max_length=max_length, required=False, allow_null=True, allow_blank=True, **kwargs)
 
 
+@extend_schema_serializer(examples=examples.CONTACT_INPUT_EXAMPLES)
 class ContactInputSerializer(StrictInputMixin, serializers.Serializer):
     """POST and PATCH of a contact; `context["site"]` is required (for `accountId`)."""
 
@@ -63,6 +67,7 @@ class ContactInputSerializer(StrictInputMixin, serializers.Serializer):
     customFields = serializers.DictField(source="custom_fields", required=False)  # noqa: N815
 
 
+@extend_schema_serializer(examples=examples.ACCOUNT_EXAMPLES)
 class AccountOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uuid", read_only=True)
     name = serializers.CharField(read_only=True)
@@ -79,6 +84,7 @@ class AccountOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "domain", "externalId", "city", "country", "customFields", "createdAt", "updatedAt"]
 
 
+@extend_schema_serializer(examples=examples.ACCOUNT_INPUT_EXAMPLES)
 class AccountInputSerializer(StrictInputMixin, serializers.Serializer):
     read_only_names = frozenset({"id", "createdAt", "updatedAt"})
 

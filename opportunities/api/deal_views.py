@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bulkapi.api.schema.shapes import idempotency_parameters, idempotency_responses
 from bulkapi.idempotency import body_digest, idempotent
 
 from ..services import deals_upsert
@@ -42,7 +43,8 @@ class DealUpsertApi(APIView):
             "valid, with a result per deal in input order and a summary; a failed deal writes nothing."
         ),
         request=DealsRequestSchema,
-        responses={200: DealsResponseSerializer, 400: OpenApiResponse(description="Bad envelope.")},
+        parameters=idempotency_parameters(200),
+        responses={200: DealsResponseSerializer, **idempotency_responses("")},
     )
     def post(self, request):
         digest = body_digest(request)

@@ -13,6 +13,7 @@ from ..filtersets import OpportunityFilterSet
 from ..models import Opportunity
 from ..selectors import opportunity_get, opportunity_list
 from ..services import opportunity_create, opportunity_delete, opportunity_update
+from .examples import OPPORTUNITY_PAGE_EXAMPLE
 from .serializers import OpportunityInputSerializer, OpportunitySerializer
 
 # orderBy names (`orderBy=amount DESC`) and `q` terms (`q=name='Acme*'`) as on the Bulk lists.
@@ -76,7 +77,7 @@ class OpportunityListApi(_SiteApi):
         operation_id="opportunities_list",
         summary="List opportunities",
         parameters=PAGE_PARAMETERS,
-        responses={200: OpportunityPage},
+        responses={200: OpenApiResponse(OpportunityPage, examples=[OPPORTUNITY_PAGE_EXAMPLE])},
         filters=True,
     )
     def get(self, request):
@@ -94,7 +95,7 @@ class OpportunityListApi(_SiteApi):
     @extend_schema(
         summary="Create an opportunity",
         request=OpportunityInputSerializer,
-        responses={201: OpportunitySerializer, 400: OpenApiResponse(description="A field rule failed.")},
+        responses={201: OpportunitySerializer},
     )
     def post(self, request):
         site = request.user.site
@@ -114,7 +115,7 @@ class OpportunityDetailApi(_SiteApi):
     @extend_schema(
         summary="Update an opportunity (partial)",
         request=OpportunityInputSerializer,
-        responses={200: OpportunitySerializer, 400: OpenApiResponse(description="A field rule failed.")},
+        responses={200: OpportunitySerializer},
     )
     def patch(self, request, pk):
         site = request.user.site

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from bulkapi.exceptions import Failure, _flatten
@@ -19,6 +19,7 @@ from contacts.domains import normalise_domain
 from contacts.models import Account
 
 from ..models import Opportunity, Owner, Pipeline, Priority, Stage, StageStatus, Tag
+from . import examples
 from .fields import (
     CurrencyField,
     FastCharField,
@@ -108,6 +109,7 @@ class _UniquePerSite:
         return value
 
 
+@extend_schema_serializer(examples=examples.TAG_EXAMPLES)
 class TagSerializer(StrictInputMixin, _UniquePerSite, serializers.ModelSerializer):
     read_only_names = frozenset({"id"})
     name = StrictCharField(max_length=100)
@@ -120,6 +122,7 @@ class TagSerializer(StrictInputMixin, _UniquePerSite, serializers.ModelSerialize
         return self._unique(Tag, value.strip(), "A tag with this name already exists.", name__iexact=value.strip())
 
 
+@extend_schema_serializer(examples=examples.OWNER_EXAMPLES)
 class OwnerSerializer(StrictInputMixin, _UniquePerSite, serializers.ModelSerializer):
     read_only_names = frozenset({"id"})
     externalId = StrictCharField(source="external_id", max_length=255, required=False, allow_null=True)
@@ -134,6 +137,7 @@ class OwnerSerializer(StrictInputMixin, _UniquePerSite, serializers.ModelSeriali
         return self._unique(Owner, value, "An owner with this externalId already exists.", external_id=value)
 
 
+@extend_schema_serializer(examples=examples.PIPELINE_EXAMPLES)
 class PipelineSerializer(StrictInputMixin, _UniquePerSite, serializers.ModelSerializer):
     read_only_names = frozenset({"id"})
     externalId = StrictCharField(source="external_id", max_length=255)
@@ -167,6 +171,7 @@ class IsDefaultField(serializers.Field):
         return {"is_default": data}
 
 
+@extend_schema_serializer(examples=examples.STAGE_EXAMPLES)
 class StageSerializer(StrictInputMixin, _UniquePerSite, serializers.Serializer):
     """A stage of the site (input and output). `context["site"]` is required."""
 
@@ -219,6 +224,7 @@ def effective_probability(opp: Opportunity) -> Decimal | None:
     return opp.stage.probability if opp.stage_id else None
 
 
+@extend_schema_serializer(examples=examples.OPPORTUNITY_EXAMPLES)
 class OpportunitySerializer(serializers.Serializer):
     """An opportunity as every door's records read back (`id` is the uuid)."""
 
@@ -254,7 +260,7 @@ class OpportunitySerializer(serializers.Serializer):
     properties = serializers.JSONField(read_only=True)
     customFields = serializers.JSONField(source="custom_fields", read_only=True)
 
-    @extend_schema_field(OpenApiTypes.NUMBER)
+    @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_probability(self, opp: Opportunity) -> float | None:
         """The opportunity's own probability, or its stage's when it has none."""
         value = effective_probability(opp)
@@ -285,6 +291,7 @@ OPPORTUNITY_READ_ONLY = frozenset(OpportunitySerializer._declared_fields) - {
 }
 
 
+@extend_schema_serializer(examples=examples.OPPORTUNITY_INPUT_EXAMPLES)
 class OpportunityInputSerializer(StrictInputMixin, serializers.Serializer):
     """POST (all rules) and PATCH (partial) of one opportunity. `context["site"]` is required."""
 
@@ -389,8 +396,12 @@ class DealsRequestSerializer(StrictInputMixin, serializers.Serializer):
         return value
 
 
+@extend_schema_serializer(examples=examples.DEALS_REQUEST_EXAMPLES)
 class DealsRequestSchema(serializers.Serializer):
     deals = DealSerializer(many=True, help_text=f"1 to {MAX_DEALS} deals.")
+
+    class Meta:
+        ref_name = "Deals"  # the component "DealsRequest"
 
 
 class DealFailureSerializer(serializers.Serializer):
@@ -416,6 +427,7 @@ class DealsSummarySerializer(serializers.Serializer):
     failed = serializers.IntegerField()
 
 
+@extend_schema_serializer(examples=examples.DEALS_RESPONSE_EXAMPLES)
 class DealsResponseSerializer(serializers.Serializer):
     results = DealResultSerializer(many=True)
     summary = DealsSummarySerializer()

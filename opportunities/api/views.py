@@ -4,11 +4,12 @@ Same conventions as every /api/v1 resource: camelCase, the paging envelope with 
 `orderBy`, `q`, `totalResults`, JSON bodies only, unknown and read-only properties a 400.
 """
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from bulkapi.api.schema.shapes import error_response
 from bulkapi.paging import EnvelopePagination, ListSpec
 
 from ..models import Owner, Pipeline, Stage, Tag
@@ -63,6 +64,11 @@ class StageListApi(_SiteListMixin, generics.ListCreateAPIView):
         return Response(self.get_serializer(stage).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(
+    delete=extend_schema(
+        responses={204: None, 409: error_response("409", "The stage is used by opportunities, or is the default.")}
+    )
+)
 class StageDetailApi(_SiteListMixin, generics.RetrieveUpdateDestroyAPIView):
     model, serializer_class = Stage, StageSerializer
     http_method_names = DETAIL_METHODS
