@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bulkapi', '0008_staged_rows_keyed_by_definition'),
+        ('bulkapi', '0009_site_default_stage'),
     ]
 
     operations = [
