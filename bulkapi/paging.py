@@ -217,11 +217,11 @@ class EnvelopePagination(BasePagination):
             "required": ["items", "limit", "offset", "count", "hasMore"],
             "properties": {
                 "items": schema,
-                "totalResults": {"type": "integer", "description": "Omitted with totalResults=false."},
-                "limit": {"type": "integer"},
-                "offset": {"type": "integer"},
-                "count": {"type": "integer"},
-                "hasMore": {"type": "boolean"},
+                "totalResults": {"type": "integer", "description": "Omitted with totalResults=false.", "example": 1},
+                "limit": {"type": "integer", "example": self.max_limit},
+                "offset": {"type": "integer", "example": 0},
+                "count": {"type": "integer", "example": 1},
+                "hasMore": {"type": "boolean", "example": False},
             },
         }
 

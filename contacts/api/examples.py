@@ -43,7 +43,7 @@ CONTACT_EXAMPLES = [OpenApiExample("A contact", value=CONTACT, response_only=Tru
 CONTACT_INPUT_EXAMPLES = [
     OpenApiExample(
         "A contact",
-        value={"email": "ann@acme.example", "firstName": "Ann", "lastName": "Lee", "account": ACCOUNT_ID},
+        value={"email": "ann@acme.example", "firstName": "Ann", "lastName": "Lee", "accountId": ACCOUNT_ID},
         request_only=True,
     )
 ]
