@@ -58,7 +58,8 @@ start() {
 }
 
 start web .venv/bin/gunicorn config.wsgi:application \
-    --bind "127.0.0.1:$PORT" --workers "${WEB_CONCURRENCY:-2}" --timeout 120
+    --bind "127.0.0.1:$PORT" --workers "${WEB_CONCURRENCY:-2}" --timeout 120 \
+    --worker-class config.gunicorn.JsonErrorWorker
 start worker .venv/bin/celery -A config worker --loglevel=INFO \
     --concurrency "${CELERY_CONCURRENCY:-2}" -Q celery,bulk
 start beat .venv/bin/celery -A config beat --loglevel=INFO --schedule "$SCHEDULE"
