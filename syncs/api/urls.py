@@ -5,7 +5,7 @@ from . import views
 urlpatterns: list = []
 bulk_urlpatterns = [
     path("syncs", views.SyncListApi.as_view(), name="sync-list"),
-    path("syncs/<int:pk>", views.SyncDetailApi.as_view(), name="sync-detail"),
-    path("syncs/<int:pk>/logs", views.SyncLogsApi.as_view(), name="sync-logs"),
-    path("syncs/<int:pk>/rejects", views.SyncRejectsApi.as_view(), name="sync-rejects"),
+    path("syncs/<id:pk>", views.SyncDetailApi.as_view(), name="sync-detail"),
+    path("syncs/<id:pk>/logs", views.SyncLogsApi.as_view(), name="sync-logs"),
+    path("syncs/<id:pk>/rejects", views.SyncRejectsApi.as_view(), name="sync-rejects"),
 ]
