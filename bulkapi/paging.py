@@ -10,12 +10,16 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.db.models import QuerySet
-from django.utils.dateparse import parse_datetime
 
 from .exceptions import Failure, ValidationFailed
+from .limits import BIGINT_MAX, parse_bounded_decimal, parse_bounded_int, parse_iso_date, parse_iso_datetime
 
 MAX_LIMIT = 1000
+# Largest `offset`: past any list we hold, and within PostgreSQL's bigint with the page added.
+MAX_OFFSET = 2**31 - 1
 _Q_TERM = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
 
 
@@ -35,18 +39,14 @@ class Page:
 def page_params(query, max_limit: int = MAX_LIMIT) -> Page:
     failures = []
     values = {}
-    for name, default, low, high in (("limit", max_limit, 1, max_limit), ("offset", 0, 0, None)):
+    for name, default, low, high in (("limit", max_limit, 1, max_limit), ("offset", 0, 0, MAX_OFFSET)):
         raw = query.get(name)
         if raw in (None, ""):
             values[name] = default
             continue
-        try:
-            value = int(raw)
-        except ValueError:
-            value = None
-        if value is None or value < low or (high is not None and value > high):
-            rule = f"Must be an integer from {low} to {high}." if high else f"Must be an integer >= {low}."
-            failures.append(Failure(field=name, value=raw, constraint=rule))
+        value = parse_bounded_int(raw, low=low, high=high)
+        if value is None:
+            failures.append(Failure(field=name, value=raw, constraint=f"Must be an integer from {low} to {high}."))
         values[name] = value
     if failures:
         raise ValidationFailed(failures)
@@ -66,6 +66,37 @@ def _wildcard_regex(value: str) -> str:
     return "^" + ".*".join(re.escape(part) for part in value.split("*")) + "$"
 
 
+_NUMBER_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField, models.AutoField)
+
+
+def _typed(qs: QuerySet, column: str, name: str, value: str, spec: ListSpec, term: str):
+    """A `q` value as the column's type, within the shared bounds; a 400 naming `q` otherwise."""
+
+    def refuse(what: str):
+        raise ValidationFailed([Failure(field="q", value=term, constraint=what)])
+
+    try:
+        field = qs.model._meta.get_field(column)
+    except FieldDoesNotExist:
+        field = None
+    if name in spec.date_fields or isinstance(field, models.DateTimeField):
+        parsed = parse_iso_datetime(value)
+        if parsed is None:
+            refuse("Not an ISO 8601 date-time (offsets at most +/-15:59).")
+        return parsed
+    if isinstance(field, models.DateField):
+        parsed = parse_iso_date(value)
+        if parsed is None:
+            refuse("Not a date (YYYY-MM-DD).")
+        return parsed
+    if isinstance(field, _NUMBER_FIELDS):
+        parsed = parse_bounded_decimal(value)
+        if parsed is None or abs(parsed) > BIGINT_MAX:
+            refuse("Not a number.")
+        return parsed
+    return value
+
+
 def apply_query(qs: QuerySet, query, spec: ListSpec) -> QuerySet:
     q = (query.get("q") or "").strip()
     if q:
@@ -79,11 +110,8 @@ def apply_query(qs: QuerySet, query, spec: ListSpec) -> QuerySet:
             column, op, value = spec.fields[name], match.group(2), match.group(3)
             if len(value) >= 2 and value[0] == value[-1] == "'":
                 value = value[1:-1]
-            if name in spec.date_fields:
-                parsed = parse_datetime(value)
-                if parsed is None:
-                    raise ValidationFailed([Failure(field="q", value=term, constraint="Not a date.")])
-                value = parsed
+            if "*" not in value or op not in ("=", "!="):
+                value = _typed(qs, column, name, value, spec, term)
             lookups = {">": "gt", "<": "lt", ">=": "gte", "<=": "lte"}
             if op in lookups:
                 qs = qs.filter(**{f"{column}__{lookups[op]}": value})
