@@ -21,6 +21,7 @@ import pycountry
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from bulkapi.exceptions import Failure
+from bulkapi.limits import text_problem
 
 REQUIRED = ("OpportunityDateTime", "CurrencyCode", "OpportunityValue", "PipelineStage")
 IDENTIFIERS = ("RaId", "EmailAddress", "PhoneNumber", "PayloadValue")
@@ -237,6 +238,11 @@ def scan(
     p_ref, p_props = pos.get("Reference"), pos.get("AdditionalDataProperties")
     labels_at = header.labels
     width = header.width
+    names = [""] * width  # cell index -> the column's name, for errors
+    for column, i in pos.items():
+        names[i] = column
+    for i in labels_at:
+        names[i] = "Label"
     n = 0
     while True:
         try:
@@ -258,6 +264,10 @@ def scan(
                     constraint=f"Has {len(row)} values; the header has {width}.",
                 )
             )
+            continue
+        if "\x00" in "".join(row):  # Python's csv reads NUL; PostgreSQL cannot store it
+            i, cell = next((i, c) for i, c in enumerate(row) if "\x00" in c)
+            sink.add(Failure(field=names[i] or "row", row=n, value=cell, constraint=text_problem(cell)))
             continue
         errors = sink.total
         data: dict = {"_row": n}

@@ -6,13 +6,13 @@ from django.core.files.uploadhandler import FileUploadHandler, MemoryFileUploadH
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from rest_framework import status
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bulkapi.definitions import wire_time
 from bulkapi.exceptions import Conflict, Failure, NotFound, ValidationFailed
 from bulkapi.paging import ListSpec, paginate
+from bulkapi.parsers import MultiPartParser
 
 from ..csvfiles import ERROR_HEADER, SUCCESS_HEADER, csv_lines
 from ..models import BatchJob
@@ -98,6 +98,14 @@ class BatchUploadApi(SiteScopedApi):
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationFailed([Failure(field="file", constraint="Send the CSV as the multipart part `file`.")])
+        parts = [name for name in request.FILES for _ in request.FILES.getlist(name)]
+        if len(parts) > 1:  # which one would be the job? refuse rather than guess
+            for name in request.FILES:
+                for extra in request.FILES.getlist(name):
+                    extra.close()
+            raise ValidationFailed(
+                [Failure(field="file", value=", ".join(parts), constraint="Send exactly one file part, `file`.")]
+            )
         try:
             job = batch_job_create(site=request.user.site, user=request.user, upload=upload)
         finally:
