@@ -5,6 +5,8 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q
 
+from bulkapi.filters import IsoDateTimeFilter
+
 from .domains import normalise_domain
 from .models import Account, Contact
 
@@ -15,7 +17,7 @@ class ContactFilter(django_filters.FilterSet):
     externalId = django_filters.CharFilter(field_name="external_id")  # noqa: N815 - the wire name
     account = django_filters.UUIDFilter(field_name="account__uuid", help_text="The account's id.")
     company = django_filters.CharFilter(field_name="company", lookup_expr="icontains")
-    updatedSince = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
+    updatedSince = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
 
     class Meta:
         model = Contact
@@ -29,7 +31,7 @@ class AccountFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name.")
     domain = django_filters.CharFilter(method="filter_domain", help_text="Normalised before matching.")
     externalId = django_filters.CharFilter(field_name="external_id")  # noqa: N815
-    updatedSince = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
+    updatedSince = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
 
     class Meta:
         model = Account

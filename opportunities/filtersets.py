@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import django_filters
 
+from bulkapi.filters import IsoDateTimeFilter
+
 from .models import Opportunity, Priority, StageStatus
 
 
@@ -25,7 +27,7 @@ class OpportunityFilterSet(django_filters.FilterSet):
     closeDateTo = django_filters.DateFilter(
         field_name="close_date", lookup_expr="lte", help_text="closeDate on or before (YYYY-MM-DD)."
     )
-    modifiedSince = django_filters.IsoDateTimeFilter(
+    modifiedSince = IsoDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="modifiedAt at or after (ISO 8601)."
     )
     search = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Text in the name.")
