@@ -35,12 +35,12 @@ BLOCK = 64 * 1024  # bytes per read from the request stream and per COPY write
 MAX_COLUMNS = 1000
 MAX_COLUMN_CHARS = 1000  # a column name (header cell, JSON key)
 MAX_DIGIT_RUN = 1000  # digits in a JSON number (or a run of digits anywhere in a JSON upload)
-# One element of a JSON upload (a row), in bytes of JSON: CRM rows are a few KB. Refused once the
-# parser is GUARD_CHUNK past this without having finished the row. The bound also keeps yajl fast:
-# it re-reads a string from its start each time a chunk ends inside it (a 32 MB string of escapes
-# took minutes in 64 KB chunks), so rows are short and chunks long.
+# One element of a JSON upload (a row), in bytes of JSON: CRM rows are a few KB. A row is refused
+# once this much past its start has been read (so within GUARD_CHUNK after its first 1 MiB). The
+# bound also keeps yajl fast: it re-reads a string from its start each time a chunk ends inside it
+# (a 32 MB string of escapes took minutes in 64 KB chunks), so rows are short and chunks long.
 MAX_ROW_BYTES = 1024 * 1024
-GUARD_CHUNK = 1024 * 1024
+GUARD_CHUNK = 256 * 1024
 
 
 class LimitedStream(io.RawIOBase):
@@ -316,7 +316,8 @@ class _JsonGuard:
         if size == 0:
             return b""
         while True:
-            if self.fed - self.row_start > MAX_ROW_BYTES + GUARD_CHUNK:
+            # Everything read so far is parsed, and the row is still open: it is longer than this.
+            if self.fed - self.row_start > MAX_ROW_BYTES:
                 raise _invalid(self.row_index, f"A row has at most {MAX_ROW_BYTES} bytes of JSON.")
             new = self.body.read(GUARD_CHUNK)
             self.fed += len(new)
@@ -444,8 +445,8 @@ def _json_rows(body, keys: dict[str, str], seen: set[str]) -> Iterator[tuple[str
                 elif event == "string":
                     if key in keys:
                         row[key] = value
-                    elif guard.problem is not None and guard.found(value):  # refused even where ignored
-                        raise _invalid(index, guard.found(value), field=key)
+                    elif "\x00" in value or guard.found(value):  # refused even where it is ignored
+                        raise _invalid(index, guard.found(value) or text_problem(value), field=key)
                 elif event == "end_map":
                     break
                 elif event in ("start_map", "start_array"):
