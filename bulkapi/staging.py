@@ -330,8 +330,8 @@ class _JsonGuard:
             if emitted or eof:
                 return emitted
 
-    def _findings(self, data: bytes) -> list[tuple[int, int, str]]:
-        """(start, end, kind) of what must be replaced in `data`, in order."""
+    def _findings(self, data: bytes) -> list[tuple[int, int, str | None]]:
+        """(start, end, kind) of what must be replaced in `data` (kind None: kept, but not split), in order."""
         found = []
         if b"\\u" in data:
             for match in self._ESCAPE.finditer(data):
@@ -339,8 +339,9 @@ class _JsonGuard:
                 run = 0
                 while start - run > 0 and data[start - run - 1] == 0x5C:  # backslashes before it
                     run += 1
-                if run % 2 == 0 and len(match.group()) == 6:  # an escape, and not half of a pair
-                    found.append((start, match.end(), "s"))
+                if run % 2 == 0:  # an escape (after an odd run it is text)
+                    # A lone half is replaced; a pair is kept, but never cut in two (kind None).
+                    found.append((start, match.end(), "s" if len(match.group()) == 6 else None))
         mapped = data.translate(self._DIGIT_MAP)
         start = mapped.find(self._LONG)
         while start >= 0:
@@ -352,7 +353,7 @@ class _JsonGuard:
             elif exponent >= 0 and data[exponent : exponent + 1] in (b"e", b"E"):
                 found.append((exponent, end, "d"))
             start = mapped.find(self._LONG, end)
-        return sorted(found)
+        return found
 
     def _clean(self, data: bytes, eof: bool) -> bytes:
         cut = len(data) if eof else max(0, len(data) - self._WINDOW)
@@ -360,7 +361,7 @@ class _JsonGuard:
             if 0 < cut < len(data) and 0x80 <= data[cut] < 0xC0:
                 cut -= 1
         out, pos = [], 0
-        for start, end, kind in self._findings(data):
+        for start, end, kind in sorted(self._findings(data), key=lambda f: f[:2]):
             if start < pos:
                 continue  # inside what was replaced already
             if end > cut:
@@ -372,8 +373,9 @@ class _JsonGuard:
                 else:
                     cut = min(cut, start)
                 break
-            out += [data[pos:start], self._mark(kind)]
-            pos = end
+            if kind is not None:
+                out += [data[pos:start], self._mark(kind)]
+                pos = end
         tail = data[pos:cut]
         if (len(tail) - len(tail.rstrip(b"\\"))) % 2 and not eof:
             cut -= 1  # an unpaired backslash: it goes with what it escapes

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from ..catalog import entity_spec
 from ..definitions import render_definition
 from ..exceptions import NotFound
+from ..limits import parse_bounded_int
 from ..models import ImportDefinition
 from ..paging import ListSpec, paginate, paginate_list
 from ..services import import_definition_create, import_definition_delete, import_definition_update
@@ -220,7 +221,7 @@ class ImportDataApi(EntityApi):
         definition = self.get_definition(pk)
         content_type = (request.content_type or "").split(";")[0].strip().lower()
         raw = request._request
-        length = int(raw.META.get("CONTENT_LENGTH") or 0) or None
+        length = parse_bounded_int(raw.META.get("CONTENT_LENGTH") or "", low=0) or None  # garbage: unknown
         if content_type in ("text/csv", "application/csv", "text/plain"):
             staged_rows_load_csv(definition=definition, stream=raw, content_length=length)
         elif content_type in ("application/json", "", "text/json"):

@@ -645,6 +645,10 @@ def _misc_cases() -> list[Case]:
              headers={"HTTP_X_HTTP_STATUS_CODE_OVERRIDE": "9999"}),
         Case("delete data of another site's definition", "DELETE", f"{B}/opportunities/imports/0/data", 404, "not_found"),
         Case("health with NUL", "GET", "/health?x=%00", 400, VALIDATION, "x", auth=False),
+        Case("upload with a Content-Length that is not a number", "POST", f"{B}/opportunities/imports/{{opp_def}}/data",
+             400, VALIDATION, "body", body=b"[1]", headers={"CONTENT_LENGTH": "abc"}),
+        Case("upload with a 30-digit Content-Length", "POST", f"{B}/opportunities/imports/{{opp_def}}/data",
+             413, "payload_too_large", "body", body=b"[]", headers={"CONTENT_LENGTH": "9" * 30}),
         Case("schema with NUL", "GET", "/api/schema?format=%00", 400, VALIDATION, "format", auth=False),
     ]  # fmt: skip
 
