@@ -20,7 +20,6 @@ from rest_framework.views import APIView
 from ..catalog import entity_spec
 from ..definitions import render_definition
 from ..exceptions import NotFound
-from ..limits import parse_bounded_int
 from ..models import ImportDefinition
 from ..paging import ListSpec, paginate, paginate_list
 from ..services import import_definition_create, import_definition_delete, import_definition_update
@@ -221,7 +220,9 @@ class ImportDataApi(EntityApi):
         definition = self.get_definition(pk)
         content_type = (request.content_type or "").split(";")[0].strip().lower()
         raw = request._request
-        length = parse_bounded_int(raw.META.get("CONTENT_LENGTH") or "", low=0) or None  # garbage: unknown
+        declared = raw.META.get("CONTENT_LENGTH") or ""
+        # Digits only (40 are past any limit); anything else is no length at all.
+        length = int(declared.lstrip("0")[:40] or "0") if declared.isascii() and declared.isdigit() else None
         if content_type in ("text/csv", "application/csv", "text/plain"):
             staged_rows_load_csv(definition=definition, stream=raw, content_length=length)
         elif content_type in ("application/json", "", "text/json"):

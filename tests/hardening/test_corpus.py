@@ -4,9 +4,9 @@ leaving every stored table exactly as it was (a fingerprint of the tables before
 
 One site and its data (definitions, staged rows, a finished sync with logs and rejects,
 opportunities, contacts, accounts, stages, tags, owners, pipelines, a batch job, an OAuth client)
-are made once for the module and shared by every case; the cases run in autocommit, as requests
-do, so a case that wrote anything would show in the fingerprint. The module flushes the database at
-the end, as transactional tests do.
+are committed once for the module and shared by every case. Each case runs in a transaction rolled
+back afterwards (a write it made is seen by the fingerprint, on the same connection, and then
+undone); the module flushes the test database at the end, as transactional tests do.
 
 Gunicorn's own refusals (URL and header sizes, malformed request lines, chunked bodies) need a real
 server: tests/hardening/test_framing.py.
@@ -676,6 +676,9 @@ CASES = [
 def world(django_db_setup, django_db_blocker):
     """One site with something in every table the cases could touch; flushed afterwards."""
     with django_db_blocker.unblock():
+        # The test database, never the one DATABASE_URL names (pytest-django sets one up only
+        # for a session with a database test in it: this module's cases are marked so).
+        assert connection.settings_dict["NAME"].startswith("test_"), connection.settings_dict["NAME"]
         try:
             yield _build_world()
         finally:
@@ -793,6 +796,7 @@ def send(case: Case, world: dict):
     return client.generic(case.method, path, body or b"", content_type=case.content_type, **headers)
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_bad_input_is_answered_and_changes_nothing(case: Case, world):
     # given: the tables as the previous case left them (each case leaves them unchanged)
