@@ -148,7 +148,10 @@ def _stages_create(*, site: Site, names: dict[str, str]) -> None:
     last = Stage.objects.for_site(site).order_by("-sort_order").values_list("sort_order", flat=True).first() or 0
     Stage.objects.bulk_create(
         [
-            Stage(site=site, name=name, status=StageStatus.OPEN, probability=0, sort_order=last + 10 * i)
+            # Within the column (a stage may already sit at its maximum): never an overflow.
+            Stage(
+                site=site, name=name, status=StageStatus.OPEN, probability=0, sort_order=min(last + 10 * i, 2**31 - 1)
+            )
             for i, name in enumerate(new, start=1)
         ],
         ignore_conflicts=True,
