@@ -11,7 +11,8 @@ import json
 import pytest
 
 from bulkapi.exceptions import ValidationFailed
-from bulkapi.staging import GUARD_CHUNK, MAX_DIGIT_RUN, _json_rows
+from bulkapi.jsonguard import GUARD_CHUNK, MAX_DIGIT_RUN
+from bulkapi.staging import _json_rows
 
 KEYS = {"a": "a", "b": "b"}
 
