@@ -12,7 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import BadRequest, DisallowedHost, PermissionDenied, SuspiciousOperation, TooManyFieldsSent
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 
 from .exceptions import (
     BadRequestError,
@@ -46,11 +46,21 @@ def canonical_path(path: str) -> str:
     return path
 
 
+def json_bytes(body: object) -> bytes:
+    """JSON as DRF's renderer writes it: compact, and ASCII (an echoed surrogate stays escaped)."""
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def json_response(body: object, status: int, headers: dict | None = None) -> HttpResponse:
+    return HttpResponse(
+        json_bytes(body), status=status, content_type="application/json; charset=utf-8", headers=headers
+    )
+
+
 def error_response(exc: BulkError, headers: dict | None = None) -> HttpResponse:
     """Our error body for `exc`, outside DRF (middleware, plain Django views)."""
-    body = error_body(exc.code, exc.message, [f.as_dict() for f in exc.failures])
-    return HttpResponse(
-        json.dumps(body), status=exc.status_code, content_type="application/json; charset=utf-8", headers=headers
+    return json_response(
+        error_body(exc.code, exc.message, [f.as_dict() for f in exc.failures]), exc.status_code, headers
     )
 
 
@@ -158,7 +168,7 @@ class JsonErrorMiddleware:
         ):
             code = _STATUS_CODES.get(response.status_code, "error")
             message = _MESSAGES.get(response.status_code) or HttpResponse(status=response.status_code).reason_phrase
-            replaced = JsonResponse(error_body(code, message), status=response.status_code)
+            replaced = json_response(error_body(code, message), response.status_code)
             for header in ("WWW-Authenticate", "Allow", "Retry-After"):
                 if header in response:
                     replaced[header] = response[header]
@@ -172,15 +182,11 @@ class JsonErrorMiddleware:
         if mapped is not None:
             return error_response(mapped)
         if isinstance(exception, Http404):
-            return JsonResponse(error_body("not_found", "Not found."), status=404)
+            return json_response(error_body("not_found", "Not found."), 404)
         if isinstance(exception, PermissionDenied):
-            return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
+            return json_response(error_body("permission_denied", "Permission denied."), 403)
         logger.exception("unhandled error on %s %s", request.method, request.path)
-        return HttpResponse(
-            json.dumps(error_body("server_error", "There was an internal error.")),
-            status=500,
-            content_type="application/json",
-        )
+        return json_response(error_body("server_error", "There was an internal error."), 500)
 
 
 # --- body framing, below Django (WSGI) -------------------------------------------------------
@@ -299,7 +305,7 @@ class BodyFramingMiddleware:
 
     @staticmethod
     def _answer(start_response, exc: BulkError):
-        body = json.dumps(error_body(exc.code, exc.message, [f.as_dict() for f in exc.failures])).encode()
+        body = json_bytes(error_body(exc.code, exc.message, [f.as_dict() for f in exc.failures]))
         reason = HttpResponse(status=exc.status_code).reason_phrase
         start_response(
             f"{exc.status_code} {reason}",

@@ -10,7 +10,6 @@ import base64
 import json
 from urllib.parse import unquote
 
-from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.oauth2_backends import OAuthLibCore
@@ -19,6 +18,7 @@ from rest_framework.exceptions import ParseError
 
 from .exceptions import Failure, ValidationFailed, error_body
 from .limits import text_problem
+from .middleware import json_response
 from .parsers import load_json
 
 
@@ -76,5 +76,5 @@ class TokenApi(TokenView):
         if failure is not None:
             body = {"error": "invalid_request", "error_description": failure.constraint}
             body.update(error_body("validation_error", "There was a validation error.", [failure.as_dict()]))
-            return HttpResponse(json.dumps(body), status=400, content_type="application/json")
+            return json_response(body, 400)
         return super().post(request, *args, **kwargs)

@@ -37,7 +37,7 @@ def json_error(status_int: int, reason: str, mesg: str) -> bytes:
     body: dict = {"code": code, "message": reason + "."}
     if mesg:
         body["failures"] = [{"field": field, "constraint": mesg[:1000]}]
-    payload = json.dumps(body).encode()
+    payload = json.dumps(body, separators=(",", ":")).encode()
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"
         "Connection: close\r\n"
