@@ -24,5 +24,7 @@ RUN useradd --create-home --uid 10001 app \
 
 USER app
 EXPOSE 8000
-# config.gunicorn: with PROMETHEUS_MULTIPROC_DIR set (docker-compose.yml), /metrics adds up all workers.
-CMD ["gunicorn", "config.wsgi:application", "--config", "python:config.gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
+# config.gunicorn: with PROMETHEUS_MULTIPROC_DIR set (docker-compose.yml), /metrics adds up all workers;
+# its JsonErrorWorker answers gunicorn's own errors (414, 431, ...) as JSON.
+CMD ["gunicorn", "config.wsgi:application", "--config", "python:config.gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120",
+     "--worker-class", "config.gunicorn.JsonErrorWorker"]

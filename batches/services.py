@@ -161,10 +161,11 @@ def _stages_create(*, site: Site, names: dict[str, str]) -> list[dict]:
         return []
     last = Stage.objects.for_site(site).order_by("-sort_order").values_list("sort_order", flat=True).first() or 0
     with connection.cursor() as cur:
+        # Within the column (a stage may already sit at its maximum sort order): never an overflow.
         cur.execute(
             sql.SQL(
                 "INSERT INTO {} (site_id, name, status, probability, sort_order)"
-                " SELECT %s, t.name, %s, 0, %s + 10 * t.n FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n)"
+                " SELECT %s, t.name, %s, 0, LEAST(%s + 10 * t.n, 2147483647) FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n)"
                 " ORDER BY t.n ON CONFLICT DO NOTHING RETURNING id, name"
             ).format(sql.Identifier(Stage._meta.db_table)),
             [site.pk, StageStatus.OPEN, last, new],

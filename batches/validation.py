@@ -21,6 +21,7 @@ import pycountry
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from bulkapi.exceptions import Failure
+from bulkapi.limits import text_problem
 
 from .csvfiles import OUTCOME_COLUMNS, data_records, first_row, unneutralise
 
@@ -245,6 +246,11 @@ def scan(
     p_ref, p_props = pos.get("Reference"), pos.get("AdditionalDataProperties")
     labels_at = header.labels
     width = header.width
+    names = [""] * width  # cell index -> the column's name, for errors
+    for column, i in pos.items():
+        names[i] = column
+    for i in labels_at:
+        names[i] = "Label"
     n = 0
     records = data_records(reader)
     while True:
@@ -265,6 +271,10 @@ def scan(
                     constraint=f"Has {len(row)} values; the header has {width}.",
                 )
             )
+            continue
+        if "\x00" in "".join(row):  # Python's csv reads NUL; PostgreSQL cannot store it
+            i, cell = next((i, c) for i, c in enumerate(row) if "\x00" in c)
+            sink.add(Failure(field=names[i] or "row", row=n, value=cell, constraint=text_problem(cell)))
             continue
         errors = sink.total
         data: dict = {"_row": n}

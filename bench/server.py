@@ -90,7 +90,7 @@ class Processes:
         self._start(
             "api",
             [f"{venv}/gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", "2", "--timeout", "300"],
+             "--workers", "2", "--timeout", "300", "--worker-class", "config.gunicorn.JsonErrorWorker"],
         )  # fmt: skip
         self._start(
             "worker",

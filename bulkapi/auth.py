@@ -7,7 +7,6 @@ downstream. Failures are counted per client address and throttled (429) past a l
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import logging
 
@@ -22,10 +21,26 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
+from .limits import text_problem
 from .logging import bind_log_context
 from .models import ApiToken, User, hash_token
 
 logger = logging.getLogger(__name__)
+
+# Longest credentials looked up: `Site\\User` is at most 100 + 1 + 150 characters; tokens are ~40.
+MAX_LOGIN_CHARS = 256
+MAX_SECRET_CHARS = 1024
+
+
+def credentials_usable(login: str, secret: str) -> bool:
+    """Whether credentials could be anyone's: text PostgreSQL can hold, of plausible length. Checked
+    before any query (NUL in a user name is a database error, not a failed login)."""
+    return (
+        len(login) <= MAX_LOGIN_CHARS
+        and len(secret) <= MAX_SECRET_CHARS
+        and text_problem(login) is None
+        and text_problem(secret) is None
+    )
 
 
 def split_site_username(login: str) -> tuple[str | None, str]:
@@ -56,6 +71,8 @@ class SiteUserBackend(ModelBackend):
 
     def authenticate(self, request, username=None, password=None, allow_plain_name=False, **kwargs):
         if not username or password is None:
+            return None
+        if not (isinstance(username, str) and isinstance(password, str) and credentials_usable(username, password)):
             return None
         user = find_user(username)
         if user is None and allow_plain_name and "\\" not in username:
@@ -127,7 +144,7 @@ class EloquaBasicAuthentication(BaseAuthentication):
         check_not_throttled(request)
         try:
             login, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError; so is non-ASCII text
             _fail(request, "Invalid Basic credentials: not base64 of Site\\User:password.")
         user = SiteUserBackend().authenticate(request, username=login, password=password)
         if user is None or user.site_id is None:
@@ -172,7 +189,7 @@ class TokenAuthentication(BaseAuthentication):
         if not raw:
             return None
         check_not_throttled(request)
-        user = user_for_token(raw)
+        user = user_for_token(raw) if credentials_usable("", raw) else None
         if user is None or user.site_id is None:
             _fail(request, "Invalid or revoked token.")
         bind_log_context(site=user.site.name)

@@ -12,10 +12,14 @@ from datetime import UTC, timedelta
 
 from .catalog import EntitySpec, FieldSpec, entity_spec
 from .exceptions import Failure, ValidationFailed
+from .limits import parse_bounded_int, text_problem
 from .models import Entity, ImportDefinition, ImportRule, Site, UpdateRule
 from .statements import StatementError, parse_statement
 
 MAX_FIELDS = 100
+MAX_KEY_CHARS = 100  # a key of `fields` (a column name), as identifierFieldName
+# Longest autoDeleteDuration: ten years (a definition's deletion date must be a real date).
+MAX_AUTO_DELETE = timedelta(days=3650)
 URI_PREFIX = {
     Entity.OPPORTUNITY: "/opportunities/imports",
     Entity.CONTACT: "/contacts/imports",
@@ -26,10 +30,14 @@ URI_PREFIX = {
     Entity.OPPORTUNITY_BATCH: "/batches/imports",
 }
 _URI = re.compile(
-    r"^(?:/api/bulk/2\.0)?/?(opportunities/contacts|opportunities|contacts|accounts)/imports/(\d+)/?$",
+    r"^(?:/api/bulk/2\.0)?/?(opportunities/contacts|opportunities|contacts|accounts)/imports/(\d{1,18})/?$",
     re.IGNORECASE,
 )
-_DURATION = re.compile(r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$")
+# Each number at most 9 digits: durations are bounded where they are used, and a longer number is
+# never one anybody means.
+_DURATION = re.compile(
+    r"^P(?:(?P<w>\d{1,9})W)?(?:(?P<d>\d{1,9})D)?(?:T(?:(?P<h>\d{1,9})H)?(?:(?P<m>\d{1,9})M)?(?:(?P<s>\d{1,9})S)?)?$"
+)
 
 
 def definition_uri(definition: ImportDefinition) -> str:
@@ -46,11 +54,16 @@ def parse_definition_uri(uri: str) -> tuple[str, int] | None:
 
 
 def parse_duration(text: str) -> timedelta | None:
-    match = _DURATION.match(text or "")
+    if len(text or "") > 40:  # the stored form (a 40-character column)
+        return None
+    match = _DURATION.fullmatch(text or "")
     if not match or text in ("P", "PT") or text.endswith("T"):
         return None
     parts = {k: int(v or 0) for k, v in match.groupdict().items()}
-    return timedelta(weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+    try:
+        return timedelta(weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+    except OverflowError:  # beyond timedelta's 999,999,999 days
+        return None
 
 
 def wire_time(value) -> str:
@@ -73,6 +86,9 @@ def _bool(body: dict, key: str, failures: list[Failure]) -> bool | None:
 def _string(body: dict, key: str, failures: list[Failure], max_len: int = 100) -> str | None:
     value = body.get(key)
     if value is None:
+        return None
+    if isinstance(value, str) and text_problem(value):
+        failures.append(Failure(field=key, value=value, constraint=text_problem(value)))
         return None
     if not isinstance(value, str) or not (1 <= len(value) <= max_len):
         failures.append(
@@ -106,11 +122,23 @@ def _fields(
         failures.append(Failure(field="fields", constraint="Required: an object of {name: statement}."))
         return [], {}
     if len(raw) > MAX_FIELDS:
-        failures.append(Failure(field="fields", constraint=f"At most {MAX_FIELDS} fields per definition."))
+        failures.append(
+            Failure(field="fields", value=len(raw), constraint=f"At most {MAX_FIELDS} fields per definition.")
+        )
+        return [], {}
     catalog = spec.lookup(site)
     resolved: dict[str, FieldSpec] = {}
     seen: dict[str, str] = {}
     for key, text in raw.items():
+        if not 1 <= len(key) <= MAX_KEY_CHARS or text_problem(key):
+            failures.append(
+                Failure(
+                    field=f"fields.{key}",
+                    value=key,
+                    constraint=text_problem(key) or f"A field name is 1 to {MAX_KEY_CHARS} characters long.",
+                )
+            )
+            continue
         try:
             statement = parse_statement(text)
         except StatementError as exc:
@@ -293,11 +321,17 @@ def validate_definition(*, site: Site, entity: str, body: object) -> dict:
         if not isinstance(by_field, dict):
             failures.append(Failure(field="updateRuleByField", constraint="Must be an object of {field: rule}."))
             by_field = None
+        elif len(by_field) > MAX_FIELDS:
+            failures.append(
+                Failure(field="updateRuleByField", value=len(by_field), constraint=f"At most {MAX_FIELDS} fields.")
+            )
         else:
+            keys = dict(pairs)
             for key, rule in by_field.items():
-                if key not in dict(pairs):
-                    failures.append(Failure(field=f"updateRuleByField.{key}", constraint="Not a key of fields."))
-                _enum({key: rule}, key, UpdateRule, failures)
+                name = f"updateRuleByField.{key}"
+                if key not in keys:
+                    failures.append(Failure(field=name, value=key, constraint="Not a key of fields."))
+                _enum({name: rule}, name, UpdateRule, failures)
     values["update_rule_by_field"] = by_field
     values["import_rule"] = _enum(body, "importRule", ImportRule, failures)
     values["is_sync_triggered_on_import"] = bool(_bool(body, "isSyncTriggeredOnImport", failures))
@@ -320,10 +354,12 @@ def validate_definition(*, site: Site, entity: str, body: object) -> dict:
     values["auto_delete_duration"] = None
     if auto is not None:
         delta = parse_duration(auto) if isinstance(auto, str) else None
-        if delta is None or delta < timedelta(hours=1):
+        if delta is None or not timedelta(hours=1) <= delta <= MAX_AUTO_DELETE:
             failures.append(
                 Failure(
-                    field="autoDeleteDuration", value=auto, constraint="Must be an ISO 8601 duration of at least PT1H."
+                    field="autoDeleteDuration",
+                    value=auto,
+                    constraint="Must be an ISO 8601 duration from PT1H to P3650D.",
                 )
             )
         else:
@@ -339,10 +375,15 @@ def validate_definition(*, site: Site, entity: str, body: object) -> dict:
     ext = body.get("externalSystemId")
     values["external_system_id"] = None
     if ext is not None:
-        try:
-            values["external_system_id"] = int(ext)
-        except (TypeError, ValueError):
-            failures.append(Failure(field="externalSystemId", value=ext, constraint="Must be an integer."))
+        values["external_system_id"] = parse_bounded_int(ext)
+        if values["external_system_id"] is None:
+            failures.append(
+                Failure(
+                    field="externalSystemId",
+                    value=ext,
+                    constraint="Must be an integer from -9223372036854775808 to 9223372036854775807.",
+                )
+            )
     if failures:
         raise ValidationFailed(failures)
     return values

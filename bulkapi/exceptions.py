@@ -9,7 +9,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import (
+    BadRequest,
+    DisallowedHost,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions as drf
@@ -17,6 +26,16 @@ from rest_framework import status
 from rest_framework.response import Response
 
 logger = logging.getLogger(__name__)
+
+# Longest `value` an error echoes: the offending value is shown, not a megabyte of it.
+ECHO_MAX_CHARS = 1000
+
+
+def echo(value: object) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > ECHO_MAX_CHARS:
+        return f"{text[:ECHO_MAX_CHARS]}... ({len(text)} characters)"
+    return text
 
 
 @dataclass(frozen=True)
@@ -31,7 +50,7 @@ class Failure:
         if self.row is not None:
             out["row"] = self.row
         if self.value is not None:
-            out["value"] = self.value if isinstance(self.value, str) else str(self.value)
+            out["value"] = echo(self.value)
         out["constraint"] = self.constraint
         return out
 
@@ -70,6 +89,52 @@ class NotFound(BulkError):
     status_code = status.HTTP_404_NOT_FOUND
     code = "not_found"
     message = "Not found."
+
+
+class BadRequestError(BulkError):
+    """A request the server cannot read at all (framing, form limits, host): 400 with its own code."""
+
+    code = "bad_request"
+    message = "The request could not be read."
+
+    def __init__(self, failures: list[Failure] | None = None, message: str | None = None, code: str | None = None):
+        super().__init__(failures, message)
+        if code:
+            self.code = code
+
+
+class IncompleteBody(BadRequestError):
+    """The body ended before its Content-Length (or its last chunk): the client went away or lied.
+    Raised from inside the body stream, so whatever was reading it rolls back."""
+
+    code = "incomplete_body"
+    message = "The request body is incomplete."
+
+
+def django_error(exc: Exception) -> BulkError | None:
+    """Our error for the exceptions Django raises on unreadable requests (else a 400 HTML page)."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return PayloadTooLarge(
+            [Failure(field="body", constraint=f"The request body exceeds {limit} bytes.")],
+            message="The request body is too large.",
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return BadRequestError(
+            [Failure(field="body", constraint=f"At most {limit} parameters or form fields.")], code="too_many_fields"
+        )
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return BadRequestError([Failure(field="body", constraint=f"At most {limit} files.")], code="too_many_files")
+    if isinstance(exc, DisallowedHost):
+        return BadRequestError(
+            [Failure(field="Host", constraint="This server does not answer to that host name.")],
+            code="disallowed_host",
+        )
+    if isinstance(exc, SuspiciousOperation | BadRequest):
+        return BadRequestError()
+    return None
 
 
 def error_body(code: str, message: str, failures: list[dict] | None = None) -> dict:
@@ -119,6 +184,7 @@ def _challenge(request, default: str) -> str:
 
 
 def exception_handler(exc, context):
+    exc = django_error(exc) or exc
     if isinstance(exc, BulkError):
         failures = [f.as_dict() for f in exc.failures]
         return Response(error_body(exc.code, exc.message, failures), status=exc.status_code)

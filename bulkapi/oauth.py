@@ -6,7 +6,9 @@ credentials come by HTTP Basic or in the body; refresh tokens rotate on use.
 
 from __future__ import annotations
 
+import base64
 import json
+from urllib.parse import unquote
 
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -17,6 +19,7 @@ from drf_spectacular.utils import (
 )
 from oauth2_provider.oauth2_backends import OAuthLibCore
 from oauth2_provider.views import TokenView
+from rest_framework.exceptions import ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
@@ -27,19 +30,55 @@ from .api.schema.shapes import (
     TokenSerializer,
     error_response,
 )
+from .exceptions import Failure, ValidationFailed, error_body
+from .limits import text_problem
+from .middleware import json_response
+from .parsers import load_json
+
+
+def _is_json(request) -> bool:
+    return (request.content_type or "").lower() == "application/json"
 
 
 class JSONOrFormOAuthLibCore(OAuthLibCore):
     def extract_body(self, request):
-        if (request.content_type or "").lower() == "application/json":
+        if _is_json(request):
             try:
-                body = json.loads(request.body.decode("utf-8") or "{}")
-            except (ValueError, UnicodeDecodeError):
+                body = load_json(request.body.decode("utf-8") or "{}")
+            except (ParseError, ValidationFailed, UnicodeDecodeError):
                 return []
             if not isinstance(body, dict):
                 return []
             return [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in body.items() if v is not None]
         return super().extract_body(request)
+
+
+def token_request_failure(request) -> Failure | None:
+    """What no OAuth lookup may see: text PostgreSQL cannot hold in the client's Basic credentials or
+    in any body parameter (a NUL in a client id or user name is a database error, not a bad login).
+    Values are never echoed: they may be secrets."""
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = unquote(base64.b64decode(value.strip()).decode("utf-8"))
+        except ValueError:  # not base64 or not UTF-8: oauthlib answers invalid_client
+            decoded = ""
+        if text_problem(decoded):
+            return Failure(field="Authorization", constraint=text_problem(decoded))
+    if _is_json(request):
+        try:
+            load_json(request.body.decode("utf-8", "replace") or "{}")
+        except ValidationFailed as exc:
+            return Failure(field=exc.failures[0].field, constraint=exc.failures[0].constraint)
+        except ParseError:
+            return None  # oauthlib answers invalid_request
+        return None
+    for key, values in request.POST.lists():
+        for text in (key, *values):
+            problem = text_problem(text)
+            if problem:
+                return Failure(field=key if text is not key else "body", constraint=problem)
+    return None
 
 
 _token_view = TokenView.as_view()
@@ -115,4 +154,9 @@ class TokenApi(APIView):
         },
     )  # fmt: skip
     def post(self, request, *args, **kwargs):
+        failure = token_request_failure(request._request)
+        if failure is not None:
+            body = {"error": "invalid_request", "error_description": failure.constraint}
+            body.update(error_body("validation_error", "There was a validation error.", [failure.as_dict()]))
+            return json_response(body, 400)
         return _token_view(request._request, *args, **kwargs)

@@ -17,13 +17,15 @@ from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import QuerySet
-from django.utils.dateparse import parse_datetime
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
 from .exceptions import Failure, ValidationFailed
+from .limits import BIGINT_MAX, parse_bounded_decimal, parse_bounded_int, parse_iso_date, parse_iso_datetime
 
 MAX_LIMIT = 1000
+# Largest `offset`: past any list we hold, and within PostgreSQL's bigint with the page added.
+MAX_OFFSET = 2**31 - 1
 _Q_TERM = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: PostgreSQL text cannot hold them
@@ -48,18 +50,16 @@ class Page:
 def page_params(query, max_limit: int = MAX_LIMIT) -> Page:
     failures = []
     values = {}
-    for name, default, low, high in (("limit", max_limit, 1, max_limit), ("offset", 0, 0, None)):
+    for name, default, low, high in (("limit", max_limit, 1, max_limit), ("offset", 0, 0, MAX_OFFSET)):
         raw = query.get(name)
         if raw in (None, ""):
             values[name] = default
             continue
-        try:
-            value = int(raw) if len(raw) <= 20 else None
-        except ValueError:
-            value = None
-        if value is None or value < low or (high is not None and value > high):
-            rule = f"Must be an integer from {low} to {high}." if high else f"Must be an integer >= {low}."
-            failures.append(Failure(field=name, value=raw[:100], constraint=rule))
+        value = parse_bounded_int(raw, low=low, high=high)
+        if value is None:
+            failures.append(
+                Failure(field=name, value=raw[:100], constraint=f"Must be an integer from {low} to {high}.")
+            )
         values[name] = value
     try:
         total = _parse_bool(query.get("totalResults"), True)
@@ -93,34 +93,43 @@ def _model_field(model, path: str) -> models.Field | None:
         return None
 
 
+_NUMBER_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField, models.AutoField)
+
+
 def _term_value(qs: QuerySet, column: str, value: str, is_date: bool, term: str):
-    """A `q` term's value typed like its column: text stays text (wildcards apply); dates are ISO 8601
-    (taken in UTC, whatever their offset); numbers are numbers in the column's range."""
+    """A `q` term's value typed like its column, within the shared bounds (bulkapi.limits): text stays
+    text (wildcards apply); date-times are ISO 8601 (taken in UTC, offsets at most +/-15:59); dates
+    YYYY-MM-DD; numbers are numbers within bigint. A 400 naming `q` otherwise."""
+
+    def refuse(what: str):
+        raise ValidationFailed([Failure(field="q", value=term, constraint=what)])
+
     target = _model_field(qs.model, column)
     if is_date or isinstance(target, models.DateTimeField):
-        try:
-            parsed = parse_datetime(value)
-        except ValueError:  # well-formed but impossible (month 13)
-            parsed = None
+        parsed = parse_iso_datetime(value)
         if parsed is None:
-            raise ValidationFailed([Failure(field="q", value=term, constraint="Not a date.")])
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            refuse("Not an ISO 8601 date-time (offsets at most +/-15:59).")
+        return parsed.astimezone(UTC)
+    if isinstance(target, models.DateField):
+        parsed = parse_iso_date(value)
+        if parsed is None:
+            refuse("Not a date (YYYY-MM-DD).")
+        return parsed
+    if isinstance(target, _NUMBER_FIELDS):
+        parsed = parse_bounded_decimal(value)
+        if parsed is None or abs(parsed) > BIGINT_MAX:
+            refuse("Not a number.")
+        return parsed
     if target is None or isinstance(target, models.CharField | models.TextField):
         if _UNSTORABLE.search(value):
-            raise ValidationFailed(
-                [Failure(field="q", value=term, constraint="Contains a character text cannot hold.")]
-            )
+            refuse("Contains a character text cannot hold.")
         return value
     try:
         typed = target.to_python(value)
         target.run_validators(typed)
     except (DjangoValidationError, ValueError, OverflowError):
-        raise ValidationFailed([Failure(field="q", value=term, constraint=f"Not a valid {_kind(target)}.")]) from None
+        refuse("Not a valid value.")
     return typed
-
-
-def _kind(target: models.Field) -> str:
-    return "number" if isinstance(target, models.IntegerField | models.DecimalField | models.FloatField) else "value"
 
 
 def apply_query(qs: QuerySet, query, spec: ListSpec) -> QuerySet:

@@ -123,10 +123,37 @@ def typed_value(m: Mapping, raw: sql.Composable) -> sql.Composable:
     return raw
 
 
+# The HTML living standard's e-mail pattern, plus: the domain must have a dot. A query parameter
+# (`%(email_re)s`, see REGEX_PARAMS): `%` inside a composed literal would clash with placeholders.
+EMAIL_RE = (
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+EMAIL_MAX = 254
+REGEX_PARAMS = {"email_re": EMAIL_RE}
+
+
+def too_long(value: sql.Composable, max_length: int) -> sql.Composable:
+    return sql.SQL("char_length({}) > {}").format(value, sql.Literal(max_length))
+
+
+def email_malformed(raw: sql.Composable) -> sql.Composable:
+    """Not an e-mail address. The length is judged first: no pattern runs over a megabyte."""
+    return sql.SQL("(CASE WHEN {} THEN true ELSE {} !~ %(email_re)s END)").format(too_long(raw, EMAIL_MAX), raw)
+
+
 def typed_malformed(m: Mapping, raw: sql.Composable, parsed: sql.Composable) -> sql.Composable | None:
-    """When a generic field's value is malformed (ELQ-00032): does not parse, or is too long."""
+    """When a generic field's value is malformed (ELQ-00032): does not parse, is not the e-mail
+    address its type says, or is longer than its column or field holds. Every value a chunk writes
+    is judged here (or by its processor's own rule) before anything is written, so a value that
+    does not fit is a reject of its row and never a database error that fails the chunk."""
     if m.field.data_type in (DataType.NUMBER, DataType.DATE, DataType.BOOLEAN):
         return sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(raw, parsed)
+    if m.field.data_type == DataType.EMAIL:
+        check = email_malformed(raw)
+        if m.field.max_length and m.field.max_length < EMAIL_MAX:
+            check = sql.SQL("({} OR {})").format(too_long(raw, m.field.max_length), check)
+        return check
     if m.field.max_length:
-        return sql.SQL("char_length({}) > {}").format(raw, sql.Literal(m.field.max_length))
+        return too_long(raw, m.field.max_length)
     return None

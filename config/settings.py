@@ -50,7 +50,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "bulkapi.middleware.RequestIdMiddleware",
+    # Outside every middleware that can fail (DisallowedHost in CommonMiddleware): any error answer
+    # from below is JSON by the time it leaves.
+    "bulkapi.middleware.JsonErrorMiddleware",
     "bulkapi.middleware.BulkPathMiddleware",
+    "bulkapi.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -59,7 +63,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "bulkapi.middleware.JsonErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -141,8 +144,16 @@ WHITENOISE_USE_FINDERS = True
 
 # Uploads: bodies are streamed, never held whole in memory.
 BULK_MAX_UPLOAD_BYTES = env.int("BULK_MAX_UPLOAD_BYTES", default=32 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = None  # we enforce our own limit while streaming
+# Every other body (JSON, forms: definitions, syncs, deals, REST records, OAuth) is read whole, so it
+# is bounded: over it is a 413. 100 deals with every property set are about 100 KB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("API_MAX_FORM_FIELDS", default=1000)  # query and form parameters
+DATA_UPLOAD_MAX_NUMBER_FILES = 10  # multipart file parts (a batch upload takes exactly one)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Nesting of arrays and objects in a JSON body; deeper is a 400 (the deepest we take is 4).
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
+# Longest query parameter value, in characters (gunicorn's request line is at most 4,094 bytes).
+QUERY_PARAM_MAX_CHARS = env.int("QUERY_PARAM_MAX_CHARS", default=2000)
 # Rows per sync chunk: one transaction each. 50k rows take about 1-2 s and a few MB of
 # temp table on 2 cores; small enough to stay far under the broker visibility timeout.
 BULK_SYNC_CHUNK_ROWS = env.int("BULK_SYNC_CHUNK_ROWS", default=50_000)
@@ -169,9 +180,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["bulkapi.auth.IsSiteUser"],
     "DEFAULT_RENDERER_CLASSES": ["bulkapi.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "bulkapi.parsers.JSONParser",
+        "bulkapi.parsers.FormParser",
+        "bulkapi.parsers.MultiPartParser",
     ],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "bulkapi.renderers.JSONOnlyNegotiation",
     "EXCEPTION_HANDLER": "bulkapi.exceptions.exception_handler",
@@ -229,6 +240,8 @@ SPECTACULAR_SETTINGS = {
         "DealStatusEnum": ["upserted", "failed"],
         "OAuthErrorEnum": "bulkapi.api.schema.shapes.OAUTH_ERRORS",
     },
+    # bulkapi.converters: ids in paths are 1 to 18 digits.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}},
 }
 
 OAUTH2_PROVIDER = {

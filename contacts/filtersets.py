@@ -5,7 +5,8 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q
 
-from opportunities.filtersets import DateTimeFilter, TextFilter
+from bulkapi.filters import IsoDateTimeFilter
+from opportunities.filtersets import TextFilter
 
 from .domains import normalise_domain
 from .models import Account, Contact
@@ -17,7 +18,7 @@ class ContactFilter(django_filters.FilterSet):
     externalId = TextFilter(field_name="external_id")  # noqa: N815 - the wire name
     accountId = django_filters.UUIDFilter(field_name="account__uuid", help_text="The account's id.")  # noqa: N815
     company = TextFilter(field_name="company", lookup_expr="icontains")
-    updatedSince = DateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
+    updatedSince = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
 
     class Meta:
         model = Contact
@@ -31,7 +32,7 @@ class AccountFilter(django_filters.FilterSet):
     name = TextFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name.")
     domain = TextFilter(method="filter_domain", help_text="Normalised before matching.")
     externalId = TextFilter(field_name="external_id")  # noqa: N815
-    updatedSince = DateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
+    updatedSince = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")  # noqa: N815
 
     class Meta:
         model = Account

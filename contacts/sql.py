@@ -16,11 +16,14 @@ from psycopg import sql
 from bulkapi.catalog import Mapping
 from bulkapi.models import ImportRule
 from bulkapi.sql import (
+    EMAIL_RE,
     custom_fields_expr,
+    email_malformed,
     insert_rejects,
     key_params,
     raw_columns,
     text_array,
+    too_long,
     typed_malformed,
     typed_value,
     update_rule_expr,
@@ -29,11 +32,6 @@ from syncs.processors import ChunkResult, ConcurrentWrite
 
 from .models import Account, Contact
 
-# The HTML living standard's e-mail pattern, plus: the domain must have a dot.
-EMAIL_RE = (
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
 # Loose: digits, spaces, + ( ) . - /, an optional extension; at least three digits (checked apart).
 PHONE_RE = r"^\+?[0-9 ().\-/]{3,40}(\s*(x|ext\.?)\s*[0-9]{1,6})?$"
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -127,22 +125,27 @@ def _parse(m: Mapping) -> sql.Composable:
 
 
 def _malformed(m: Mapping) -> sql.Composable | None:
+    """Condition under which the row's value for `m` is malformed (ELQ-00032), or None. What is
+    judged is what would be written (a domain is stored normalised), against its column's width,
+    with the length judged before any pattern so none runs over a megabyte."""
     raw, parsed = sql.SQL("y.") + m.raw, sql.SQL("y.") + m.parsed
     column = m.field.column
     if column == "account_id":  # an unknown or ambiguous account has its own code; a bad id is malformed
         if m.field.key != "contact.account.id":
             return None
         return sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(raw, uuid_sql(raw))
-    if column in ("uuid", "domain"):
-        pattern = sql.Placeholder("domain_re")
-        check = sql.SQL("OR {} !~ {}").format(parsed, pattern) if column == "domain" else sql.SQL("")
-        return sql.SQL("({} IS NOT NULL AND ({} IS NULL {}))").format(raw, parsed, check)
-    if column == "email":
-        return sql.SQL("({0} !~ {1} OR char_length({0}) > 254)").format(raw, sql.Placeholder("email_re"))
-    if column == "phone":
-        return sql.SQL("({0} !~* {1} OR char_length(regexp_replace({0}, '[^0-9]', '', 'g')) < 3)").format(
-            raw, sql.Placeholder("phone_re")
+    if column == "uuid":
+        return sql.SQL("({} IS NOT NULL AND {} IS NULL)").format(raw, parsed)
+    if column == "domain":
+        return sql.SQL("({} IS NOT NULL AND (CASE WHEN {} IS NULL OR {} THEN true ELSE {} !~ {} END))").format(
+            raw, parsed, too_long(parsed, m.field.max_length), parsed, sql.Placeholder("domain_re")
         )
+    if column == "email":
+        return email_malformed(raw)
+    if column == "phone":
+        return sql.SQL(
+            "(CASE WHEN {} THEN true ELSE {} !~* {} OR char_length(regexp_replace({}, '[^0-9]', '', 'g')) < 3 END)"
+        ).format(too_long(raw, m.field.max_length), raw, sql.Placeholder("phone_re"), raw)
     return typed_malformed(m, raw, parsed)
 
 

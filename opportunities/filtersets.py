@@ -10,6 +10,8 @@ from datetime import UTC
 import django_filters
 from django import forms
 
+from bulkapi.filters import IsoDateTimeFilter
+
 from .models import Opportunity, Priority, StageStatus
 
 MAX_ID = 2**63 - 1  # bigint
@@ -105,7 +107,7 @@ class OpportunityFilterSet(django_filters.FilterSet):
     closeDateTo = django_filters.DateFilter(
         field_name="close_date", lookup_expr="lte", help_text="closeDate on or before (YYYY-MM-DD)."
     )
-    modifiedSince = DateTimeFilter(
+    modifiedSince = IsoDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="modifiedAt at or after (ISO 8601)."
     )
     search = TextFilter(field_name="name", lookup_expr="icontains", help_text="Text in the name.")

@@ -14,6 +14,7 @@ from psycopg import sql
 from bulkapi.catalog import Mapping
 from bulkapi.models import ImportRule
 from bulkapi.sql import (
+    REGEX_PARAMS,
     custom_fields_expr,
     insert_rejects,
     key_params,
@@ -188,7 +189,7 @@ def process_chunk(
         match_cond=match_cond,
     )
     params = {"sync": sync_id, "site": site_id, "definition": definition.pk}
-    params.update(key_params(mappings))
+    params.update(key_params(mappings), **REGEX_PARAMS)
     # Each row's match must be one index probe for its identifier, whatever the statistics say: a
     # table another lane is filling right now (its rows not yet committed, so not counted) looks
     # small to the planner, and a plan that scans it per staged row reads every row the other

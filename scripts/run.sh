@@ -157,7 +157,8 @@ write_run_env
 
 mkdir -p "$METRICS_DIR"
 PROMETHEUS_MULTIPROC_DIR="$ROOT/$METRICS_DIR" spawn web .venv/bin/gunicorn config.wsgi:application \
-    --config python:config.gunicorn --bind "127.0.0.1:$PORT" --workers "${WEB_CONCURRENCY:-2}" --timeout 120
+    --config python:config.gunicorn --worker-class config.gunicorn.JsonErrorWorker \
+    --bind "127.0.0.1:$PORT" --workers "${WEB_CONCURRENCY:-2}" --timeout 120
 spawn worker-bulk .venv/bin/celery -A config worker -Q bulk -n "bulk@%h" \
     --concurrency "${CELERY_CONCURRENCY:-2}" --loglevel=INFO
 spawn worker .venv/bin/celery -A config worker -Q celery -n "celery@%h" --concurrency 1 --loglevel=INFO

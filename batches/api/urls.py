@@ -5,12 +5,12 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("<int:site_id>/opportunity/upload/batch", views.BatchUploadApi.as_view(), name="batch-upload"),
-    path("<int:site_id>/batch", views.BatchJobListApi.as_view(), name="batch-list"),
-    path("<int:site_id>/batch/<str:job_id>/status", views.BatchJobStatusApi.as_view(), name="batch-status"),
-    path("<int:site_id>/batch/<str:job_id>/errors.csv", views.BatchErrorFileApi.as_view(), name="batch-error-file"),
+    path("<id:site_id>/opportunity/upload/batch", views.BatchUploadApi.as_view(), name="batch-upload"),
+    path("<id:site_id>/batch", views.BatchJobListApi.as_view(), name="batch-list"),
+    path("<id:site_id>/batch/<str:job_id>/status", views.BatchJobStatusApi.as_view(), name="batch-status"),
+    path("<id:site_id>/batch/<str:job_id>/errors.csv", views.BatchErrorFileApi.as_view(), name="batch-error-file"),
     path(
-        "<int:site_id>/batch/<str:job_id>/successes.csv",
+        "<id:site_id>/batch/<str:job_id>/successes.csv",
         views.BatchSuccessFileApi.as_view(),
         name="batch-success-file",
     ),

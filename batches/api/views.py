@@ -8,7 +8,6 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -23,6 +22,7 @@ from bulkapi.definitions import wire_time
 from bulkapi.exceptions import Conflict, Failure, NotFound, ValidationFailed
 from bulkapi.idempotency import files_digest, idempotent
 from bulkapi.paging import ListSpec, paginate
+from bulkapi.parsers import MultiPartParser
 
 from ..csvfiles import csv_lines
 from ..models import BatchJob
@@ -137,6 +137,14 @@ class BatchUploadApi(SiteScopedApi):
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationFailed([Failure(field="file", constraint="Send the CSV as the multipart part `file`.")])
+        parts = [name for name in request.FILES for _ in request.FILES.getlist(name)]
+        if len(parts) > 1:  # which one would be the job? refuse rather than guess
+            for name in request.FILES:
+                for extra in request.FILES.getlist(name):
+                    extra.close()
+            raise ValidationFailed(
+                [Failure(field="file", value=", ".join(parts), constraint="Send exactly one file part, `file`.")]
+            )
 
         def answer(job) -> tuple[int, dict]:
             return status.HTTP_202_ACCEPTED, {"jobId": str(job.uuid)}

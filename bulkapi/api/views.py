@@ -372,6 +372,9 @@ class ImportDataApi(EntityApi):
         if content_type not in CSV_TYPES + JSON_TYPES:
             raise exceptions.UnsupportedMediaType(content_type)
         raw = request._request
+        declared = raw.META.get("CONTENT_LENGTH") or ""
+        # Digits only (40 are past any limit); anything else is no length at all.
+        length = int(declared.lstrip("0")[:40] or "0") if declared.isascii() and declared.isdigit() else None
         body = HashingReader(raw)
 
         def handle(idempotency):
@@ -380,7 +383,7 @@ class ImportDataApi(EntityApi):
                 user=request.user,
                 stream=body,
                 content_type=content_type,
-                content_length=int(raw.META.get("CONTENT_LENGTH") or 0) or None,
+                content_length=length,
                 before_commit=idempotency.hook(_upload_answer) if idempotency else None,
             )
             code, answer = _upload_answer(outcome)

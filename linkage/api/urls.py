@@ -16,8 +16,8 @@ _prefix = "opportunities/contacts/imports"
 
 bulk_urlpatterns = [
     path(_prefix, bulk.ImportListApi.as_view(**_kw), name="opportunity-link-imports"),
-    path(f"{_prefix}/<int:pk>", bulk.ImportDetailApi.as_view(**_kw), name="opportunity-link-import"),
-    path(f"{_prefix}/<int:pk>/data", bulk.ImportDataApi.as_view(**_kw), name="opportunity-link-import-data"),
+    path(f"{_prefix}/<id:pk>", bulk.ImportDetailApi.as_view(**_kw), name="opportunity-link-import"),
+    path(f"{_prefix}/<id:pk>/data", bulk.ImportDataApi.as_view(**_kw), name="opportunity-link-import-data"),
 ]
 
 urlpatterns = [

@@ -7,11 +7,12 @@ import re
 import time
 from datetime import UTC, date, datetime
 
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bulkapi.limits import parse_iso_date, parse_iso_datetime
 from bulkapi.models import Currency
 
 _YMD = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -139,14 +140,12 @@ class IsoDateField(serializers.Field):
         if not isinstance(data, str):
             self.fail("iso")
         text = data.strip()
-        try:
-            parsed = parse_date(text) if _YMD.match(text) else parse_datetime(text.replace("z", "Z"))
-        except ValueError:
-            parsed = None
+        # Shared bounds (bulkapi.limits): offsets up to +/-15:59, instants in years 1..9999 in UTC.
+        parsed = parse_iso_date(text) if _YMD.match(text) else parse_iso_datetime(text.replace("z", "Z"))
         if parsed is None:
             self.fail("iso")
         if isinstance(parsed, datetime):
-            return parsed.astimezone(UTC).date() if parsed.tzinfo else parsed.date()
+            return parsed.astimezone(UTC).date()
         return parsed
 
     def to_representation(self, value):

@@ -55,7 +55,7 @@ def render_sync(sync: Sync, *, progress: bool = False) -> dict:
 def _is_public_host(host: str) -> bool:
     try:
         infos = socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError):
+    except (socket.gaierror, UnicodeError):  # UnicodeError: not a host name at all (a label over 63)
         return False
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
@@ -66,7 +66,13 @@ def _is_public_host(host: str) -> bool:
 
 def callback_url_check(url: str) -> str | None:
     """Why `url` may not be called back, or None when it may."""
-    parts = urlsplit(url)
+    if len(url) > 2000:  # the column's width
+        return "At most 2000 characters."
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - raises ValueError for a malformed host ("http://[::1")
+    except ValueError:
+        return "Must be an absolute http(s) URL."
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "Must be an absolute http(s) URL."
     if not settings.CALLBACK_ALLOW_PRIVATE and not _is_public_host(parts.hostname):
