@@ -72,7 +72,7 @@ class BatchJobAdmin(ReadOnlyAdmin):
     def get_urls(self):
         return [
             path(
-                "<int:job_id>/<str:kind>.csv",
+                "<id:job_id>/<str:kind>.csv",
                 self.admin_site.admin_view(views.batch_file),
                 name="batches_batchjob_file",
             ),

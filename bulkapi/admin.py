@@ -429,8 +429,8 @@ class ImportDefinitionAdmin(SiteScopedAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("import/", wrap(views.import_start), name="backoffice_import"),
-            path("import/<int:draft_id>/", wrap(views.import_review), name="backoffice_import_review"),
-            path("import/<int:draft_id>/discard/", wrap(views.import_discard), name="backoffice_import_discard"),
+            path("import/<id:draft_id>/", wrap(views.import_review), name="backoffice_import_review"),
+            path("import/<id:draft_id>/discard/", wrap(views.import_discard), name="backoffice_import_discard"),
             path(
                 "<path:object_id>/delete/",
                 self.admin_site.admin_view(self.delete_through_service_view),

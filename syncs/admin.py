@@ -81,9 +81,9 @@ class SyncAdmin(ReadOnlyAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("progress/", wrap(views.sync_progress_json), name="syncs_sync_progress"),
-            path("<int:sync_id>/rejects.csv", wrap(views.sync_rejects_csv), name="syncs_sync_rejects_csv"),
-            path("<int:sync_id>/cancel/", wrap(views.sync_cancel_view), name="syncs_sync_cancel"),
-            path("<int:sync_id>/retry/", wrap(views.sync_retry_view), name="syncs_sync_retry"),
+            path("<id:sync_id>/rejects.csv", wrap(views.sync_rejects_csv), name="syncs_sync_rejects_csv"),
+            path("<id:sync_id>/cancel/", wrap(views.sync_cancel_view), name="syncs_sync_cancel"),
+            path("<id:sync_id>/retry/", wrap(views.sync_retry_view), name="syncs_sync_retry"),
             *super().get_urls(),
         ]
 
