@@ -290,7 +290,7 @@ INSTALLED_APPS += ["django_prometheus", "ops"]
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     *MIDDLEWARE,
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "ops.middleware.PrometheusAfterMiddleware",
 ]
 
 LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)

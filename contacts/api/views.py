@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from bulkapi.paging import EnvelopePagination, ListSpec
+from bulkapi.parsers import JSONParser
 from opportunities.api.opportunity_views import LIST_SPEC as OPPORTUNITY_LIST_SPEC
 from opportunities.api.serializers import OpportunitySerializer
 from opportunities.filtersets import OpportunityFilterSet

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bulkapi.api.schema.shapes import idempotency_parameters, idempotency_responses
 from bulkapi.idempotency import body_digest, idempotent
+from bulkapi.parsers import JSONParser
 
 from ..services import deals_upsert
 from .fields import currency_codes

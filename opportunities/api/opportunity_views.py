@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from bulkapi.paging import ListSpec, paginate
+from bulkapi.parsers import JSONParser
 
 from ..filtersets import OpportunityFilterSet
 from ..models import Opportunity

@@ -6,11 +6,11 @@ Same conventions as every /api/v1 resource: camelCase, the paging envelope with 
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from bulkapi.api.schema.shapes import error_response
 from bulkapi.paging import EnvelopePagination, ListSpec
+from bulkapi.parsers import JSONParser
 
 from ..models import Owner, Pipeline, Stage, Tag
 from ..selectors import stage_list

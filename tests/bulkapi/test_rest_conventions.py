@@ -280,7 +280,11 @@ def test_boolean_and_offset_filters_mean_what_they_say(api, world):
     url = f"{V1}/opportunities"
     assert [o["isActive"] for o in api.get(url, {"isActive": "false"}).json()["items"]] == [False]
     assert [o["isActive"] for o in api.get(url, {"isActive": "TRUE"}).json()["items"]] == [True]
-    # a date-time offset PostgreSQL cannot take is converted to UTC, not sent on
-    assert api.get(url, {"modifiedSince": "2000-01-01T00:00:00+23:30"}).json()["totalResults"] == 2
-    assert api.get(url, {"q": "createdAt>2000-01-01T00:00:00-23:00"}).json()["totalResults"] == 2
+    # date-times are compared in UTC; an offset past +/-15:59 (which PostgreSQL cannot take) is a 400
+    assert api.get(url, {"modifiedSince": "2000-01-01T00:00:00+15:30"}).json()["totalResults"] == 2
+    assert api.get(url, {"q": "createdAt>2000-01-01T00:00:00-15:00"}).json()["totalResults"] == 2
+    for params, field in (({"modifiedSince": "2000-01-01T00:00:00+23:30"}, "modifiedSince"),
+                          ({"q": "createdAt>2000-01-01T00:00:00-23:00"}, "q")):  # fmt: skip
+        refused = api.get(url, params)
+        assert refused.status_code == 400 and refused.json()["failures"][0]["field"] == field
     assert api.get(url, {"q": "amount=250"}).json()["totalResults"] == 2  # numbers compare as numbers
