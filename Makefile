@@ -58,7 +58,7 @@ fmt: $(VENV)/.installed
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 bench: $(VENV)/.installed
-	scripts/with-services.sh $(VENV)/bin/python -m bench.all $(BENCH_ARGS)
+	PG_MODE=$${PG_MODE:-durable} scripts/with-services.sh $(VENV)/bin/python -m bench.all $(BENCH_ARGS)
 
 clean:
 	rm -rf .run
