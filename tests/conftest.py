@@ -27,10 +27,14 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    """Auth-failure counters live in Redis (its own database); start every test from zero."""
+    """Auth-failure counters live in Redis (its own database), checked Basic credentials in memory;
+    start every test from zero."""
     from django.core.cache import cache
 
+    from bulkapi.auth import BASIC_CACHE
+
     cache.clear()
+    BASIC_CACHE.clear()
 
 
 @pytest.fixture
