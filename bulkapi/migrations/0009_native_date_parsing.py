@@ -8,6 +8,10 @@ PostgreSQL's native cast; only what it does not take (29 February, years before 
 after a bare date, blanks around the zone, ...) goes to the slow parser, which stays the single
 definition of what is accepted. Measured on 200,000 values of the three forms: 10.5 s -> 0.7 s.
 
+PostgreSQL's regular expressions cost about a quarter of a microsecond per character and more
+with counted repetitions (`[0-9]{1,16}` builds sixteen copies of its states): `bulk_to_numeric`'s
+check is now `[0-9]+` with the 16-digit bound checked on the value, 6.8 us -> 2.4 us a value.
+
 The native casts are used so that they do not depend on session settings: `M/D/YYYY` is
 rewritten to ISO order first (DateStyle), and a time without a zone is read as UTC explicitly
 (TimeZone).
@@ -19,12 +23,12 @@ used to store shifted (`+25:00`); PostgreSQL refuses them too.
 from django.db import migrations
 
 DATE_ISO = (
-    r"[1-9][0-9]{3}-(?:(?:0?[1-9]|1[0-2])-(?:0?[1-9]|1[0-9]|2[0-8])"
+    r"[1-9][0-9][0-9][0-9]-(?:(?:0?[1-9]|1[0-2])-(?:0?[1-9]|1[0-9]|2[0-8])"
     r"|(?:0?[13-9]|1[0-2])-(?:29|30)|(?:0?[13578]|1[02])-31)"
 )
 DATE_MDY = (
     r"(?:(?:0?[1-9]|1[0-2])/(?:0?[1-9]|1[0-9]|2[0-8])"
-    r"|(?:0?[13-9]|1[0-2])/(?:29|30)|(?:0?[13578]|1[02])/31)/[1-9][0-9]{3}"
+    r"|(?:0?[13-9]|1[0-2])/(?:29|30)|(?:0?[13578]|1[02])/31)/[1-9][0-9][0-9][0-9]"
 )
 TIME = r"(?:[01]?[0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
 ZONE = r"(?:Z|[+-](?:0[0-9]|1[0-5]):?[0-5][0-9])"
@@ -77,10 +81,21 @@ CREATE FUNCTION bulk_to_date(t text) RETURNS date
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN t ~ '^{DATE_ISO}$' THEN t::date ELSE (bulk_to_timestamptz(t) AT TIME ZONE 'UTC')::date END
 $$;
+
+CREATE OR REPLACE FUNCTION bulk_to_numeric(t text) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN t ~ '^[+-]?[0-9]+(?:\.[0-9]+)?$' AND length(t) < 40
+              THEN CASE WHEN abs(t::numeric) < 1e16 THEN t::numeric END
+              ELSE bulk_to_numeric_slow(t) END
+$$;
 """
 
 # 0006's functions, over 0003's slow parser (which took zone offsets up to +/-99:99).
 REVERSE = r"""
+CREATE OR REPLACE FUNCTION bulk_to_numeric(t text) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN t ~ '^[+-]?[0-9]{1,16}(\.[0-9]{1,20})?$' THEN t::numeric ELSE bulk_to_numeric_slow(t) END
+$$;
 DROP FUNCTION bulk_to_date(text);
 DROP FUNCTION bulk_to_timestamptz(text);
 ALTER FUNCTION bulk_to_timestamptz_slow(text) RENAME TO bulk_to_timestamptz;

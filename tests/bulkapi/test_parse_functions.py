@@ -99,3 +99,15 @@ def test_fast_paths_agree_with_the_slow_parser_on_every_form(timezone, datestyle
     # The check is not vacuous: many of these parse, and many do not.
     parsed = sum(1 for r in rows if r[1] is not None)
     assert 0.3 * len(rows) < parsed < 0.9 * len(rows), parsed
+
+
+def test_numeric_fast_path_agrees_with_the_slow_parser():
+    values = ["0", "-0", "+0", "12", "-3.50", "007", "9999999999999999", "-9999999999999999", "10000000000000000",
+              "9999999999999999.9999", "0.00000000000000000000001", "1.", ".5", "1e3", "1,000", "1 000", "--1", "+-1",
+              "1.2.3", "١٢", "12a", " 12", "1" * 39, "1" * 41, "0" * 50 + "1", "٣"]  # fmt: skip
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT v FROM unnest(%s::text[]) v WHERE bulk_to_numeric(v) IS DISTINCT FROM bulk_to_numeric_slow(v)",
+            [values],
+        )
+        assert cur.fetchall() == []
