@@ -157,6 +157,8 @@ def run_ours(args, dsn: str, expect: gen.Expect, parts, site_id: int, workers: i
                 counts["updated"] = expect.valid - created
                 pgstats.checkpoint(conn)
                 db0, lsn0 = pgstats.database_bytes(conn), pgstats.wal_lsn(conn)
+                postmaster = pgstats.cluster_pid(conn)
+                cpu0 = [pgstats.cluster_cpu(postmaster), *(cpu_seconds(p.pid) for p in procs.procs.values())]
                 sampler.phase = f"{case}-upload"
                 t0 = time.perf_counter()
                 each = server.upload(client, def_uri, expect.path, parts, 1)
@@ -175,6 +177,7 @@ def run_ours(args, dsn: str, expect: gen.Expect, parts, site_id: int, workers: i
                 t2 = time.perf_counter()
                 api_cpu = cpu_seconds(procs.procs["api"].pid) - api_cpu0
                 worker_cpu = cpu_seconds(procs.procs["worker"].pid) - worker_cpu0
+                cpu1 = [pgstats.cluster_cpu(postmaster), *(cpu_seconds(p.pid) for p in procs.procs.values())]
                 wal_sync = pgstats.wal_since(conn, lsn1)
                 top = pgstats.statements_top(conn, args.statements)
                 got = server.rejects(client, sync_uri)
@@ -193,6 +196,8 @@ def run_ours(args, dsn: str, expect: gen.Expect, parts, site_id: int, workers: i
                     "worker_cpu": worker_cpu,
                     "top": top,
                     "rejects": len(got),
+                    "cpu": None if cpu0[0] is None else sum(b - a for a, b in zip(cpu0, cpu1, strict=True)),
+                    "pg_cpu": None if cpu0[0] is None else cpu1[0] - cpu0[0],
                 }
                 log(
                     f"ours {case}: {sync_uri} {doc['status']} {doc['progress']} in {t2 - t1:.2f} s; rejects as expected"
@@ -268,6 +273,27 @@ def report(args, order: str, expect: gen.Expect, parts, base: dict, ours: dict[i
                 f"{r['staging'] / mb:,.0f} MB)   sync {r['sync']:6.2f} s (server {server_s} s; {r['wal_sync'] / mb:,.0f} MB WAL;"
                 f" worker CPU {r['worker_cpu']:.1f} s)   database grew {r['db_growth'] / mb:,.0f} MB"
             )
+    lines += [
+        "",
+        "CPU seconds (PostgreSQL cluster, and for ours also the API and worker processes; steadier than"
+        " wall time on a busy machine):",
+    ]
+    for table in ("like", "minimal"):
+        cells = [
+            f"{case} {base[table][case]['cpu']:6.2f}"
+            for case in ("create", "update")
+            if base[table][case]["cpu"] is not None
+        ]
+        lines.append(f"  baseline {table:<7} " + "; ".join(cells))
+    for workers, o in ours.items():
+        cells = []
+        for case in ("create", "update"):
+            r, like = o[case], base["like"][case]
+            if r["cpu"] is not None and like["cpu"] is not None:
+                cells.append(
+                    f"{case} {r['cpu']:6.2f} (PostgreSQL {r['pg_cpu']:6.2f}; baseline LIKE / ours {like['cpu'] / r['cpu']:.2f}x)"
+                )
+        lines.append(f"  ours -c {workers}        " + "; ".join(cells))
     if len(ours) > 1:
         lines += ["", "scaling (same syncs, celery -c N):"]
         one = ours.get(min(ours))

@@ -16,6 +16,7 @@ CASES = {
     "linkage": "bench.linkage",  # issue 5: 1M linkage rows by email against 1M contacts
     "batch": "bench.batch",  # issue 6: 1M-row batch CSV upload
     "upsert": "bench.upsert",  # issue 7: 100-deal upserts from 4 concurrent clients
+    "indexes": "bench.indexes",  # issue 15: cost per row of each opportunity index and trigger
 }
 
 

@@ -59,6 +59,8 @@ def load(conn: psycopg.Connection, csv_path: str, site_id: int, table: str) -> d
     """COPY the file into bench_stage and upsert it into `table`: seconds of each, rows, WAL bytes."""
     pgstats.checkpoint(conn)
     lsn = pgstats.wal_lsn(conn)
+    postmaster = pgstats.cluster_pid(conn)
+    cpu = pgstats.cluster_cpu(postmaster)
     t0 = time.perf_counter()
     with conn.cursor() as cur:
         cur.execute("TRUNCATE bench_stage")
@@ -70,12 +72,14 @@ def load(conn: psycopg.Connection, csv_path: str, site_id: int, table: str) -> d
         rows = cur.rowcount
     conn.commit()
     t2 = time.perf_counter()
+    after = pgstats.cluster_cpu(postmaster)
     return {
         "copy": t1 - t0,
         "insert": t2 - t1,
         "seconds": t2 - t0,
         "rows": rows,
         "wal": pgstats.wal_since(conn, lsn),
+        "cpu": after - cpu if after is not None else None,
     }
 
 

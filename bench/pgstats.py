@@ -90,5 +90,24 @@ def database_bytes(conn: psycopg.Connection) -> int:
     return int(n)
 
 
+def cluster_pid(conn: psycopg.Connection) -> int | None:
+    """The postmaster's pid when PostgreSQL runs on this machine (its CPU, with every backend's,
+    is then readable from /proc), else None."""
+    (pid,) = conn.execute("SELECT pg_backend_pid()").fetchone()
+    conn.commit()
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cluster_cpu(pid: int | None) -> float | None:
+    """CPU seconds used so far by the whole cluster (every backend, the WAL writer, checkpointer...)."""
+    from .rss import cpu_seconds
+
+    return cpu_seconds(pid) if pid is not None else None
+
+
 def mb(n: float) -> str:
     return f"{n / 1_048_576:,.0f} MB"
