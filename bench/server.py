@@ -80,11 +80,13 @@ class Processes:
         self.worker_processes = worker_processes
         self.env = {**server_env(), **(env or {})}
         self.procs: dict[str, subprocess.Popen] = {}
+        self.argv: dict[str, list[str]] = {}
         self._logs = []
 
     def _start(self, name: str, argv: list[str]) -> None:
         log = open(os.path.join(self.log_dir, f"{name}.log"), "wb")  # noqa: SIM115 (closed in stop())
         self._logs.append(log)
+        self.argv[name] = argv
         self.procs[name] = subprocess.Popen(
             argv, cwd=self.root, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
         )
@@ -115,6 +117,10 @@ class Processes:
         for name, p in self.procs.items():
             if p.poll() is not None:
                 raise BenchError(f"{name} exited with status {p.returncode}; see {self.log_path(name)}")
+
+    def logs_ready(self, name: str) -> bool:
+        """Does process `name` log when it is ready (a Celery worker at INFO level)?"""
+        return "--loglevel=INFO" in self.argv.get(name, [])
 
     def log_path(self, name: str) -> str:
         return os.path.join(self.log_dir, f"{name}.log")
@@ -234,7 +240,7 @@ def wait_healthy(client: Client, procs: Processes, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         procs.check_alive()
-        if client.health() and (" ready." in procs.tail("worker", 200) or "worker" not in procs.procs):
+        if client.health() and (not procs.logs_ready("worker") or " ready." in procs.tail("worker", 200)):
             return
         time.sleep(0.25)
     raise BenchError(
