@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -173,6 +174,7 @@ def run_ours(args, dsn: str, expect: gen.Expect, parts, site_id: int, workers: i
                 api_cpu0, worker_cpu0 = cpu_seconds(procs.procs["api"].pid), cpu_seconds(procs.procs["worker"].pid)
                 sampler.phase = f"{case}-sync"
                 t1 = time.perf_counter()
+                started = time.time()
                 sync_uri, doc, polls = server.sync(client, procs, def_uri, counts)
                 t2 = time.perf_counter()
                 api_cpu = cpu_seconds(procs.procs["api"].pid) - api_cpu0
@@ -196,6 +198,7 @@ def run_ours(args, dsn: str, expect: gen.Expect, parts, site_id: int, workers: i
                     "worker_cpu": worker_cpu,
                     "top": top,
                     "rejects": len(got),
+                    "lanes": lane_times(procs.log_path("worker"), int(sync_uri.rsplit("/", 1)[1]), started),
                     "cpu": None if cpu0[0] is None else sum(b - a for a, b in zip(cpu0, cpu1, strict=True)),
                     "pg_cpu": None if cpu0[0] is None else cpu1[0] - cpu0[0],
                 }
@@ -215,6 +218,33 @@ def run_ours(args, dsn: str, expect: gen.Expect, parts, site_id: int, workers: i
         "phases": {k: v / 1024 for k, v in sampler.phase_peak_sum.items()},
     }
     return results
+
+
+CHUNK_DONE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*\bsync=(\d+)\].* sync chunk done: lane (\d+) range \d+ of \d+, (\d+) rows"
+)
+
+
+def lane_times(log_path: str, sync_id: int, started: float) -> dict[int, dict]:
+    """Per lane of the sync, from the worker's log: rows, seconds between its chunk commits (the
+    first counted from `started`, epoch seconds), and its largest chunk's rows and seconds."""
+    lanes: dict[int, dict] = {}
+    last: dict[int, float] = {}
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = CHUNK_DONE.match(line)
+            if not m or int(m.group(2)) != sync_id:
+                continue
+            at = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").astimezone().timestamp()  # logged in local time
+            lane, rows = int(m.group(3)), int(m.group(4))
+            took = at - last.get(lane, started)
+            last[lane] = at
+            entry = lanes.setdefault(lane, {"rows": 0, "seconds": 0.0, "chunks": 0, "largest": (0, 0.0)})
+            entry["rows"] += rows
+            entry["seconds"] += took
+            entry["chunks"] += 1
+            entry["largest"] = max(entry["largest"], (rows, took))
+    return lanes
 
 
 def mark(ok: bool) -> str:
@@ -305,6 +335,15 @@ def report(args, order: str, expect: gen.Expect, parts, base: dict, ours: dict[i
                     f"{case} sync {o[case]['sync']:6.2f} s ({n / o[case]['sync']:>9,.0f} rows/s, {speed:.2f}x of -c {min(ours)})"
                 )
             lines.append(f"  -c {workers}: " + "; ".join(cells))
+    lines += ["", "lanes (from the worker's log: rows, seconds from one chunk's commit to the next, largest chunk):"]
+    for workers, o in ours.items():
+        for case in ("create", "update"):
+            cells = [
+                f"lane {lane}: {e['rows']:,} rows in {e['chunks']} chunks, {e['seconds']:.1f} s"
+                f" ({e['rows'] / max(e['seconds'], 1e-9):,.0f} rows/s; largest {e['largest'][0]:,} rows in {e['largest'][1]:.1f} s)"
+                for lane, e in sorted(o[case]["lanes"].items())
+            ]
+            lines.append(f"  -c {workers} {case:<6} " + "; ".join(cells))
     lines += ["", f"polling with {args.auth} auth (API CPU while the sync ran, per poll):"]
     for workers, o in ours.items():
         for case in ("create", "update"):
