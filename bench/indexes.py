@@ -216,7 +216,8 @@ def report(results: dict[str, list[dict]], n: int, names: dict[str, str]) -> Non
     lines = [
         "",
         f"Opportunity table: cost per row of each index and trigger ({n:,} rows, median of {len(base)} runs;"
-        " 'every index' is the whole cost, the others what that one adds)",
+        " 'every index' is the whole cost, the others what that one adds; WAL bytes are exact, times move"
+        " by a few us from run to run)",
         f"{'variant':<34} | {'create: wall us':>15} {'CPU us':>8} {'WAL B':>8} | {'update: wall us':>15} {'CPU us':>8}"
         f" {'WAL B':>8} | serves",
     ]
@@ -235,11 +236,11 @@ def report(results: dict[str, list[dict]], n: int, names: dict[str, str]) -> Non
                         if mine is not None and full is not None
                         else f"{'-':>8}"
                     )
-            serves = (
-                "statement triggers checking site/stage/company/owner"
-                if variant == "with our triggers"
-                else "uuid default bulk_uuid7()"
-            )
+            serves = {
+                "with our triggers": "what our statement triggers (site/stage/company/owner checks) add",
+                "uuid time-ordered": "what a bulk_uuid7() default would add (negative: save)",
+                "uuid random": "what a random uuid default (gen_random_uuid) would add to bulk_uuid7's",
+            }[variant]
         else:
             cells = [
                 cell(variant, case, key, scale)
