@@ -16,7 +16,8 @@ help:
 	@echo "make fmt     ruff format + ruff check --fix"
 	@echo "make bench   run every benchmark case (BENCH_ARGS=\"--rows 20000 --cases opportunities,linkage,batch,upsert\")"
 	@echo "make clean   remove .run/"
-	@echo "run/test/bench start a private PostgreSQL and Redis unless DATABASE_URL and REDIS_URL are set."
+	@echo "run/test/bench start a private PostgreSQL and Redis unless DATABASE_URL and REDIS_URL are set;"
+	@echo "bench's PostgreSQL is durable (PG_MODE=durable: fsync etc. on), test's is fast (PG_MODE=fast)."
 
 # Create the virtualenv and install the pinned dependencies.  On Debian,
 # `python3 -m venv` needs the python3-venv package: install it when missing
