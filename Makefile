@@ -21,7 +21,8 @@ help:
 	@echo "make faults  the fault matrix: own PostgreSQL/Redis/gunicorn/workers/beat, faults injected mid-sync (FAULTS_ARGS=\"--rows 60000\")"
 	@echo "make bench   run every benchmark case (BENCH_ARGS=\"--rows 20000 --cases opportunities,linkage,batch,upsert\")"
 	@echo "make clean   remove .run/"
-	@echo "run/test/bench start a private PostgreSQL and Redis unless DATABASE_URL and REDIS_URL are set."
+	@echo "run/test/bench start a private PostgreSQL and Redis unless DATABASE_URL and REDIS_URL are set;"
+	@echo "bench's PostgreSQL is durable (PG_MODE=durable: fsync etc. on), test's is fast (PG_MODE=fast)."
 
 # Create the virtualenv and install the pinned dependencies.  On Debian,
 # `python3 -m venv` needs the python3-venv package: install it when missing
@@ -71,7 +72,7 @@ fmt: $(VENV)/.installed
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 bench: $(VENV)/.installed
-	scripts/with-services.sh $(VENV)/bin/python -m bench.all $(BENCH_ARGS)
+	PG_MODE=$${PG_MODE:-durable} scripts/with-services.sh $(VENV)/bin/python -m bench.all $(BENCH_ARGS)
 
 faults: $(VENV)/.installed
 	$(VENV)/bin/python -m faults $(FAULTS_ARGS)

@@ -1,13 +1,17 @@
 """`python -m bench.linkage [--rows N]`: opportunity-contact linkage by e-mail, ours vs raw PostgreSQL.
 
 Needs DATABASE_URL and REDIS_URL. In one run:
-  1. seed a site with N contacts and N/10 opportunities (plain SQL, not measured) and write a
-     linkage CSV of N rows (OpportunityID, EmailAddress), every row matching one contact;
-  2. baseline: psycopg COPY of the CSV into an unlogged table + one INSERT .. SELECT .. JOIN
+  1. seed a site with N contacts and N/10 opportunities (not measured) and write (once; cached) a
+     linkage CSV of N rows (OpportunityID, EmailAddress) shaped like an export: unpadded ids in
+     numeric order, about ten contacts per opportunity, e-mails in mixed case, and bad rows of
+     every reject kind (bench/gen.py);
+  2. baseline: psycopg COPY of the valid rows into an unlogged table + one INSERT .. SELECT .. JOIN
      (opportunity by lower(external_id), contact by lower(email)) .. ON CONFLICT DO NOTHING into a
-     copy of linkage_opportunitycontact;
-  3. ours: gunicorn (2 workers) + one Celery worker (-c 2, as `make run`), a linkage import definition, CSV upload
-     in parts of <= 30 MB, POST /syncs, poll to the end.
+     copy of linkage_opportunitycontact; WAL bytes;
+  3. ours: gunicorn (2 workers) + one Celery worker (-c 2, as `make run`), a linkage import
+     definition, CSV upload in parts of <= 30 MB, POST /syncs, poll to the end with Basic auth;
+     checks the counts and that exactly the bad rows came back as rejects; WAL bytes, slowest
+     statements.
 Prints rows/s of both and the ratio (target >= 0.5x). Exit 1 on a functional failure.
 """
 
@@ -21,38 +25,18 @@ import time
 
 import psycopg
 
-from . import server
+from . import gen, pgstats, server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, ".run", "bench")
 SITE = "BenchLink"
+USER, PASSWORD, TOKEN = "bench", "bench-pass", "bench-token-link"
 TARGET_RATIO = 0.5
 FIELDS = {"OpportunityID": "{{Opportunity.Id}}", "EmailAddress": "{{Opportunity.Contact.Field(C_EmailAddress)}}"}
-BATCH = 10_000
 
 
 def log(msg: str) -> None:
     print(f"bench.linkage: {msg}", file=sys.stderr, flush=True)
-
-
-def opportunities_for(rows: int) -> int:
-    return max(1, rows // 10)
-
-
-def generate(path: str, rows: int) -> int:
-    """Row i links opportunity LNK-(i mod N/10) to contact i (e-mail case varied: matching ignores case)."""
-    opps = opportunities_for(rows)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="ascii", newline="") as f:
-        f.write("OpportunityID,EmailAddress\n")
-        for start in range(1, rows + 1, BATCH):
-            f.writelines(
-                f"LNK-{i % opps},{'Contact' if i % 2 else 'contact'}{i}@bench.example\n"
-                for i in range(start, min(start + BATCH, rows + 1))
-            )
-    os.replace(tmp, path)
-    return os.path.getsize(path)
 
 
 def manage(*argv: str) -> None:
@@ -64,27 +48,30 @@ def manage(*argv: str) -> None:
 
 def seed(dsn: str, rows: int) -> int:
     """The site's id, holding exactly `rows` contacts and rows/10 opportunities and no links."""
-    opps = opportunities_for(rows)
+    opps = gen.linkage_opportunities(rows)
     with psycopg.connect(dsn) as conn:
         (site_id,) = conn.execute("SELECT id FROM bulkapi_site WHERE lower(name) = lower(%s)", (SITE,)).fetchone()
         conn.execute("DELETE FROM linkage_opportunitycontact WHERE site_id = %s", (site_id,))
         conn.execute("DELETE FROM opportunities_opportunity WHERE site_id = %s", (site_id,))
         conn.execute("DELETE FROM contacts_contact WHERE site_id = %s", (site_id,))
-        conn.execute(
-            "INSERT INTO contacts_contact (site_id, email, first_name)"
-            " SELECT %s, 'contact' || i || '@bench.example', 'Contact ' || i FROM generate_series(1, %s) i",
-            (site_id, rows),
-        )
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY contacts_contact (site_id, email, first_name, last_name) FROM STDIN") as copy,
+        ):
+            for i in range(1, rows + 1):
+                email = gen.contact_email(i)
+                first, last = email.split("@")[0].split(".")[:2]
+                copy.write_row((site_id, email, first.title(), last.title()))
         conn.execute(
             "INSERT INTO opportunities_opportunity (site_id, external_id, name, amount, stage_id)"
-            " SELECT %s, 'LNK-' || i, 'Opportunity ' || i, 100,"
-            " (SELECT min(id) FROM opportunities_stage WHERE site_id = %s) FROM generate_series(0, %s) i",
-            (site_id, site_id, opps - 1),
+            " SELECT %s, 'OPP-' || i, 'Opportunity ' || i, 100,"
+            " (SELECT min(id) FROM opportunities_stage WHERE site_id = %s) FROM generate_series(1, %s) i",
+            (site_id, site_id, opps),
         )
         conn.commit()
-        conn.execute("ANALYZE contacts_contact")
-        conn.execute("ANALYZE opportunities_opportunity")
-        conn.commit()
+        conn.autocommit = True
+        for table in ("contacts_contact", "opportunities_opportunity", "linkage_opportunitycontact"):
+            conn.execute(f"VACUUM ANALYZE {table}")
         return site_id
 
 
@@ -99,12 +86,14 @@ ON CONFLICT (opportunity_id, contact_id) DO NOTHING
 
 
 def baseline(dsn: str, csv_path: str, site_id: int, rows: int) -> dict:
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(dsn, autocommit=False) as conn:
         try:
             conn.execute("DROP TABLE IF EXISTS bench_link_stage, bench_link")
             conn.execute("CREATE UNLOGGED TABLE bench_link_stage (opp text, email text)")
             conn.execute("CREATE TABLE bench_link (LIKE linkage_opportunitycontact INCLUDING ALL)")
             conn.commit()
+            pgstats.checkpoint(conn)
+            lsn = pgstats.wal_lsn(conn)
             t0 = time.perf_counter()
             with conn.cursor() as cur:
                 with (
@@ -120,17 +109,17 @@ def baseline(dsn: str, csv_path: str, site_id: int, rows: int) -> dict:
             t2 = time.perf_counter()
             if linked != rows:
                 raise server.BenchError(f"baseline linked {linked} rows, expected {rows}")
-            return {"copy": t1 - t0, "insert": t2 - t1, "seconds": t2 - t0}
+            return {"copy": t1 - t0, "insert": t2 - t1, "seconds": t2 - t0, "wal": pgstats.wal_since(conn, lsn)}
         finally:
             conn.rollback()
             conn.execute("DROP TABLE IF EXISTS bench_link_stage, bench_link")
             conn.commit()
 
 
-def ours(csv_path: str, parts, rows: int) -> dict:
+def ours(dsn: str, expect: gen.Expect, parts, statements: int) -> dict:
     port = server.free_port()
     procs = server.Processes(ROOT, OUT_DIR, port)
-    client = server.Client(port)
+    client = server.Client(port, authorization=server.basic(f"{SITE}\\{USER}", PASSWORD))
     try:
         procs.start()
         server.wait_healthy(client, procs)
@@ -141,15 +130,32 @@ def ours(csv_path: str, parts, rows: int) -> dict:
             {"name": "bench linkage", "fields": FIELDS, "linkOpportunitiesEntityType": "Contact"},
         )
         uri = definition["uri"]
-        t0 = time.perf_counter()
-        server.upload(client, uri, csv_path, parts, 1)
-        t1 = time.perf_counter()
-        log(f"ours: uploaded {len(parts)} part(s) in {t1 - t0:.2f} s; syncing ...")
-        sync_uri, doc = server.sync(client, procs, uri, rows)
-        t2 = time.perf_counter()
-        if doc["progress"].get("created") != rows:
-            raise server.BenchError(f"ours: {sync_uri} progress {doc['progress']}: expected {rows} links created")
-        return {"upload": t1 - t0, "sync": t2 - t1, "seconds": t2 - t0, "sync_uri": sync_uri}
+        with psycopg.connect(dsn) as conn:
+            pgstats.checkpoint(conn)
+            lsn0 = pgstats.wal_lsn(conn)
+            t0 = time.perf_counter()
+            server.upload(client, uri, expect.path, parts, 1)
+            t1 = time.perf_counter()
+            wal_upload = pgstats.wal_since(conn, lsn0)
+            log(f"ours: uploaded {len(parts)} part(s) in {t1 - t0:.2f} s; syncing ...")
+            pgstats.statements_reset(conn)
+            lsn1 = pgstats.wal_lsn(conn)
+            counts = {"total": expect.rows, "rejected": len(expect.rejects), "created": expect.valid}
+            sync_uri, doc, _ = server.sync(client, procs, uri, counts)
+            t2 = time.perf_counter()
+            wal_sync = pgstats.wal_since(conn, lsn1)
+            top = pgstats.statements_top(conn, statements)
+        server.check_rejects(server.rejects(client, sync_uri), expect.rejects, f"ours {sync_uri}")
+        log(f"ours: {sync_uri} {doc['status']} {doc['progress']} in {t2 - t1:.2f} s; rejects as expected")
+        return {
+            "upload": t1 - t0,
+            "sync": t2 - t1,
+            "seconds": t2 - t0,
+            "sync_uri": sync_uri,
+            "wal_upload": wal_upload,
+            "wal_sync": wal_sync,
+            "top": top,
+        }
     finally:
         procs.stop()
 
@@ -158,49 +164,52 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.linkage", description=__doc__.split("\n")[0])
     p.add_argument("--rows", type=int, default=1_000_000, help="linkage rows = contacts (default 1,000,000)")
     p.add_argument("--part-mb", type=float, default=30, help="max upload body size in MB (default 30)")
+    p.add_argument("--statements", type=int, default=6, help="slowest statements shown (default 6)")
     args = p.parse_args(argv)
     dsn = server.bench_dsn(log)
     if dsn is None:
         return 2
-    from . import gen
-
+    os.makedirs(OUT_DIR, exist_ok=True)
     try:
-        csv_path = os.path.join(OUT_DIR, f"linkage-{args.rows}.csv")
-        size = generate(csv_path, args.rows)
-        parts = gen.split_parts(csv_path, int(args.part_mb * 1_000_000))
+        expect = gen.cached("linkage", OUT_DIR, args.rows)
+        parts = gen.split_parts(expect.path, int(args.part_mb * 1_000_000))
         log("migrate + createsite + seed ...")
         manage("migrate", "--noinput")
-        manage("createsite", SITE, "--user", "bench", "--password", "bench-pass", "--token", server.TOKEN + "-link")
-        server.TOKEN = server.TOKEN + "-link"
+        manage("createsite", SITE, "--user", USER, "--password", PASSWORD, "--token", TOKEN)
         site_id = seed(dsn, args.rows)
-        log(f"seeded {args.rows:,} contacts and {opportunities_for(args.rows):,} opportunities; baseline ...")
-        base = baseline(dsn, csv_path, site_id, args.rows)
+        log(f"seeded {args.rows:,} contacts and {gen.linkage_opportunities(args.rows):,} opportunities; baseline ...")
+        base = baseline(dsn, expect.clean_path, site_id, expect.valid)
         log(f"baseline: {base['seconds']:.2f} s; ours ...")
-        mine = ours(csv_path, parts, args.rows)
+        mine = ours(dsn, expect, parts, args.statements)
     except server.BenchError as exc:
         log(f"FAILED: {exc}")
         return 1
     except KeyboardInterrupt:
         log("interrupted")
         return 130
-    n = args.rows
+    n = expect.rows
+    mb = 1_048_576
     ratio = base["seconds"] / mine["seconds"]
-    print(
-        "\n".join(
-            [
-                "",
-                f"Linkage import benchmark: {n:,} rows by e-mail against {n:,} contacts and "
-                f"{opportunities_for(n):,} opportunities; CSV {size / 1048576:.1f} MiB, {len(parts)} part(s)",
-                f"{'case':<10} | {'seconds':>8} | {'rows/s':>9} | ratio vs baseline",
-                f"{'baseline':<10} | {base['seconds']:>8.2f} | {n / base['seconds']:>9,.0f} | 1.00x "
-                f"(COPY {base['copy']:.2f} s, INSERT..SELECT..JOIN {base['insert']:.2f} s)",
-                f"{'ours':<10} | {mine['seconds']:>8.2f} | {n / mine['seconds']:>9,.0f} | {ratio:.2f}x  "
-                f"target >= {TARGET_RATIO}x {'PASS' if ratio >= TARGET_RATIO else 'MISS'} "
-                f"(upload {mine['upload']:.2f} s, sync {mine['sync']:.2f} s)",
-            ]
-        ),
-        flush=True,
-    )
+    lines = [
+        "",
+        f"Linkage import benchmark: {n:,} rows by e-mail against {n:,} contacts and "
+        f"{gen.linkage_opportunities(n):,} opportunities; CSV {expect.size / mb:.1f} MiB, {len(parts)} part(s);"
+        f" {len(expect.rejects):,} bad rows ({', '.join(f'{c} {k:,}' for c, k in expect.reject_counts().items())})",
+        f"{'case':<10} | {'seconds':>8} | {'rows/s':>9} | {'WAL MB':>7} | ratio vs baseline",
+        f"{'baseline':<10} | {base['seconds']:>8.2f} | {n / base['seconds']:>9,.0f} | {base['wal'] / mb:>7,.0f} | 1.00x "
+        f"(COPY {base['copy']:.2f} s, INSERT..SELECT..JOIN {base['insert']:.2f} s; valid rows only)",
+        f"{'ours':<10} | {mine['seconds']:>8.2f} | {n / mine['seconds']:>9,.0f} | "
+        f"{(mine['wal_upload'] + mine['wal_sync']) / mb:>7,.0f} | {ratio:.2f}x  "
+        f"target >= {TARGET_RATIO}x {'PASS' if ratio >= TARGET_RATIO else 'MISS'} "
+        f"(upload {mine['upload']:.2f} s, {mine['wal_upload'] / mb:,.0f} MB WAL; sync {mine['sync']:.2f} s,"
+        f" {mine['wal_sync'] / mb:,.0f} MB WAL)",
+        "slowest statements of our sync (ms total, calls, rows, WAL MB):",
+    ]
+    for st in mine["top"]:
+        lines.append(
+            f"  {st['ms']:9,.0f} ms {st['calls']:>6} {st['rows']:>9,} {st['wal'] / mb:>7,.0f}  {st['query'][:110]}"
+        )
+    print("\n".join(lines), flush=True)
     return 0
 
 

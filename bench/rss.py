@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import threading
 
 
@@ -79,3 +80,17 @@ class Sampler(threading.Thread):
         self._halt.set()
         if self.is_alive():
             self.join(timeout=2)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by `pid` and all its descendants, the exited ones
+    included (counted in the parent that reaped them)."""
+    total = 0
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -71,18 +72,23 @@ def server_env() -> dict[str, str]:
 
 
 class Processes:
-    """gunicorn + celery worker, logs under `log_dir`; always stop() them."""
+    """gunicorn + celery worker (`worker_processes` pool processes), logs under `log_dir`;
+    always stop() them. `env` adds to the servers' environment."""
 
-    def __init__(self, root: str, log_dir: str, port: int):
+    def __init__(self, root: str, log_dir: str, port: int, worker_processes: int = 2, env: dict | None = None):
         self.root, self.log_dir, self.port = root, log_dir, port
+        self.worker_processes = worker_processes
+        self.env = {**server_env(), **(env or {})}
         self.procs: dict[str, subprocess.Popen] = {}
+        self.argv: dict[str, list[str]] = {}
         self._logs = []
 
     def _start(self, name: str, argv: list[str]) -> None:
         log = open(os.path.join(self.log_dir, f"{name}.log"), "wb")  # noqa: SIM115 (closed in stop())
         self._logs.append(log)
+        self.argv[name] = argv
         self.procs[name] = subprocess.Popen(
-            argv, cwd=self.root, env=server_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            argv, cwd=self.root, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
         )
 
     def start(self) -> None:
@@ -94,13 +100,27 @@ class Processes:
         )  # fmt: skip
         self._start(
             "worker",
-            [f"{venv}/celery", "-A", "config", "worker", "-Q", "celery,bulk", "-c", "2", "--loglevel=INFO"],
+            [
+                f"{venv}/celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "celery,bulk",
+                "-c",
+                str(self.worker_processes),
+                "--loglevel=INFO",
+            ],  # fmt: skip
         )
 
     def check_alive(self) -> None:
         for name, p in self.procs.items():
             if p.poll() is not None:
                 raise BenchError(f"{name} exited with status {p.returncode}; see {self.log_path(name)}")
+
+    def logs_ready(self, name: str) -> bool:
+        """Does process `name` log when it is ready (a Celery worker at INFO level)?"""
+        return "--loglevel=INFO" in self.argv.get(name, [])
 
     def log_path(self, name: str) -> str:
         return os.path.join(self.log_dir, f"{name}.log")
@@ -133,15 +153,22 @@ class Processes:
             log.close()
 
 
+def basic(login: str, password: str) -> str:
+    """The Authorization header an Eloqua client sends on every call."""
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
+
+
 class Client:
-    def __init__(self, port: int):
+    def __init__(self, port: int, authorization: str | None = None):
         self.port = port
-        self.headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+        self.headers = {"Authorization": authorization or f"Bearer {TOKEN}", "Accept": "application/json"}
+        self.requests = 0
 
     def _conn(self, timeout: float = 600) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def request(self, method: str, path: str, body: dict | None = None, timeout: float = 600):
+        self.requests += 1
         conn = self._conn(timeout)
         try:
             headers = dict(self.headers)
@@ -208,17 +235,21 @@ class Client:
 
 
 def wait_healthy(client: Client, procs: Processes, timeout: float = 90) -> None:
+    """The API answers /health and the worker said it is ready (its first task does not wait for
+    it to boot: that took 3 s, inside a measured sync)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         procs.check_alive()
-        if client.health():
+        if client.health() and (not procs.logs_ready("worker") or " ready." in procs.tail("worker", 200)):
             return
         time.sleep(0.25)
-    raise BenchError(f"GET /health did not answer 200 within {timeout:.0f} s; see {procs.log_path('api')}")
+    raise BenchError(
+        f"API or worker not ready within {timeout:.0f} s; see {procs.log_path('api')}, {procs.log_path('worker')}"
+    )
 
 
-def create_definition(client: Client) -> str:
-    body = {"name": "bench", "fields": FIELDS, "identifierFieldName": "OpportunityID"}
+def create_definition(client: Client, fields: dict | None = None) -> str:
+    body = {"name": "bench", "fields": fields or FIELDS, "identifierFieldName": "OpportunityID"}
     payload = client.expect(201, "POST", f"{API}/opportunities/imports", body)
     uri = payload.get("uri", "") if isinstance(payload, dict) else ""
     if not uri.startswith("/opportunities/imports/"):
@@ -244,24 +275,57 @@ def upload(client: Client, def_uri: str, csv_path: str, parts: list[tuple[int, i
     return []
 
 
-def sync(client: Client, procs: Processes, def_uri: str, expected_rows: int):
-    """Start a sync and poll it every POLL_SECONDS until it ends; returns the final sync document."""
+def sync(client: Client, procs: Processes, def_uri: str, expected: dict | None = None):
+    """Start a sync and poll it every POLL_SECONDS until it ends; returns (uri, final document,
+    polls). With `expected` ({"total": n, "created": n, ...}), a sync that ended otherwise than
+    `success`/`warning` with exactly those counts is a BenchError."""
     payload = client.expect(201, "POST", f"{API}/syncs", {"syncedInstanceUri": def_uri})
     uri = payload.get("uri", "") if isinstance(payload, dict) else ""
     if not uri.startswith("/syncs/"):
         raise BenchError(f"sync: unexpected uri in {payload}")
+    polls = 0
     while True:
         time.sleep(POLL_SECONDS)
         procs.check_alive()
         doc = client.expect(200, "GET", f"{API}{uri}")
+        polls += 1
         if doc.get("status") in ("success", "warning", "error"):
             break
     progress = doc.get("progress") or {}
-    if doc["status"] != "success" or progress.get("rejected") or progress.get("total") != expected_rows:
-        _, logs = client.request("GET", f"{API}{uri}/logs")
-        raise BenchError(
-            f"sync {uri} ended {doc['status']} with progress {progress} (expected {expected_rows} rows, "
-            f"0 rejected)\nsync logs: {json.dumps(logs, indent=1)[:4000]}\n"
-            f"--- worker log tail ---\n{procs.tail('worker')}"
-        )
-    return uri, doc
+    if expected is not None:
+        wrong = {k: (progress.get(k), v) for k, v in expected.items() if progress.get(k) != v}
+        want = "warning" if expected.get("rejected") else "success"
+        if doc["status"] != want or wrong:
+            _, logs = client.request("GET", f"{API}{uri}/logs")
+            raise BenchError(
+                f"sync {uri} ended {doc['status']} (expected {want}) with progress {progress};"
+                f" (got, expected): {wrong}\nsync logs: {json.dumps(logs, indent=1)[:4000]}\n"
+                f"--- worker log tail ---\n{procs.tail('worker')}"
+            )
+    return uri, doc, polls
+
+
+def rejects(client: Client, sync_uri: str) -> dict[int, str]:
+    """recordIndex -> statusCode of every reject of the sync (paged 1,000 at a time)."""
+    out: dict[int, str] = {}
+    offset = 0
+    while True:
+        page = client.expect(200, "GET", f"{API}{sync_uri}/rejects?limit=1000&offset={offset}&totalResults=false")
+        for item in page["items"]:
+            out[item["recordIndex"]] = item["statusCode"]
+        if not page.get("hasMore"):
+            return out
+        offset += len(page["items"])
+
+
+def check_rejects(got: dict[int, str], want: dict[int, str], what: str) -> None:
+    """BenchError unless exactly the expected rows came back, each with its code."""
+    if got == want:
+        return
+    missing = sorted(set(want) - set(got))[:10]
+    extra = sorted(set(got) - set(want))[:10]
+    wrong = sorted(i for i in set(got) & set(want) if got[i] != want[i])[:10]
+    raise BenchError(
+        f"{what}: {len(got)} rejects, expected {len(want)}; missing rows {missing}, unexpected rows "
+        f"{[(i, got[i]) for i in extra]}, wrong codes {[(i, got[i], want[i]) for i in wrong]}"
+    )

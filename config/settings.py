@@ -171,6 +171,9 @@ CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=False)
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
 AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)  # failures per client per window
 AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=60)
+# A Basic credential that passed its password check is trusted this long without another PBKDF2
+# run (in each API process's memory; dropped when the password changes or the user is disabled).
+AUTH_BASIC_CACHE_SECONDS = env.int("AUTH_BASIC_CACHE_SECONDS", default=300)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 from django.db.models.functions import Lower, Now
 
-from bulkapi.models import Site
+from bulkapi.models import UUID7, Site
 from bulkapi.querysets import SiteScopedQuerySet
 
 
@@ -15,7 +14,7 @@ class Account(models.Model):
     (lower case, no scheme, no `www.`) so deals can be matched to it."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="accounts")
-    uuid = models.UUIDField(db_default=RandomUUID(), unique=True, editable=False)
+    uuid = models.UUIDField(db_default=UUID7(), unique=True, editable=False)
     name = models.CharField(max_length=255)
     domain = models.CharField(max_length=255, null=True, blank=True)
     external_id = models.CharField(max_length=255, null=True, blank=True)
@@ -53,7 +52,7 @@ class Contact(models.Model):
 
     # Site lookups use the (site, ...) indexes below; a bare site index is one more write per contact.
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="contacts", db_index=False)
-    uuid = models.UUIDField(db_default=RandomUUID(), unique=True, editable=False)
+    uuid = models.UUIDField(db_default=UUID7(), unique=True, editable=False)
     email = models.CharField(max_length=254, null=True, blank=True)
     first_name = models.CharField(max_length=100, null=True, blank=True)
     last_name = models.CharField(max_length=100, null=True, blank=True)
@@ -87,9 +86,13 @@ class Contact(models.Model):
             ),
         ]
         indexes = [
-            models.Index("site", "phone", name="contact_site_phone"),
-            models.Index("site", "visitor_id", name="contact_site_visitor"),
-            models.Index(fields=["account"], name="contact_account"),
+            # Only where set: most contacts have no phone, visitor id or account, and every
+            # lookup by one names a value.
+            models.Index("site", "phone", name="contact_site_phone", condition=models.Q(phone__isnull=False)),
+            models.Index(
+                "site", "visitor_id", name="contact_site_visitor", condition=models.Q(visitor_id__isnull=False)
+            ),
+            models.Index(fields=["account"], name="contact_account", condition=models.Q(account__isnull=False)),
         ]
 
     def __str__(self) -> str:

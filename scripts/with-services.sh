@@ -8,6 +8,13 @@
 # files removed when CMD exits or when this script gets SIGINT/SIGTERM.
 # Only processes started by this script are ever stopped.
 #
+# PG_MODE picks the private cluster's settings: `fast` (the default, for
+# tests: fsync, synchronous_commit and full_page_writes off, wal_level
+# minimal) or `durable` (for benchmarks: every durability setting on,
+# wal_level replica, and what a DBA would tune for a bulk-loading server;
+# pg_stat_statements loaded).  PG_SHARED_BUFFERS sizes shared_buffers in
+# durable mode (default 1GB).
+#
 # If the server binaries are missing and apt-get is usable (root or
 # password-less sudo), the Debian packages `postgresql` / `redis-server` are
 # installed.  PostgreSQL refuses to run as root: as root, the cluster is run
@@ -275,10 +282,39 @@ start_postgres() {
 
     cat >>"$PG_DATA/postgresql.conf" <<CONF
 
-# --- throwaway test cluster (scripts/with-services.sh) ---
+# --- throwaway cluster (scripts/with-services.sh, PG_MODE=$PG_MODE) ---
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$sockdir'
 max_connections = 200
+logging_collector = off
+CONF
+    if [[ $PG_MODE == durable ]]; then
+        # Durable, as production runs: nothing here trades safety for speed.  The rest is what
+        # a DBA tunes on a server that takes bulk loads (README "Benchmarks").
+        cat >>"$PG_DATA/postgresql.conf" <<CONF
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+wal_level = replica
+wal_compression = lz4
+wal_buffers = 64MB
+max_wal_size = 8GB
+min_wal_size = 1GB
+checkpoint_timeout = 15min
+checkpoint_completion_target = 0.9
+shared_buffers = ${PG_SHARED_BUFFERS:-1GB}
+effective_cache_size = 4GB
+maintenance_work_mem = 256MB
+random_page_cost = 1.1
+effective_io_concurrency = 200
+log_checkpoints = on
+track_io_timing = on
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.max = 1000
+pg_stat_statements.track = top
+CONF
+    else
+        cat >>"$PG_DATA/postgresql.conf" <<CONF
 shared_buffers = 256MB
 fsync = off
 synchronous_commit = off
@@ -287,14 +323,14 @@ wal_level = minimal
 max_wal_senders = 0
 checkpoint_timeout = 30min
 max_wal_size = 2GB
-logging_collector = off
 CONF
+    fi
 
     local attempt port
     for attempt in 1 2 3 4 5; do
         port=$(free_port)
         echo "port = $port" >>"$PG_DATA/postgresql.conf"
-        log "starting private PostgreSQL on 127.0.0.1:$port ..."
+        log "starting private PostgreSQL ($PG_MODE) on 127.0.0.1:$port ..."
         if (cd / && as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/postgres.log" \
                 -w -t 60 start >/dev/null 2>&1); then
             PG_STARTED=1
@@ -322,6 +358,11 @@ CONF
     "$PG_BINDIR/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres \
         -v ON_ERROR_STOP=1 -c 'CREATE DATABASE bulk' >/dev/null \
         || die "could not create database bulk"
+    if [[ $PG_MODE == durable ]]; then
+        "$PG_BINDIR/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d bulk \
+            -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null \
+            || die "could not create extension pg_stat_statements"
+    fi
 
     export DATABASE_URL="postgres://postgres@127.0.0.1:$port/bulk"
 }
@@ -386,6 +427,11 @@ start_redis() {
     export REDIS_URL="redis://127.0.0.1:$port/0"
 }
 
+PG_MODE=${PG_MODE:-fast}
+case $PG_MODE in
+    fast|durable) ;;
+    *) die "PG_MODE must be fast or durable, not '$PG_MODE'" ;;
+esac
 if [[ -z ${DATABASE_URL:-} ]]; then start_postgres; fi
 if [[ -z ${REDIS_URL:-} ]]; then start_redis; fi
 

@@ -37,8 +37,12 @@ def clear_cache() -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    """Auth-failure counters live in Redis; start every test from zero."""
+    """Auth-failure counters live in Redis, checked Basic credentials in memory; start every test
+    from zero."""
+    from bulkapi.auth import BASIC_CACHE
+
     clear_cache()
+    BASIC_CACHE.clear()
 
 
 @pytest.fixture

@@ -192,3 +192,99 @@ def test_same_username_on_two_sites_are_different_users(db):
     assert APIClient().get("/id", **basic(f"{a.name}\\api", "pa")).json()["user"]["id"] == ua.pk
     assert APIClient().get("/id", **basic(f"{b.name}\\api", "pb")).json()["user"]["id"] == ub.pk
     assert TokenFactory(user=ua).user.site == a
+
+
+@pytest.fixture
+def password_checks(monkeypatch):
+    """Counts full password checks (PBKDF2 in production) made for Basic credentials."""
+    from bulkapi.models import User
+
+    calls = []
+    check = User.check_password
+
+    def counted(self, raw):
+        calls.append(self.pk)
+        return check(self, raw)
+
+    monkeypatch.setattr(User, "check_password", counted)
+    return calls
+
+
+def _login(user) -> str:
+    return f"{user.site.name}\\{user.username}"
+
+
+def test_a_repeated_basic_credential_is_checked_in_full_once(user, password_checks):
+    client = APIClient()
+    for _ in range(5):
+        assert client.get(FIELDS, **basic(_login(user), "secret-pass")).status_code == 200
+    assert password_checks == [user.pk]
+
+
+def test_a_wrong_password_is_checked_in_full_every_time_and_throttled(user, password_checks, settings):
+    settings.AUTH_FAILURE_LIMIT = 3
+    client = APIClient()
+    assert client.get(FIELDS, **basic(_login(user), "secret-pass")).status_code == 200
+    for _ in range(3):
+        assert client.get(FIELDS, **basic(_login(user), "secret-pas")).status_code == 401
+    assert len(password_checks) == 4
+    # the good credential, remembered, still waits for the window like any other
+    assert client.get(FIELDS, **basic(_login(user), "secret-pass")).status_code == 429
+
+
+def test_a_new_password_ends_the_remembered_credential(user, password_checks):
+    client = APIClient()
+    assert client.get(FIELDS, **basic(_login(user), "secret-pass")).status_code == 200
+    user.set_password("secret-pass")  # the same password again: a new salt, a new hash
+    user.save()
+    assert client.get(FIELDS, **basic(_login(user), "secret-pass")).status_code == 200
+    assert len(password_checks) == 2
+    user.set_password("other-pass")
+    user.save()
+    assert client.get(FIELDS, **basic(_login(user), "secret-pass")).status_code == 401
+    assert client.get(FIELDS, **basic(_login(user), "other-pass")).status_code == 200
+
+
+def test_a_disabled_or_renamed_user_is_refused_at_once(user, password_checks):
+    client = APIClient()
+    login = _login(user)
+    assert client.get(FIELDS, **basic(login, "secret-pass")).status_code == 200
+    user.is_active = False
+    user.save()
+    assert client.get(FIELDS, **basic(login, "secret-pass")).status_code == 401
+    user.is_active = True
+    user.save()
+    assert client.get(FIELDS, **basic(login, "secret-pass")).status_code == 200
+    user.username = "someone-else"
+    user.save()
+    assert client.get(FIELDS, **basic(login, "secret-pass")).status_code == 401
+    assert client.get(FIELDS, **basic(_login(user), "secret-pass")).status_code == 200
+
+
+def test_a_remembered_credential_expires(user, password_checks, settings):
+    from bulkapi.auth import BASIC_CACHE
+
+    settings.AUTH_BASIC_CACHE_SECONDS = 60
+    now = [1000.0]
+    BASIC_CACHE.clock = lambda: now[0]
+    try:
+        client = APIClient()
+        assert client.get(FIELDS, **basic(_login(user), "secret-pass")).status_code == 200
+        now[0] += 59
+        assert client.get(FIELDS, **basic(_login(user), "secret-pass")).status_code == 200
+        assert len(password_checks) == 1
+        now[0] += 2
+        assert client.get(FIELDS, **basic(_login(user), "secret-pass")).status_code == 200
+        assert len(password_checks) == 2
+    finally:
+        import time
+
+        BASIC_CACHE.clock = time.monotonic
+
+
+def test_remembering_can_be_turned_off(user, password_checks, settings):
+    settings.AUTH_BASIC_CACHE_SECONDS = 0
+    client = APIClient()
+    for _ in range(3):
+        assert client.get(FIELDS, **basic(_login(user), "secret-pass")).status_code == 200
+    assert len(password_checks) == 3

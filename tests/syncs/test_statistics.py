@@ -103,3 +103,30 @@ def drive_lane(sync_id: int, lane: int) -> None:
     from syncs.services import sync_run_chunk
 
     sync_run_chunk(sync_id=sync_id, lane=lane)
+
+
+def test_the_refresh_analyses_only_the_columns_sync_plans_find_rows_by(settings):
+    """A full ANALYZE sorts 30,000 sampled values of every column (names, jsonb, dates): most of its
+    cost, and no sync plan uses them. The refresh analyses the row count and the lookup columns."""
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES, settings.BULK_SYNC_FIRST_RANGE_ROWS = 500, 2, 200
+    with connection.cursor() as cur:
+        cur.execute("ALTER TABLE opportunities_opportunity SET (autovacuum_enabled = off)")  # only ours, then
+        cur.execute("DELETE FROM pg_statistic WHERE starelid = 'opportunities_opportunity'::regclass")
+    try:
+        site = SiteFactory()
+        definition = ImportDefinitionFactory(site=site)
+        stage(definition, [{"OpportunityID": f"C-{i}", "OpportunityName": f"n{i}", "Stage": "Proposal", "Amount": "1",
+                            "AccountName": f"a{i % 7}"} for i in range(1500)])  # fmt: skip
+        sync = sync_start(definition=definition, user=UserFactory(site=site))
+        drive(sync.pk)
+        with connection.cursor() as cur:
+            cur.execute("SELECT attname FROM pg_stats WHERE tablename = 'opportunities_opportunity'")
+            analysed = {name for (name,) in cur.fetchall()}
+            cur.execute("SELECT reltuples FROM pg_class WHERE relname = 'opportunities_opportunity'")
+            counted = cur.fetchone()[0]
+        assert {"id", "site_id", "external_id"} <= analysed
+        assert not analysed & {"name", "account_name", "custom_fields", "created_at"}, analysed
+        assert counted >= 200  # the row count came with it
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("ALTER TABLE opportunities_opportunity RESET (autovacuum_enabled)")

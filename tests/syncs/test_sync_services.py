@@ -61,6 +61,7 @@ def test_invalid_rows_become_rejects_and_never_half_write(site):
         {},
         row(10, Amount="1e20"),
         row(11, CreatedDate="yesterday", Amount="5"),
+        row(12, CreatedDate="2024-01-02T03:04:05+25:00"),
     ])  # fmt: skip
     assert sync.status == "warning"
     assert list(Opportunity.objects.filter(site=site).values_list("external_id", flat=True)) == ["1"]
@@ -75,12 +76,13 @@ def test_invalid_rows_become_rejects_and_never_half_write(site):
         9: ("ELQ-00059", [], "Empty records."),
         10: ("ELQ-00032", ["Amount"], "Malformed records."),
         11: ("ELQ-00032", ["CreatedDate"], "Malformed records."),
+        12: ("ELQ-00032", ["CreatedDate"], "Malformed records."),  # a zone beyond +/-15:59
     }
     reject = Reject.objects.get(sync=sync, record_index=2)
     assert reject.field_values == row(2, Amount="ten")
     counts = logs(sync)
-    assert counts["ELQ-00032"] == 6 and counts["ELQ-00061"] == 2 and counts["ELQ-00039"] == 1
-    assert counts["ELQ-00059"] == 1 and counts["ELQ-00060"] == 10 and counts["ELQ-00049"] == 1
+    assert counts["ELQ-00032"] == 7 and counts["ELQ-00061"] == 2 and counts["ELQ-00039"] == 1
+    assert counts["ELQ-00059"] == 1 and counts["ELQ-00060"] == 11 and counts["ELQ-00049"] == 1
     assert SyncLog.objects.get(sync=sync, status_code="ELQ-00101").message == (
         f"Sync processed for sync {sync.pk}, resulting in warning status."
     )
