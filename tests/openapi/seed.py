@@ -132,7 +132,7 @@ def seed_site(base: str, schema: dict, worker) -> Site:
         bag["accounts"] = _ok(http.post(f"{v1}/accounts", json={"name": f"Acme {i}", "domain": f"acme{i}.example",
                                                                   "externalId": f"A-{i}"}), 201)["id"]  # fmt: skip
         bag["contacts"] = _ok(
-            http.post(f"{v1}/contacts", json={"email": f"ann{i}@acme.example", "account": out.ids["accounts"]}), 201
+            http.post(f"{v1}/contacts", json={"email": f"ann{i}@acme.example", "accountId": out.ids["accounts"]}), 201
         )["id"]
         bag["tags"] = _ok(http.post(f"{v1}/tags", json={"name": f"tag {i}"}), 201)["id"]
         bag["owners"] = _ok(http.post(f"{v1}/owners", json={"name": f"Owner {i}", "externalId": f"O-{i}"}), 201)["id"]

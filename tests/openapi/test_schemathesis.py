@@ -205,7 +205,7 @@ def _real_bodies(site, operation_id: str) -> list:
             ({"name": "Fuzzed", "companyId": site.ids["accounts"], "opportunityStageId": site.ids["stages"],
               "tagIds": [site.ids["tags"]], "ownerId": site.ids["owners"]}, "application/json"),
         ],
-        "api_v1_contacts_create": [({"email": "fuzz@acme.example", "account": site.ids["accounts"]}, "application/json")],
+        "api_v1_contacts_create": [({"email": "fuzz@acme.example", "accountId": site.ids["accounts"]}, "application/json")],
         # Updates whose example would clash with what the create examples made (names are unique).
         "api_v1_stages_update": [({"name": "Renamed stage", "probability": "0.5", "status": "open",
                                    "sort_order": 5}, "application/json")],
