@@ -62,6 +62,11 @@ class BatchJobSerializer(serializers.Serializer):
     totalUploadedCount = serializers.IntegerField(min_value=0, help_text="Rows stored.")  # noqa: N815
     errorCount = serializers.IntegerField(min_value=0, help_text="Rows rejected (or never reached).")  # noqa: N815
     progress = BatchProgressSerializer()
+    createdStages = serializers.ListField(  # noqa: N815
+        child=serializers.DictField(),
+        help_text="The stages this job created (its file named them and the site did not have them): "
+        "`{id, name}` each, so a typo in PipelineStage is visible.",
+    )
     errorFileUrl = FileUrlField(help_text="The error file's URL once the job has ended, else null.")  # noqa: N815
     successFileUrl = FileUrlField(help_text="The success file's URL once the job has ended, else null.")  # noqa: N815
 
@@ -79,6 +84,7 @@ JOB_EXAMPLE = {
     "totalUploadedCount": 3,
     "errorCount": 1,
     "progress": {"processedRows": 4, "totalRows": 4, "percent": 100.0},
+    "createdStages": [{"id": 12, "name": "Demo booked"}],
     "errorFileUrl": "https://bulk.example/api/v1/1/batch/5099b70a-4236-4c3c-82ad-dfcffe4e4fa5/errors.csv",
     "successFileUrl": "https://bulk.example/api/v1/1/batch/5099b70a-4236-4c3c-82ad-dfcffe4e4fa5/successes.csv",
 }

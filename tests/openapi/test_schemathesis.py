@@ -51,20 +51,6 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
 ]
-# Issue 14 ("bad input never crashes a request") is closing these root causes of 5xx on its own
-# branch. A 5xx whose exception in the server (found by the answer's X-Request-Id) is one of them
-# does not fail this test: if every failure is such a 5xx, the test is an xfail listing each case
-# (with a curl to replay it). Any other failure fails the test. SCHEMATHESIS_STRICT=1 ignores the
-# list; remove an entry once its fix has landed.
-ISSUE_14_CAUSES = {
-    "NUL in text reaching PostgreSQL": lambda e: "NUL" in str(e) or "\\u0000" in str(e) or "0x00" in str(e),
-    "lone surrogate": lambda e: isinstance(e, UnicodeError) and "surrogate" in str(e),
-    "huge ISO 8601 duration": lambda e: isinstance(e, OverflowError),
-    "time-zone offset past +-15:59": lambda e: "displacement" in str(e).lower(),
-    "number past PostgreSQL's range": lambda e: "out of range" in str(e),
-    "unbounded nesting": lambda e: isinstance(e, RecursionError),
-    "4300-digit limit": lambda e: isinstance(e, ValueError) and "4300" in str(e),
-}
 
 
 @schemathesis.serializer("text/csv")
@@ -155,15 +141,6 @@ class Run:
 
         generated()
 
-    def known_cause(self, exc: BaseException) -> str | None:
-        """The issue 14 root cause of a failure that is only a 5xx (no schema mismatch), if it is one."""
-        found = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
-        if os.environ.get("SCHEMATHESIS_STRICT") or not all(getattr(f, "status_code", 0) >= 500 for f in found):
-            return None
-        cause = self.server.by_request.get(getattr(exc, "request_id", "-"))
-        chain = [cause, getattr(cause, "__cause__", None)]
-        return next((name for name, test in ISSUE_14_CAUSES.items() if any(e and test(e) for e in chain)), None)
-
     def report(self, failures: dict) -> str:
         """Each failure as schemathesis words it (with a curl), and the server's exception behind a 5xx."""
         out = []
@@ -252,15 +229,12 @@ def test_every_operation_answers_as_documented(live_server, celery_worker_proces
     )
     for label, counts in run.statuses.items():
         print(f"  {label}: {dict(sorted(counts.items()))}")
-    known = {label: cause for label, exc in failures.items() if (cause := run.known_cause(exc))}
-    other = {label: exc for label, exc in failures.items() if label not in known}
-    assert not other, f"{len(other)} of {len(operations)} operations failed (seed {SEED}):\n\n{run.report(other)}"
+    assert not failures, (
+        f"{len(failures)} of {len(operations)} operations failed (seed {SEED}):\n\n{run.report(failures)}"
+    )
     unanswered = [
         op.label
         for op in operations
         if op.label not in failures and not any(200 <= s < 300 for s in run.statuses.get(op.label, {}))
     ]
     assert unanswered == [], "operations that never answered a success: the seeded ids or bodies do not reach them"
-    if known:
-        details = run.report({f"{label} [issue 14: {known[label]}]": failures[label] for label in known})
-        pytest.xfail(f"{len(known)} operations hit known issue 14 server errors (seed {SEED}):\n\n{details}")
