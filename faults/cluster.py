@@ -198,7 +198,8 @@ def python() -> str:
 
 
 def gunicorn(env: dict, port: int, workdir: Path) -> Process:
-    argv = [python(), "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+    argv = [python(), "-m", "gunicorn", "config.wsgi:application", "--config", "python:config.gunicorn",
+            "--worker-class", "config.gunicorn.JsonErrorWorker", "--bind", f"127.0.0.1:{port}",
             "--workers", "2", "--timeout", "120"]  # fmt: skip
     return Process("api", argv, env, workdir)
 
