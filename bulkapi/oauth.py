@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from .api.schema.shapes import (
     ErrorSerializer,
     TokenErrorSerializer,
+    TokenRefusalSerializer,
     TokenRequestSerializer,
     TokenSerializer,
     error_response,
@@ -135,7 +136,7 @@ class TokenApi(APIView):
             400: OpenApiResponse(
                 PolymorphicProxySerializer(
                     component_name="TokenBadRequest",
-                    serializers=[TokenErrorSerializer, ErrorSerializer],
+                    serializers=[TokenErrorSerializer, TokenRefusalSerializer, ErrorSerializer],
                     resource_type_field_name=None,
                 ),
                 description=(

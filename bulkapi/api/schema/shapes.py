@@ -619,6 +619,14 @@ class TokenErrorSerializer(serializers.Serializer):
         ref_name = "TokenError"
 
 
+class TokenRefusalSerializer(TokenErrorSerializer, ErrorSerializer):
+    """A token request refused before OAuth sees it (text PostgreSQL cannot hold): RFC 6749's
+    `error` for OAuth clients and our error body (`code`, `failures`) for everyone else, in one."""
+
+    class Meta:
+        ref_name = "TokenRefusal"
+
+
 # --- Idempotency-Key (bulkapi.idempotency) ---------------------------------------------------
 
 ERROR_EXAMPLES["422"] = _error_example(
