@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -15,6 +14,7 @@ from batches.models import BatchJob
 from batches.selectors import batch_job_state
 from bulkapi.models import ImportDefinition, User
 from syncs.models import TERMINAL, Reject, Sync, SyncStatus
+from syncs.selectors import SyncProgress, in_flight_rows, sync_progress
 
 RECENT = 10  # finished syncs and batch jobs on the dashboard
 REJECTS_PAGE = 50  # rejects per page on a sync's page
@@ -32,73 +32,9 @@ def batch_jobs_for(user: User) -> QuerySet[BatchJob]:
 
 
 @dataclass
-class Progress:
-    """How far a sync has got: the bar, the rate and the time left, as the admin shows them."""
-
-    sync_id: int
-    status: str
-    total: int
-    processed: int
-    rejected: int
-    created: int
-    updated: int
-    percent: float
-    rate: float | None  # rows per second since the sync started (to its end, once ended)
-    eta_seconds: float | None  # at that rate, for a running sync
-    elapsed_seconds: float | None
-
-    @property
-    def running(self) -> bool:
-        return self.status in (SyncStatus.PENDING, SyncStatus.ACTIVE)
-
-    def as_json(self) -> dict:
-        return {
-            "id": self.sync_id,
-            "status": self.status,
-            "total": self.total,
-            "processed": self.processed,
-            "rejected": self.rejected,
-            "created": self.created,
-            "updated": self.updated,
-            "percent": self.percent,
-            "rate": self.rate,
-            "eta": self.eta_seconds,
-            "elapsed": self.elapsed_seconds,
-            "running": self.running,
-        }
-
-
-def sync_progress(sync: Sync, now: datetime | None = None) -> Progress:
-    now = now or timezone.now()
-    total, processed = sync.total_rows, sync.processed
-    ended = sync.status in TERMINAL
-    percent = round(100.0 * min(processed, total) / total, 1) if total else (100.0 if ended else 0.0)
-    elapsed = rate = eta = None
-    if sync.sync_started_at is not None:
-        elapsed = max(0.0, ((sync.sync_ended_at or now) - sync.sync_started_at).total_seconds())
-        if elapsed > 0 and processed:
-            rate = processed / elapsed
-            if not ended and total > processed:
-                eta = (total - processed) / rate
-    return Progress(
-        sync_id=sync.pk,
-        status=sync.status,
-        total=total,
-        processed=processed,
-        rejected=sync.rejected,
-        created=sync.created_count,
-        updated=sync.updated_count,
-        percent=percent,
-        rate=rate,
-        eta_seconds=eta,
-        elapsed_seconds=elapsed,
-    )
-
-
-@dataclass
 class SyncRow:
     sync: Sync
-    progress: Progress
+    progress: SyncProgress
 
 
 @dataclass
@@ -109,7 +45,7 @@ class JobRow:
     errors: int
     processed: int
     percent: float
-    progress: Progress | None
+    progress: SyncProgress | None
 
 
 @dataclass
@@ -122,19 +58,18 @@ class Dashboard:
 def dashboard_get(*, user: User) -> Dashboard:
     now = timezone.now()
     syncs = syncs_for(user).select_related("definition", "site")
-    running = [
-        SyncRow(s, sync_progress(s, now))
-        for s in syncs.filter(status__in=[SyncStatus.PENDING, SyncStatus.ACTIVE]).order_by("created_at", "id")
-    ]
+    live = list(syncs.filter(status__in=[SyncStatus.PENDING, SyncStatus.ACTIVE]).order_by("created_at", "id"))
+    flight = in_flight_rows(s.pk for s in live)
+    running = [SyncRow(s, sync_progress(s, now=now, in_flight=flight.get(s.pk, 0))) for s in live]
     recent = [
-        SyncRow(s, sync_progress(s, now))
+        SyncRow(s, sync_progress(s, now=now, in_flight=0))
         for s in syncs.filter(status__in=TERMINAL).order_by("-created_at", "-id")[:RECENT]
     ]
     jobs = []
     for job in batch_jobs_for(user).select_related("sync", "site").order_by("-created_at", "-id")[:RECENT]:
         state = batch_job_state(job)
         percent = round(100.0 * state.processed / job.row_count, 1) if job.row_count else 100.0
-        progress = sync_progress(job.sync, now) if job.sync is not None else None
+        progress = sync_progress(job.sync, now=now) if job.sync is not None else None
         jobs.append(JobRow(job, state.status, state.stored, state.errors, state.processed, percent, progress))
     return Dashboard(running=running, recent=recent, jobs=jobs)
 

@@ -21,6 +21,7 @@ from bulkapi.exceptions import BulkError, ValidationFailed
 from bulkapi.models import ImportDefinition, ImportRule, StagedRow
 from bulkapi.services import import_definition_create
 from syncs.dryrun import DRY_RUN_ROWS, sync_dry_run
+from syncs.selectors import in_flight_rows
 from syncs.services import sync_cancel, sync_retry
 
 from .forms import ImportUploadForm, mapping_field
@@ -63,8 +64,9 @@ def sync_progress_json(request):
     _require(request, "syncs.view_sync")
     ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip().isdigit() and len(i.strip()) < 19]
     now = timezone.now()
-    syncs = syncs_for(request.user).filter(pk__in=ids[:100])
-    return JsonResponse({"syncs": [sync_progress(s, now).as_json() for s in syncs]})
+    syncs = list(syncs_for(request.user).filter(pk__in=ids[:100]))
+    flight = in_flight_rows(s.pk for s in syncs if s.status == "active")
+    return JsonResponse({"syncs": [sync_progress(s, now=now, in_flight=flight.get(s.pk, 0)).as_json() for s in syncs]})
 
 
 def sync_rejects_csv(request, sync_id: int):

@@ -26,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
 from bulkapi.exceptions import error_body
+from syncs.selectors import in_flight_rows
 
 from .broker import broker_client, queue_lengths, unacked_count
 from .models import CallbackFailure
@@ -79,9 +80,11 @@ class BusinessCollector:
             )
         }  # fmt: skip
         now = timezone.now()
-        for sync in syncs_running():
+        running = list(syncs_running())
+        flight = in_flight_rows(s.pk for s in running)
+        for sync in running:
             labels = [str(sync.pk), sync.site.name]
-            progress = sync_progress(sync, now=now)
+            progress = sync_progress(sync, now=now, in_flight=flight.get(sync.pk, 0))
             families["processed_rows"].add_metric(labels, progress.done)
             families["total_rows"].add_metric(labels, progress.total)
             for name in ("rows_per_second", "eta_seconds", "idle_seconds"):

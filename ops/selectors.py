@@ -2,50 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from django.db.models import Count, QuerySet, Sum
-from django.utils import timezone
 
-from syncs.models import Sync, SyncStatus
+from syncs.models import Sync
+from syncs.selectors import RUNNING, SyncProgress, sync_progress
 
-RUNNING = (SyncStatus.PENDING, SyncStatus.ACTIVE)
-
-
-@dataclass(frozen=True)
-class SyncProgress:
-    done: int  # rows stored or rejected, as committed
-    total: int
-    percent: float | None
-    elapsed_seconds: float | None  # since the sync started, until it ended
-    rows_per_second: float | None  # over that time
-    eta_seconds: float | None  # at that rate; running syncs only
-    idle_seconds: float | None  # since a running sync last committed a chunk
-
-
-def sync_progress(sync: Sync, *, now: datetime | None = None) -> SyncProgress:
-    """Progress from the counters each committed chunk adds to (they move once per chunk)."""
-    now = now or timezone.now()
-    done, total = sync.processed, sync.total_rows
-    running = sync.status in RUNNING
-    elapsed = rate = eta = idle = None
-    if sync.sync_started_at:
-        elapsed = max(((sync.sync_ended_at or now) - sync.sync_started_at).total_seconds(), 0.0)
-        rate = done / elapsed if elapsed > 0 else None
-        if running and rate:
-            eta = max(total - done, 0) / rate
-    if running and sync.heartbeat_at:
-        idle = max((now - sync.heartbeat_at).total_seconds(), 0.0)
-    return SyncProgress(
-        done=done,
-        total=total,
-        percent=100.0 * done / total if total else None,
-        elapsed_seconds=elapsed,
-        rows_per_second=rate,
-        eta_seconds=eta,
-        idle_seconds=idle,
-    )
+# One progress for the admin, this command and the metrics (committed and in-flight rows, rate, ETA).
+__all__ = ["RUNNING", "SyncProgress", "sync_progress"]
 
 
 def syncs_running() -> QuerySet[Sync]:

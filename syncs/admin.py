@@ -10,7 +10,8 @@ from django.utils.html import format_html
 
 from backoffice import views
 from backoffice.admin_base import ReadOnlyAdmin
-from backoffice.selectors import REJECTS_PAGE, sync_progress, sync_rejects_page
+from backoffice.selectors import REJECTS_PAGE, sync_rejects_page
+from syncs.selectors import sync_progress
 
 from .models import TERMINAL, Reject, Sync, SyncLog, SyncStatus
 

@@ -13,7 +13,7 @@ from .create import (
 )
 from .finish import CANCELLED, NOT_PROCESSED, RETRYABLE_CODES, finish, sync_cancel, sync_fail
 from .recover import retryable_count, sync_callback_send, sync_retry, syncs_requeue
-from .run import RunResult, in_flight, rows_before, sync_run_chunk
+from .run import RunResult, rows_before, sync_run_chunk
 
 __all__ = [
     "CANCELLED",
@@ -23,7 +23,6 @@ __all__ = [
     "callback_url_check",
     "enqueue_run",
     "finish",
-    "in_flight",
     "publish_run",
     "render_sync",
     "retryable_count",

@@ -38,7 +38,7 @@ def render_sync(sync: Sync, *, progress: bool = False) -> dict:
         out["callbackUrl"] = sync.callback_url
     out["uri"] = sync.uri
     if progress:  # beyond Eloqua: how far a sync has got
-        from .run import in_flight
+        from ..selectors import in_flight_rows
 
         out["progress"] = {
             "total": sync.total_rows,
@@ -47,7 +47,7 @@ def render_sync(sync: Sync, *, progress: bool = False) -> dict:
             "created": sync.created_count,
             "updated": sync.updated_count,
             # rows the running chunks have read and not committed yet (moves every 1,000 rows)
-            "inFlight": in_flight(sync.pk) if sync.status == SyncStatus.ACTIVE else 0,
+            "inFlight": in_flight_rows([sync.pk]).get(sync.pk, 0) if sync.status == SyncStatus.ACTIVE else 0,
         }
     return out
 

@@ -32,6 +32,7 @@ from bulkapi.models import ImportDefinition, StagedRow
 
 from ..models import TERMINAL, Sync, SyncLane, SyncLog, SyncStatus
 from ..processors import ChunkResult, ConcurrentWrite, lane_key_for, registration_for, staged_chunk
+from ..selectors import PROGRESS_PREFIX
 from .create import enqueue_run
 from .finish import finish, locked
 
@@ -407,20 +408,6 @@ def _reject_unwritable(cur, span: _Span, *, sid: int, rec: int, exc: Exception) 
 
 def progress_label(sync_id: int, lane: int) -> str:
     return f"{PROGRESS_PREFIX}{sync_id}:{lane}:"
-
-
-PROGRESS_PREFIX = "bulk-sync:"
-
-
-def in_flight(sync_id: int) -> int:
-    """Rows the sync's running chunks have read so far, not committed yet (`bulk_progress`)."""
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"
-            " AND application_name LIKE %s",
-            [f"{PROGRESS_PREFIX}{sync_id}:%"],
-        )
-        return sum(int(name.rsplit(":", 1)[1]) for (name,) in cur.fetchall() if name.rsplit(":", 1)[1].isdigit())
 
 
 def rows_before(sync: Sync, r: int) -> int:

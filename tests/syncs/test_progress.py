@@ -1,11 +1,17 @@
 """Progress moves while a chunk runs: its transaction is open, its counters not committed, yet
 `GET /syncs/{id}` shows the rows it has read, every 1,000 rows (`progress.inFlight`)."""
 
+import json
 import threading
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connections
+from django.test import Client
+from django.urls import reverse
 
+from bulkapi.models import User
 from syncs.services import sync_run_chunk, sync_start
 from tests.factories import ImportDefinitionFactory, UserFactory
 from tests.syncs.helpers import stage
@@ -37,6 +43,17 @@ def test_a_running_chunk_reports_its_rows_before_it_commits(api, settings, monke
         assert judged.wait(30)
         running = api.get(f"/api/bulk/2.0/syncs/{sync.pk}").json()["progress"]
         assert running["processed"] == 0 and running["inFlight"] == 2000  # the last tick: 2,000 rows read
+        # The admin's bars, the operators' command and the metrics read the same figure.
+        admin = Client()
+        admin.force_login(User.objects.create_superuser(username="root", password="x", email=""))
+        bar = admin.get(reverse("admin:syncs_sync_progress") + f"?ids={sync.pk}").json()["syncs"][0]
+        assert (bar["processed"], bar["committed"], bar["inFlight"], bar["percent"]) == (2000, 0, 2000, 80.0)
+        out = StringIO()
+        call_command("syncs", "show", str(sync.pk), "--json", stdout=out)
+        assert json.loads(out.getvalue())["processed"] == 2000
+        settings.METRICS_TOKEN = "metrics-token"
+        scraped = admin.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token").content.decode()
+        assert f'bulk_running_sync_processed_rows{{site="{api.site.name}",sync_id="{sync.pk}"}} 2000.0' in scraped
     finally:
         release.set()
         lane.join(30)
