@@ -26,6 +26,7 @@ from bulkapi.sql import (
     too_long,
     typed_malformed,
     typed_value,
+    update_matched,
     update_rule_expr,
 )
 from syncs.processors import ChunkResult, ConcurrentWrite
@@ -344,14 +345,7 @@ def process_chunk(
         " AND t.site_id = %(site)s AND {where}"
     ).format(table=table, sets=sql.SQL(", ").join(sets), where=where)
     try:
-        if multiple:  # a row may update several records: count rows, not records
-            cursor.execute(
-                sql.SQL("WITH u AS ({} RETURNING r.sid) SELECT count(DISTINCT sid) FROM u").format(update), params
-            )
-            updated = cursor.fetchone()[0]
-        else:
-            cursor.execute(update, params)
-            updated = cursor.rowcount
+        updated = update_matched(cursor, update, params, multiple=multiple)
     except psycopg.errors.UniqueViolation:
         # The judging saw every unique value of the chunk free (`taken`), so another writer has taken
         # one since: run the chunk again, which then rejects that row as a duplicate (ELQ-00026).

@@ -22,6 +22,7 @@ from bulkapi.sql import (
     text_array,
     typed_malformed,
     typed_value,
+    update_matched,
     update_rule_expr,
     without_seq_scans,
 )
@@ -240,14 +241,7 @@ def process_chunk(
     update = sql.SQL(
         "UPDATE {opp} o SET {sets} FROM _rows r WHERE r.code IS NULL AND r.match_id IS NOT NULL AND {target}"
     ).format(opp=opp, sets=sql.SQL(", ").join(sets), target=target)
-    if multiple:  # a row may update several records: count rows, not records
-        cursor.execute(
-            sql.SQL("WITH u AS ({} RETURNING r.sid) SELECT count(DISTINCT sid) FROM u").format(update), params
-        )
-        updated = cursor.fetchone()[0]
-    else:
-        cursor.execute(update, params)
-        updated = cursor.rowcount
+    updated = update_matched(cursor, update, params, multiple=multiple)
 
     created, conflicted = _insert_new(
         cursor,

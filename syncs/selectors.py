@@ -16,6 +16,20 @@ RUNNING = (SyncStatus.PENDING, SyncStatus.ACTIVE)
 PROGRESS_PREFIX = "bulk-sync:"
 
 
+def duration_text(seconds: float | None) -> str:
+    """12 s, 3 min 04 s, 2 h 05 min; "-" when unknown (the admin's and the operators' command's)."""
+    if seconds is None:
+        return "-"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 def in_flight_rows(sync_ids) -> dict[int, int]:
     """Rows the running chunks of each sync have read and not committed yet, in one query."""
     ids = [int(i) for i in sync_ids]

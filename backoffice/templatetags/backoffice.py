@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import template
 
+from syncs.selectors import duration_text
+
 from ..selectors import dashboard_get
 
 register = template.Library()
@@ -21,17 +23,8 @@ def backoffice_dashboard(context):
 
 @register.filter
 def duration(seconds) -> str:
-    """12 s, 3 min 4 s, 2 h 5 min; "-" when unknown."""
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    """12 s, 3 min 04 s, 2 h 05 min; "-" when unknown."""
+    return duration_text(seconds)
 
 
 @register.filter

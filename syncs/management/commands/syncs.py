@@ -18,19 +18,7 @@ from bulkapi.exceptions import BulkError
 from bulkapi.models import User
 from ops.selectors import sync_callback_failures, sync_progress, sync_reject_counts, syncs_list
 from syncs.models import Sync, SyncStatus
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+from syncs.selectors import duration_text
 
 
 def _time(value: datetime | None) -> str:
@@ -156,10 +144,10 @@ class Command(BaseCommand):
                     f"{p.done:,}/{p.total:,}",
                     f"{p.percent:.1f}" if p.percent is not None else "-",
                     _rate(p.rows_per_second),
-                    _duration(p.eta_seconds),
+                    duration_text(p.eta_seconds),
                     _lanes(sync),
                     _time(sync.sync_started_at),
-                    _duration(p.idle_seconds),
+                    duration_text(p.idle_seconds),
                 )
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -204,13 +192,13 @@ class Command(BaseCommand):
         percent = f" ({p.percent:.1f} %)" if p.percent is not None else ""
         write(
             f"  progress    {p.done:,} of {p.total:,} rows{percent}, {_rate(p.rows_per_second)} rows/s"
-            f" over {_duration(p.elapsed_seconds)}, ETA {_duration(p.eta_seconds)}"
+            f" over {duration_text(p.elapsed_seconds)}, ETA {duration_text(p.eta_seconds)}"
         )
         write(
             f"  rows        created {sync.created_count:,}, updated {sync.updated_count:,}, rejected {sync.rejected:,}"
         )
         if p.idle_seconds is not None:
-            write(f"  last chunk  {_duration(p.idle_seconds)} ago")
+            write(f"  last chunk  {duration_text(p.idle_seconds)} ago")
         ranges = len(sync.range_ends)
         write(f"  lanes       {sync.lanes}, {ranges} ranges of {sync.range_rows:,} rows")
         for state in sorted(sync.lane_states.all(), key=lambda s: s.lane):
