@@ -19,6 +19,7 @@ CASES = {
     "batch": "bench.batch",  # issue 6: 1M-row batch CSV upload
     "upsert": "bench.upsert",  # issue 7: 100-deal upserts from 4 concurrent clients
     "indexes": "bench.indexes",  # issue 15: cost per row of each opportunity index and trigger
+    "progress": "bench.progress",  # issue 17: cost per row of a running chunk's progress report
 }
 
 
