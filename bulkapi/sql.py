@@ -103,18 +103,6 @@ def without_seq_scans(cursor) -> Iterator[None]:
     cursor.execute("SET LOCAL enable_seqscan = on")
 
 
-def update_matched(cursor, update: sql.Composable, params: dict, *, multiple: bool) -> int:
-    """Run an `UPDATE ... FROM _rows r` and count the rows it applied, not the records: with
-    `multiple`, one row may update several records (Eloqua's update-all-matches identifiers)."""
-    if multiple:
-        cursor.execute(
-            sql.SQL("WITH u AS ({} RETURNING r.sid) SELECT count(DISTINCT sid) FROM u").format(update), params
-        )
-        return cursor.fetchone()[0]
-    cursor.execute(update, params)
-    return cursor.rowcount
-
-
 def text_array(names: Iterable[sql.Composable]) -> sql.Composable:
     """`array_remove(ARRAY[...]::text[], NULL)`, or an empty text[] when there is nothing."""
     names = list(names)

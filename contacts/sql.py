@@ -26,10 +26,9 @@ from bulkapi.sql import (
     too_long,
     typed_malformed,
     typed_value,
-    update_matched,
     update_rule_expr,
 )
-from syncs.processors import ChunkResult, ConcurrentWrite
+from syncs.processors import ChunkResult, ConcurrentWrite, update_matched
 
 from .models import Account, Contact
 
@@ -180,6 +179,8 @@ def process_chunk(
     def key(column: str, expr: sql.Composable) -> sql.Composable:
         if column == "email" or (column != "uuid" and not case_sensitive and column == id_col):
             return sql.SQL("lower({})").format(expr)
+        if column == "uuid":  # one record however its uuid is written (case, braces, dashes)
+            return sql.SQL("COALESCE(({})::text, {})").format(uuid_sql(expr), expr)
         return expr
 
     id_value = uuid_sql(sql.SQL("x.") + ident.raw) if id_col == "uuid" else sql.SQL("x.") + ident.raw

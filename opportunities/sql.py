@@ -22,11 +22,10 @@ from bulkapi.sql import (
     text_array,
     typed_malformed,
     typed_value,
-    update_matched,
     update_rule_expr,
     without_seq_scans,
 )
-from syncs.processors import ChunkResult, ConcurrentWrite, staged_key
+from syncs.processors import ChunkResult, ConcurrentWrite, staged_key, update_matched
 
 from .models import Opportunity, Stage
 

@@ -159,6 +159,27 @@ def staged_chunk(
     return _ticking(chunk, progress)
 
 
+def update_matched(cursor, update: sql.Composable, params: dict, *, multiple: bool) -> int:
+    """Run a chunk's `UPDATE ... FROM _rows r WHERE r.code IS NULL AND r.match_id IS NOT NULL ...`
+    and count the rows it applied, not the records (with `multiple`, one row may update several).
+
+    Every such row matched a record when the chunk was judged; if fewer were applied, another
+    writer deleted (or re-keyed) a matched record since, and the row would be neither stored nor
+    rejected: ConcurrentWrite, so the chunk runs again and judges that row anew."""
+    if multiple:
+        cursor.execute(
+            sql.SQL("WITH u AS ({} RETURNING r.sid) SELECT count(DISTINCT sid) FROM u").format(update), params
+        )
+        updated = cursor.fetchone()[0]
+    else:
+        cursor.execute(update, params)
+        updated = cursor.rowcount
+    cursor.execute("SELECT count(*) FROM _rows WHERE code IS NULL AND match_id IS NOT NULL")
+    if cursor.fetchone()[0] != updated:
+        raise ConcurrentWrite("a record the chunk matched was deleted or re-keyed by another writer meanwhile")
+    return updated
+
+
 # A running chunk reports its rows this often (see `staged_chunk`'s `progress`).
 PROGRESS_TICK_ROWS = 1000
 

@@ -249,3 +249,18 @@ def test_a_definition_names_the_account_once(api):
             f"{BULK}/contacts/imports", {"name": "c", "fields": one, "identifierFieldName": "Email"}, format="json"
         )
         assert created.status_code == 201, created.content
+
+
+def test_one_account_named_twice_by_its_id_in_two_spellings_is_a_duplicate(site):
+    """`{{Account.Id}}` values are uuids, however written: the same account's id in upper case is
+    the same record, so the second row is a duplicate, not a second update nobody counts."""
+    acme = AccountFactory(site=site, name="Acme")
+    fields = {"Id": "{{Account.Id}}", "City": "{{Account.Field(M_City)}}"}
+    definition = define(site, "account", fields, "Id")
+    sync = run_sync(
+        definition, [{"Id": str(acme.uuid), "City": "Oslo"}, {"Id": str(acme.uuid).upper(), "City": "Rome"}]
+    )
+    assert rejects(sync) == {2: ("ELQ-00026", ["Id"])}
+    assert (sync.processed, sync.updated_count, sync.rejected) == (2, 1, 1)
+    acme.refresh_from_db()
+    assert acme.city == "Oslo"

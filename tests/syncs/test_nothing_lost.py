@@ -306,3 +306,36 @@ def test_a_stale_message_carries_on_a_lane_that_went_quiet(site, settings):
 
     assert not fresh.has_more
     assert quiet.has_more and quiet.next_range == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_matched_record_deleted_while_the_chunk_runs_is_judged_again(site, monkeypatch):
+    """The chunk judged N1 an update of an existing record; another writer deletes that record
+    before the chunk's UPDATE: the row is neither lost nor counted as updated, the chunk runs again
+    and creates N1 anew."""
+    import opportunities.sql
+
+    definition = ImportDefinitionFactory(site=site)
+    run_sync(definition, [row(1), row(2)])
+    first = Opportunity.objects.get(site=site, external_id="N1")
+    stage(definition, [row(1, OpportunityName="Again"), row(2, OpportunityName="Again"), row(3)])
+    real = opportunities.sql.update_matched
+    deleted = []
+
+    def delete_first(cursor, update, params, **kw):
+        if not deleted:  # after the judging, before the UPDATE: another connection, committed
+            with psycopg.connect(conninfo(), autocommit=True) as other:
+                other.execute("DELETE FROM opportunities_opportunity WHERE id = %s", [first.pk])
+            deleted.append(first.pk)
+        return real(cursor, update, params, **kw)
+
+    monkeypatch.setattr(opportunities.sql, "update_matched", delete_first)
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    drive(sync.pk)
+
+    sync.refresh_from_db()
+    assert deleted and sync.status == "success" and adds_up(sync)
+    assert (sync.created_count, sync.updated_count) == (2, 1)  # N1 (anew) and N3 created, N2 updated
+    stored = dict(Opportunity.objects.filter(site=site).values_list("external_id", "name"))
+    assert stored == {"N1": "Again", "N2": "Again", "N3": "Deal 3"}
+    assert not Opportunity.objects.filter(pk=first.pk).exists()
