@@ -42,8 +42,10 @@ from .models import (
     User,
 )
 from .services import (
+    RUNNING_SYNC,
     api_token_create,
     api_token_revoke,
+    definition_has_running_sync,
     import_definition_create,
     import_definition_delete,
     import_definition_update,
@@ -309,6 +311,9 @@ class ImportDefinitionForm(forms.ModelForm):
             if value in ("", None):
                 continue
             body[wire] = value
+        if self.instance.pk and definition_has_running_sync(self.instance):
+            self.add_error(None, f"{RUNNING_SYNC} Change the import once the sync has ended.")
+            return data
         try:
             validate_definition(site=site, entity=entity, body=body)
         except ValidationFailed as exc:

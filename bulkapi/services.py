@@ -80,23 +80,40 @@ def import_definition_create(*, site: Site, user: User, entity: str, body: objec
 
 
 def import_definition_update(*, definition: ImportDefinition, user: User, body: object) -> ImportDefinition:
-    """PUT: a full replacement of the writable properties."""
+    """PUT: a full replacement of the writable properties; refused (409) while one of its syncs is
+    pending or active (its chunks read the definition's fields, identifier and rules as they are
+    now: a change mid-sync would move rows between lanes, or judge them by other rules)."""
     values = validate_definition(site=definition.site, entity=definition.entity, body=body)
-    _apply(definition, values)
-    definition.updated_by = user.username
-    definition.save()
+    with transaction.atomic():
+        _lock_without_running_sync(definition)
+        _apply(definition, values)
+        definition.updated_by = user.username
+        definition.save()
     return definition
+
+
+def definition_has_running_sync(definition: ImportDefinition) -> bool:
+    from syncs.models import Sync, SyncStatus
+
+    return Sync.objects.filter(definition=definition, status__in=[SyncStatus.PENDING, SyncStatus.ACTIVE]).exists()
+
+
+RUNNING_SYNC = "A sync of this import is pending or active."
+
+
+def _lock_without_running_sync(definition: ImportDefinition) -> None:
+    """Lock the definition as a sync's snapshot does (FOR UPDATE), then Conflict if one of its
+    syncs is pending or active."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
+    if definition_has_running_sync(definition):
+        raise Conflict([Failure(field="syncs", constraint=RUNNING_SYNC)])
 
 
 def import_definition_delete(*, definition: ImportDefinition) -> None:
     """Delete with its staged rows; refused (409) while one of its syncs is pending or active."""
-    from syncs.models import Sync, SyncStatus
-
     with transaction.atomic(durable=True):
-        with connection.cursor() as cur:
-            cur.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
-        if Sync.objects.filter(definition=definition, status__in=[SyncStatus.PENDING, SyncStatus.ACTIVE]).exists():
-            raise Conflict([Failure(field="syncs", constraint="A sync of this import is pending or active.")])
+        _lock_without_running_sync(definition)
         StagedRow.objects.filter(definition=definition).delete()
         definition.delete()
 

@@ -328,9 +328,12 @@ class ImportDetailApi(EntityApi):
     @entity_schema(
         "imports_update",
         "Replace {a_noun} import definition",
-        description="A full replacement of the writable properties, validated as on create.",
+        description=(
+            "A full replacement of the writable properties, validated as on create. 409 while a sync of it is "
+            "pending or active (its chunks read the definition as it is)."
+        ),
         request="definition_request",
-        responses={200: "definition"},
+        responses={200: "definition", 409: CONFLICT},
     )
     def put(self, request, pk: int):
         definition = import_definition_update(definition=self.get_definition(pk), user=request.user, body=request.data)

@@ -194,6 +194,14 @@ def test_deleting_a_definition_with_a_running_sync_is_refused_with_a_message(two
     assert response.status_code == 200
     assert "was not deleted" in response.content.decode()
     assert ImportDefinition.objects.filter(pk=definition.pk).exists()
+    # Nor changed: the form says why and the definition stays as the sync reads it.
+    change = reverse("admin:bulkapi_importdefinition_change", args=[definition.pk])
+    data = form_data(client.get(change))
+    data["name"] = "Renamed mid-sync"
+    response = client.post(change, data)
+    assert response.status_code == 200
+    assert "A sync of this import is pending or active." in str(response.context["adminform"].form.errors)
+    assert ImportDefinition.objects.get(pk=definition.pk).name != "Renamed mid-sync"
     # The bulk action too: refused for that one, nothing orphaned.
     response = client.post(
         reverse("admin:bulkapi_importdefinition_changelist"),

@@ -132,6 +132,12 @@ def test_delete_data_clears_staged_rows_and_409_while_a_sync_is_pending(api, def
     assert response.json()["code"] == "conflict"
     assert len(staged(definition)) == 2
     assert api.delete(f"/api/bulk/2.0/opportunities/imports/{definition.pk}").status_code == 409
+    # Nor is it changed: the sync's chunks read its fields and identifier as they are.
+    url = f"/api/bulk/2.0/opportunities/imports/{definition.pk}"
+    before = api.get(url).json()
+    response = api.put(url, {**before, "name": "renamed"}, format="json")
+    assert response.status_code == 409 and response.json()["failures"][0]["field"] == "syncs"
+    assert api.get(url).json() == before
 
 
 def test_auto_sync_definition_answers_201_with_the_pending_sync(api):
