@@ -125,13 +125,24 @@ def imports_purge_expired() -> dict[str, int]:
 
     now = timezone.now()
     with transaction.atomic(durable=True), connection.cursor() as cur:
+        # First the definitions, FOR SHARE, as an upload holds them: a sync's snapshot (FOR UPDATE)
+        # cannot claim their uploads until this commits, and the next statement sees every claim
+        # committed before (a claim made between one statement's read and its delete was lost).
+        # Definitions being snapshotted right now are skipped, till the next purge.
+        cur.execute(
+            "SELECT d.id FROM bulkapi_importdefinition d WHERE EXISTS (SELECT 1 FROM bulkapi_stagedupload u"
+            " WHERE u.definition_id = d.id AND u.created_at < %s - make_interval(secs => d.data_retention_seconds))"
+            " ORDER BY d.id FOR SHARE SKIP LOCKED",
+            [now],
+        )
+        locked = [row[0] for row in cur.fetchall()]
         cur.execute(
             """
             WITH expired AS (
               SELECT u.id, u.definition_id FROM bulkapi_stagedupload u
               JOIN bulkapi_importdefinition d ON d.id = u.definition_id
               LEFT JOIN syncs_sync s ON s.id = u.sync_id
-              WHERE u.created_at < %s - make_interval(secs => d.data_retention_seconds)
+              WHERE d.id = ANY(%s) AND u.created_at < %s - make_interval(secs => d.data_retention_seconds)
                 AND (s.id IS NULL OR s.status NOT IN (%s, %s))
             ), gone AS (
               DELETE FROM bulkapi_stagedrow r USING expired e
@@ -141,7 +152,7 @@ def imports_purge_expired() -> dict[str, int]:
             )
             SELECT count(*) FROM gone
             """,
-            [now, SyncStatus.PENDING, SyncStatus.ACTIVE],
+            [locked, now, SyncStatus.PENDING, SyncStatus.ACTIVE],
         )
         rows = cur.fetchone()[0]
     definitions = 0

@@ -70,9 +70,14 @@ def _too_large(content_length: int | None) -> None:
 
 
 def _lock_definition(definition: ImportDefinition) -> None:
-    """FOR SHARE: uploads run side by side, but a sync snapshot (FOR UPDATE) waits for them."""
+    """FOR SHARE: uploads run side by side, but a sync snapshot (FOR UPDATE) waits for them.
+
+    An upload to a definition that syncs on import makes that snapshot itself, at its end: two of
+    them each holding FOR SHARE would deadlock asking for FOR UPDATE, so they take it at once and
+    run one after the other (the second then finds the first's sync pending: a 409, rows staged)."""
+    mode = "FOR UPDATE" if definition.is_sync_triggered_on_import else "FOR SHARE"
     with connection.cursor() as cur:
-        cur.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR SHARE", [definition.pk])
+        cur.execute(f"SELECT 1 FROM bulkapi_importdefinition WHERE id = %s {mode}", [definition.pk])
 
 
 def _column_failure(name: str, *, row: int | None = None, field: str | None = None) -> Failure | None:

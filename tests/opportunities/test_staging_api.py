@@ -1,12 +1,16 @@
 """POST/DELETE .../imports/{id}/data: streaming into staging, all-or-nothing per request."""
 
+import io
 import json
+import threading
 
 import pytest
+from django.db import connections
 from django.test import override_settings
 
 from bulkapi.models import StagedRow, StagedUpload
 from syncs.models import Sync
+from tests.concurrency import wait_until_blocked
 from tests.factories import ImportDefinitionFactory
 
 pytestmark = pytest.mark.django_db
@@ -163,3 +167,64 @@ def test_other_sites_data_endpoints_are_404(api, other_api, definition):
 def test_kb_used_reports_unsynced_staged_volume(api, definition):
     post_json(api, definition, [{"OpportunityID": str(i), "OpportunityName": "n" * 100} for i in range(30)])
     assert api.get(f"/api/bulk/2.0/opportunities/imports/{definition.pk}").json()["kbUsed"] >= 3
+
+
+class _Gated(io.RawIOBase):
+    """A request body that sends its first half, then waits for `gate` before the rest."""
+
+    def __init__(self, data: bytes, started: threading.Event, gate: threading.Event):
+        self.data, self.pos, self.started, self.gate = data, 0, started, gate
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        half = len(self.data) // 2
+        if self.pos >= half:
+            self.started.set()
+            self.gate.wait(30)
+        end = min(len(self.data), self.pos + len(buffer), half if self.pos < half else len(self.data))
+        n = end - self.pos
+        buffer[:n] = self.data[self.pos : end]
+        self.pos = end
+        return n
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_uploads_to_an_auto_sync_definition_run_one_after_the_other(api):
+    """Two uploads at once to a definition that syncs on import: the first makes the sync, the
+    second waits for it and finds that sync pending (409, rows staged). Both holding the
+    definition FOR SHARE and then asking FOR UPDATE was a deadlock, and a 500."""
+    from bulkapi.services import import_data_load
+
+    definition = ImportDefinitionFactory(site=api.site, is_sync_triggered_on_import=True)
+    raw = json.dumps(ROWS).encode()
+    started, gate = threading.Event(), threading.Event()
+    outcomes = {}
+
+    def upload(name, stream):
+        try:
+            outcomes[name] = import_data_load(
+                definition=definition, user=api.user, stream=stream,
+                content_type="application/json", content_length=len(raw),
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            outcomes[name] = exc
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=upload, args=("first", _Gated(raw, started, gate)))
+    first.start()
+    assert started.wait(30)  # the first holds the definition, half its body read
+    second = threading.Thread(target=upload, args=("second", io.BytesIO(raw)))
+    second.start()
+    try:
+        wait_until_blocked()  # the second waits for the first
+    finally:
+        gate.set()
+        first.join(60)
+        second.join(60)
+    assert outcomes["first"].sync is not None and outcomes["first"].conflict is None
+    assert outcomes["second"].sync is None and outcomes["second"].conflict is not None
+    assert StagedUpload.objects.filter(definition=definition).count() == 2
+    assert Sync.objects.filter(definition=definition).count() == 1

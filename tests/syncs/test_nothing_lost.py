@@ -339,3 +339,34 @@ def test_a_matched_record_deleted_while_the_chunk_runs_is_judged_again(site, mon
     stored = dict(Opportunity.objects.filter(site=site).values_list("external_id", "name"))
     assert stored == {"N1": "Again", "N2": "Again", "N3": "Deal 3"}
     assert not Opportunity.objects.filter(pk=first.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_retention_purge_never_takes_rows_a_sync_is_claiming(site):
+    """A sync's snapshot claims an expired upload (definition FOR UPDATE, upload's sync set, not
+    committed yet) while the purge runs: the purge skips that definition instead of deleting the
+    rows from under the sync it cannot see yet."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bulkapi.models import StagedRow, StagedUpload
+    from bulkapi.services import imports_purge_expired
+
+    definition = ImportDefinitionFactory(site=site, data_retention_seconds=3600)
+    stage(definition, [row(i) for i in range(1, 4)])
+    StagedUpload.objects.filter(definition=definition).update(created_at=timezone.now() - timedelta(hours=2))
+    upload = StagedUpload.objects.get(definition=definition)
+    sync = Sync.objects.create(site=site, definition=definition, synced_instance_uri=definition.uri, created_by="x")
+    claiming = psycopg.connect(conninfo())
+    claiming.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
+    claiming.execute("UPDATE bulkapi_stagedupload SET sync_id = %s WHERE id = %s", [sync.pk, upload.pk])
+    outcome = {}
+    purge = threading.Thread(target=lambda: (outcome.update(imports_purge_expired()), connections.close_all()))
+    purge.start()
+    purge.join(10)  # it does not wait for the claim (before: it deleted the rows, then waited)
+    claiming.commit()
+    claiming.close()
+    purge.join(30)
+    assert outcome["staged_rows"] == 0
+    assert StagedRow.objects.filter(definition_id=definition.pk).count() == 3
