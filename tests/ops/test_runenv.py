@@ -3,6 +3,7 @@ without DATABASE_URL or a running `make run` it says what to do instead of using
 database."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +33,11 @@ def no_make_run():
 @pytest.fixture
 def fake_run_sh():
     """A live process whose command line names run.sh, as a running `make run`'s does."""
-    proc = subprocess.Popen(["bash", "-c", "exec -a scripts/run.sh sleep 60"])
-    wait_for(lambda: b"run.sh" in Path(f"/proc/{proc.pid}/cmdline").read_bytes(), timeout=10, interval=0.01)
+    # Waited for until argv[0] itself is run.sh: the command line is empty for a moment after the
+    # fork (and `bash -c "exec -a ..."` named run.sh in bash's own command line before its exec).
+    proc = subprocess.Popen(["scripts/run.sh", "60"], executable=shutil.which("sleep"))
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    wait_for(lambda: cmdline.read_bytes().startswith(b"scripts/run.sh\0"), timeout=10, interval=0.01)
     yield proc.pid
     proc.kill()
     proc.wait()
