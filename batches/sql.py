@@ -21,26 +21,33 @@ from opportunities.models import Opportunity
 
 from .models import BatchJob, BatchRow
 
+# Each identifier kind grouped on its own (a VALUES list joined to every row to make one key column
+# cost twice the whole query: 1.1 of 2.2 s on 200,000 rows); duplicates are rare, so finding the
+# later rows of each duplicate group joins on the date-time alone and compares the kind's value.
 CONFLICTS = """
 WITH r AS MATERIALIZED (
   SELECT (s.data ->> '_row')::bigint AS rn, s.data ->> 'OpportunityDateTime' AS t,
-         s.data ->> 'EmailAddress' AS email, s.data ->> 'PhoneNumber' AS phone,
+         lower(s.data ->> 'EmailAddress') AS email, s.data ->> 'PhoneNumber' AS phone,
          s.data ->> 'RaId' AS raid, s.data ->> 'PayloadValue' AS payload,
          CASE WHEN s.data ? '_generated' THEN NULL ELSE s.data ->> 'Reference' END AS ref
   FROM bulkapi_stagedrow s WHERE s.definition_id = %(definition)s
-), k AS (
-  SELECT r.rn, v.col, v.val, r.t FROM r
-  CROSS JOIN LATERAL (VALUES ('EmailAddress', lower(r.email), r.email), ('PhoneNumber', r.phone, r.phone),
-                             ('RaId', r.raid, r.raid), ('PayloadValue', r.payload, r.payload)) v(col, val, shown)
-  WHERE v.val IS NOT NULL
-), dup AS (
-  SELECT col, val, t, min(rn) AS first FROM k GROUP BY col, val, t HAVING count(*) > 1
+), dup AS MATERIALIZED (
+  SELECT 'EmailAddress' AS col, email AS val, t, min(rn) AS first FROM r WHERE email IS NOT NULL
+  GROUP BY email, t HAVING count(*) > 1
+  UNION ALL
+  SELECT 'PhoneNumber', phone, t, min(rn) FROM r WHERE phone IS NOT NULL GROUP BY phone, t HAVING count(*) > 1
+  UNION ALL
+  SELECT 'RaId', raid, t, min(rn) FROM r WHERE raid IS NOT NULL GROUP BY raid, t HAVING count(*) > 1
+  UNION ALL
+  SELECT 'PayloadValue', payload, t, min(rn) FROM r WHERE payload IS NOT NULL GROUP BY payload, t HAVING count(*) > 1
 ), refdup AS (
   SELECT lower(ref) AS lref, min(rn) AS first FROM r WHERE ref IS NOT NULL GROUP BY lower(ref) HAVING count(*) > 1
 ), found AS (
-  SELECT k.rn, k.col AS field, k.val AS value,
-         'Duplicate: row ' || dup.first || ' has the same ' || k.col || ' and OpportunityDateTime.' AS why
-  FROM k JOIN dup USING (col, val, t) WHERE k.rn > dup.first
+  SELECT r.rn, dup.col AS field, dup.val AS value,
+         'Duplicate: row ' || dup.first || ' has the same ' || dup.col || ' and OpportunityDateTime.' AS why
+  FROM dup JOIN r ON r.t = dup.t AND r.rn > dup.first
+  WHERE dup.val = CASE dup.col WHEN 'EmailAddress' THEN r.email WHEN 'PhoneNumber' THEN r.phone
+                               WHEN 'RaId' THEN r.raid ELSE r.payload END
   UNION ALL
   SELECT r.rn, 'Reference', r.ref, 'Must be unique within the file: row ' || refdup.first || ' has it already.'
   FROM r JOIN refdup ON refdup.lref = lower(r.ref) WHERE r.rn > refdup.first

@@ -120,6 +120,7 @@ class WorkerProcess:
             "DJANGO_DEBUG": "true",
             **(extra_env or {}),
         }
+        (ROOT / ".run").mkdir(exist_ok=True)  # make test made it; a run with DATABASE_URL set may not have
         self.log = open(ROOT / ".run" / f"worker-{self.name.split('@')[0]}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(self.queues), "-c", str(concurrency),

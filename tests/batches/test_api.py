@@ -129,6 +129,31 @@ def test_same_identifier_and_datetime_are_duplicates(api):
     _nothing_stored(api.site)
 
 
+def test_duplicates_of_every_identifier_kind_name_each_later_row_and_field(api):
+    header = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,EmailAddress,PhoneNumber,RaId,PayloadValue"
+    text = rows_csv(
+        "2024-05-01T10:00:00Z,GBP,1,Proposal,ann@example.com,+44 20 7946 0958,,",
+        "2024-05-01T10:00:00Z,GBP,2,Proposal,bob@example.com,+442079460958,,",  # phone as row 1, other form
+        "2024-05-01T10:00:00.000Z,GBP,3,Proposal,Ann@Example.com,+44 20 7946 0958,,",  # e-mail and phone
+        "2024-05-01T10:00:00Z,GBP,4,Proposal,,,,crm-1",
+        "2024-05-01T10:00:01Z,GBP,5,Proposal,,,,crm-1",  # other second: fine
+        "2024-05-01T10:00:00Z,GBP,6,Proposal,,,,crm-1",
+        header=header,
+    )
+    failures = _failures(upload(api, text))
+    assert [(f["row"], f["field"], f["value"]) for f in failures] == [
+        (2, "PhoneNumber", "+442079460958"),
+        (3, "EmailAddress", "ann@example.com"),
+        (3, "PhoneNumber", "+442079460958"),
+        (6, "PayloadValue", "crm-1"),
+    ]
+    assert [f["constraint"] for f in failures][2:] == [
+        "Duplicate: row 1 has the same PhoneNumber and OpportunityDateTime.",
+        "Duplicate: row 4 has the same PayloadValue and OpportunityDateTime.",
+    ]
+    _nothing_stored(api.site)
+
+
 def test_errors_are_capped_with_total(api, monkeypatch):
     monkeypatch.setattr("batches.services.MAX_ERRORS", 3)
     text = rows_csv(*[f"2024-05-01T10:00:00Z,GBP,bad,Proposal,a{i}@example.com,R{i}" for i in range(10)])

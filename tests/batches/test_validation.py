@@ -2,8 +2,10 @@
 
 import csv
 import io
+import random
 from datetime import UTC, datetime
 
+import phonenumbers
 import pytest
 
 from batches.validation import (
@@ -87,6 +89,49 @@ def test_phones_are_normalised_to_e164():
     assert parse_phone("+44 7911 123456") == ("+447911123456", None)
     assert parse_phone("07911123456")[0] is None
     assert parse_phone("+4479")[0] is None
+
+
+def _parsed_by_the_library(raw: str) -> str | None:
+    try:
+        number = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone_corpus() -> list[str]:
+    """Every region's example numbers written the ways people write them, numbers whose national
+    prefix the parser strips or rewrites (US 1, Madagascar, San Marino, Norfolk Island, Argentina's
+    mobile 9, Italy's kept zero, UK's (0)), and random digits after every country code."""
+    corpus = [
+        "+1 1 415 555 0100", "+1 (415) 555-0100", "+14155550100", "+261 21 000 21", "+2612100021",
+        "+378 885533", "+672 16561", "+54 9 11 1234 5678", "+54 11 15 1234 5678", "+39 06 1234 5678",
+        "+44 (0) 20 7946 0958", "+7 800 555 35 35", "+7 8 800 555 35 35", "+86 122989022663",
+        "+375 8 029 123 45 67", "+1 415 555 0100 ext. 12", "+44 20 7946 095", "+999 1234 5678",
+    ]  # fmt: skip
+    kinds = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE)
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in kinds:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                text = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+                corpus += [text, text.replace(" ", "-"), text.replace(" ", "."), text.replace(" ", "")]
+    rnd = random.Random(15)
+    for code in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
+        for _ in range(40):
+            digits = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(4, 13)))
+            corpus.append(f"+{code}{rnd.choice(['', ' ', '-', '.'])}{digits}")
+    return corpus
+
+
+def test_phones_read_as_the_phonenumbers_parser_reads_them():
+    """The parser-free path for plain international numbers gives exactly what the parser gives."""
+    for raw in _phone_corpus():
+        e164, why = parse_phone(raw)
+        assert e164 == _parsed_by_the_library(raw), raw
+        assert (why is None) == (e164 is not None), raw
 
 
 def test_header_rules():
