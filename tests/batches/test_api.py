@@ -130,7 +130,9 @@ def test_same_identifier_and_datetime_are_duplicates(api):
 
 
 def test_duplicates_of_every_identifier_kind_name_each_later_row_and_field(api):
-    header = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,EmailAddress,PhoneNumber,RaId,PayloadValue"
+    header = (
+        "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,EmailAddress,PhoneNumber,RaId,PayloadValue"
+    )
     text = rows_csv(
         "2024-05-01T10:00:00Z,GBP,1,Proposal,ann@example.com,+44 20 7946 0958,,",
         "2024-05-01T10:00:00Z,GBP,2,Proposal,bob@example.com,+442079460958,,",  # phone as row 1, other form
