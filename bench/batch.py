@@ -48,6 +48,8 @@ CREATE UNLOGGED TABLE bb_stage (n bigserial, dt text, cur text, val text, stage 
                                raid text, payload text, l1 text, l2 text, ref text, props text);
 CREATE TABLE bb_stages (LIKE opportunities_stage INCLUDING ALL);
 INSERT INTO bb_stages SELECT * FROM opportunities_stage WHERE site_id = %(site)s;
+-- the copy's id sequence starts at 1: new stages must get ids after the copied ones
+SELECT setval(pg_get_serial_sequence('bb_stages', 'id'), (SELECT max(id) FROM opportunities_stage));
 CREATE TABLE bb_opp (LIKE opportunities_opportunity INCLUDING ALL);
 CREATE TABLE bb_contact (LIKE contacts_contact INCLUDING ALL);
 CREATE TABLE bb_link (LIKE linkage_opportunitycontact INCLUDING ALL);

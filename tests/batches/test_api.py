@@ -394,6 +394,43 @@ def test_a_first_chunk_finds_the_opportunities_it_wrote_by_index_on_stale_statis
     assert Opportunity.objects.filter(site=api.site).count() == 300
 
 
+def test_contacts_are_found_by_index_probes_on_stale_statistics(api, settings):
+    # given: statistics from before the site had contacts, and then 3,000 of them
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 500, 1
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM contacts_contact")
+        cur.execute("ANALYZE contacts_contact")
+        cur.execute(
+            "INSERT INTO contacts_contact (site_id, email, phone, external_id)"
+            " SELECT %s, 'c' || i || '@example.com', '+4420794' || lpad(i::text, 5, '0'), 'crm-' || i"
+            " FROM generate_series(1, 3000) i",
+            [api.site.pk],
+        )
+    header = HEADER + ",PhoneNumber,PayloadValue"
+    rows = [
+        f"2024-05-01T10:00:00Z,GBP,{i},Proposal,{'c' if i % 2 else 'u'}{i}@example.com,REF-{i},"
+        f"+4420794{i:05d},crm-{i + 5000 * (i % 3 == 0)}"
+        for i in range(1, 301)
+    ] + [f"2024-05-02T10:00:00Z,GBP,1,Proposal,,R-{i},+4420794{i:05d}," for i in range(1, 51)]
+    job = BatchJob.objects.get(uuid=upload(api, rows_csv(*rows, header=header)).json()["jobId"])
+    # when
+    with captured_plans() as plans:
+        sync_run_chunk(sync_id=job.sync_id, lane=0)
+    # then: no plan reads the site's contacts whole (a merge join along its index, a scan, a hash)
+    contact_plans = [p for p in plans if "UPDATE _batch b SET contact_id" in p or 'INSERT INTO "contacts_contact"' in p]
+    assert len(contact_plans) == 12, len(contact_plans)  # match, create, match again: 4 identifier kinds
+    for plan in contact_plans:
+        reads = [line for line in plan.split("\n") if "Scan" in line and "on contacts_contact" in line]
+        assert reads and all("Index" in line for line in reads), plan
+        assert "Merge Join" not in plan and "hashed SubPlan" not in plan, plan
+    assert run_job(api, job.uuid)["status"] == "complete"
+    linked = dict(
+        OpportunityContact.objects.filter(site=api.site).values_list("opportunity__external_id", "contact__email")
+    )
+    assert linked["REF-1"] == "c1@example.com" and linked["REF-2"] == "u2@example.com"
+    assert Contact.objects.filter(site=api.site).count() == 3000 + 150  # u2, u4, ...: new; R-*: by phone
+
+
 def test_a_failed_job_puts_every_row_in_exactly_one_file_with_its_cells(api, settings):
     # given: a job whose sync fails after its first chunk of two rows
     from syncs.services import sync_fail
