@@ -62,9 +62,8 @@ class BatchRow(models.Model):
     (the success file then shows the row with an empty opportunity id)."""
 
     pk = models.CompositePrimaryKey("job", "row_number")
-    job = models.ForeignKey(
-        BatchJob, on_delete=models.CASCADE, related_name="+", db_index=False
-    )  # the pk leads with it
+    # No FK constraint: the job is checked once per statement (migration 0005); the pk leads with it.
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     row_number = models.BigIntegerField()
     opportunity_id = models.BigIntegerField()
 

@@ -51,7 +51,10 @@ class Contact(models.Model):
     """A person. Email addresses are unique per site, compared case-insensitively."""
 
     # Site lookups use the (site, ...) indexes below; a bare site index is one more write per contact.
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="contacts", db_index=False)
+    # site and account: no FK constraints; checked once per statement instead (migration 0005).
+    site = models.ForeignKey(
+        Site, on_delete=models.CASCADE, related_name="contacts", db_index=False, db_constraint=False
+    )
     uuid = models.UUIDField(db_default=UUID7(), unique=True, editable=False)
     email = models.CharField(max_length=254, null=True, blank=True)
     first_name = models.CharField(max_length=100, null=True, blank=True)
@@ -62,7 +65,13 @@ class Contact(models.Model):
     external_id = models.CharField(max_length=255, null=True, blank=True)
     visitor_id = models.CharField(max_length=255, null=True, blank=True, help_text="Web visitor id (Ruler RaId).")
     account = models.ForeignKey(
-        Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="contacts", db_index=False
+        Account,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="contacts",
+        db_index=False,
+        db_constraint=False,
     )  # indexed by `contact_account`
     custom_fields = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()))
     created_at = models.DateTimeField(db_default=Now())
