@@ -140,10 +140,11 @@ def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, sourc
         ).format(**names),
         params,
     )
-    # The lane's opportunity writes are done: fire their deferred FK checks now, while the other
-    # lane may still be busy, then find or create contacts one lane at a time (a lock per sync held
-    # to commit), so a lane always sees the contacts the other lanes made. Lanes never create
-    # contacts side by side: no duplicate contacts from a job, no waits on each other's unique keys.
+    # The lane's own writes are done: fire whatever deferred FK checks they queued (opportunities,
+    # contacts and job rows have statement triggers instead; rejects still queue one each) while the
+    # other lane may still be busy, then find or create contacts one lane at a time (a lock per
+    # sync held to commit), so a lane always sees the contacts the other lanes made. Lanes never
+    # create contacts side by side: no waits on each other's unique keys.
     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     cursor.execute(
         "SELECT pg_advisory_xact_lock(%(lock)s, (%(sync)s %% 2147483647)::int)", {**params, "lock": CONTACTS_LOCK}
