@@ -48,7 +48,7 @@ AMOUNT_FRACTION_DIGITS = 4
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|\+00:00)$")
 _AMOUNT = re.compile(r"^[+-]?(?:(\d+)(?:\.(\d*))?|\.(\d+))$")
 _PROPERTY = re.compile(r"^\s*Name=(?P<name>[^,]*),\s*Value=(?P<value>.*?)\s*$", re.DOTALL)
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # ASCII digits only (`\d` takes every script's)
 # The WHATWG (HTML) definition of a valid email address, with at least one dot in the domain.
 _EMAIL = re.compile(
     r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
@@ -174,7 +174,7 @@ def parse_phone(raw: str) -> tuple[str | None, str | None]:
     if not raw.startswith("+"):
         return None, "Must be an international number starting with + and the country code."
     compact = raw.translate(_PHONE_PUNCTUATION)
-    number = _plain_international(compact)
+    number = _plain_international(compact) if len(raw) <= _MAX_PHONE_INPUT else None
     if number is None:
         try:
             number = phonenumbers.parse(raw, None)
@@ -188,6 +188,7 @@ def parse_phone(raw: str) -> tuple[str | None, str | None]:
 
 
 _PHONE_PUNCTUATION = str.maketrans("", "", " .-()")
+_MAX_PHONE_INPUT = 250  # phonenumbers refuses longer input (TOO_LONG) whatever it holds
 
 
 def _plain_international(compact: str) -> phonenumbers.PhoneNumber | None:
@@ -195,7 +196,7 @@ def _plain_international(compact: str) -> phonenumbers.PhoneNumber | None:
     (parse costs ~30 us): only when parse would keep the digits after the country code as they are,
     i.e. no national prefix to strip or rewrite (`national_prefix_for_parsing` does not match, and
     no leading zero kept Italian-style). Anything else (None) goes to the parser."""
-    if not _E164.match(compact):
+    if not _E164.fullmatch(compact):
         return None
     for size in (1, 2, 3):
         code = int(compact[1 : 1 + size])

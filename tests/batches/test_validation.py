@@ -110,6 +110,8 @@ def _phone_corpus() -> list[str]:
         "+378 885533", "+672 16561", "+54 9 11 1234 5678", "+54 11 15 1234 5678", "+39 06 1234 5678",
         "+44 (0) 20 7946 0958", "+7 800 555 35 35", "+7 8 800 555 35 35", "+86 122989022663",
         "+375 8 029 123 45 67", "+1 415 555 0100 ext. 12", "+44 20 7946 095", "+999 1234 5678",
+        "+1٦٥٠٢٥٣٠٠٠٠", "+39 ٠٦ 1234 5678", "+7 ٨ 800 555 35 35", "+1６５０２５３００００",  # other scripts' digits
+        "+44 20 7946 0958" + " " * 240, "+44" + "." * 250 + "2079460958",  # longer than the parser takes
     ]  # fmt: skip
     kinds = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE)
     for region in sorted(phonenumbers.SUPPORTED_REGIONS):
