@@ -175,16 +175,16 @@ def parse_phone(raw: str) -> tuple[str | None, str | None]:
         return None, "Must be an international number starting with + and the country code."
     compact = raw.translate(_PHONE_PUNCTUATION)
     number = _plain_international(compact) if len(raw) <= _MAX_PHONE_INPUT else None
+    e164 = compact  # what formatting the parser-free number gives
     if number is None:
         try:
             number = phonenumbers.parse(raw, None)
         except phonenumbers.NumberParseException:
             return None, "Not a phone number."
-    elif phonenumbers.is_possible_number(number):
-        return compact, None
+        e164 = None
     if not phonenumbers.is_possible_number(number):
         return None, "Not a possible phone number for its country code."
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+    return e164 or phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
 
 _PHONE_PUNCTUATION = str.maketrans("", "", " .-()")
