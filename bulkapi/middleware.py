@@ -4,6 +4,7 @@ error answer made JSON whichever layer produced it."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
@@ -62,6 +63,35 @@ def error_response(exc: BulkError, headers: dict | None = None) -> HttpResponse:
     return json_response(
         error_body(exc.code, exc.message, [f.as_dict() for f in exc.failures]), exc.status_code, headers
     )
+
+
+class CollectAfterLargeResponseMiddleware:
+    """Frees a large response's data before the process serves its next request.
+
+    DRF keeps a response in reference cycles with its request and view (`renderer_context`,
+    `view.response`). Those cycles wait for a full garbage collection, and `gc.freeze()`
+    (config/wsgi.py) makes full collections rare. A page of 1,000 rejects is about 2 MB of Python
+    objects, so an API worker paging through 18,000 rejects grew from 89 to 125 MB and stayed there.
+    After a response larger than `LARGE_RESPONSE_BYTES`, the process's next request first collects
+    (5-8 ms measured here). Small responses do not trigger a collection, so polls are unchanged."""
+
+    LARGE_RESPONSE_BYTES = 256 * 1024
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.collect_first = False
+
+    def __call__(self, request):
+        if self.collect_first:
+            self.collect_first = False
+            gc.collect()
+        response = self.get_response(request)
+        if not response.streaming:
+            # CommonMiddleware has set the length by now; counting the content copies it.
+            size = response.get("Content-Length") or len(response.content)
+            if int(size) > self.LARGE_RESPONSE_BYTES:
+                self.collect_first = True
+        return response
 
 
 class RequestIdMiddleware:

@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: it runs before anything else of the next request (see its docstring).
+    "bulkapi.middleware.CollectAfterLargeResponseMiddleware",
     "bulkapi.middleware.RequestIdMiddleware",
     # Outside every middleware that can fail (DisallowedHost in CommonMiddleware): any error answer
     # from below is JSON by the time it leaves.
