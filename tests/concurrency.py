@@ -1,9 +1,14 @@
 """Helpers for tests that race real database connections (committed data, real lock waits)."""
 
+import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import psycopg
 from django.db import connection
+
+T = TypeVar("T")
 
 
 def conninfo() -> str:
@@ -25,3 +30,28 @@ def wait_until_blocked(timeout: float = 30) -> None:
                 return
             time.sleep(0.05)
     raise AssertionError("no lock wait seen")
+
+
+def write_while_a_delete_commits(delete_sql: str, params: list, write: Callable[[], T]) -> T | None:
+    """Runs `delete_sql` uncommitted on a connection of its own, then `write()` on Django's
+    connection in a thread, where it waits on the deleted row's lock; commits the delete and
+    returns what `write()` returned once it went on."""
+    deleter = psycopg.connect(conninfo())
+    deleter.execute(delete_sql, params)
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["value"] = write()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        wait_until_blocked()  # the writer's statement waits on the deleted row's lock
+        deleter.commit()
+    finally:
+        deleter.close()
+        thread.join(timeout=60)
+    return result.get("value")

@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 
 from batches.models import BatchJob, BatchRow
 from contacts.models import Contact
-from tests.concurrency import conninfo, wait_until_blocked
+from tests.concurrency import conninfo, wait_until_blocked, write_while_a_delete_commits
 from tests.contacts.factories import AccountFactory, ContactFactory
 from tests.factories import SiteFactory
 
@@ -98,25 +98,12 @@ def test_an_account_delete_that_waits_for_a_contact_writer_sets_its_contact_to_n
 
 def test_an_account_delete_that_commits_first_fails_the_waiting_contact_writer(site):
     account = AccountFactory(site=site)
-    deleter = psycopg.connect(conninfo())
-    deleter.execute("DELETE FROM contacts_account WHERE id = %s", [account.pk])
-    result = {}
-
-    def write():
-        try:
-            result["failed"] = fk_error(lambda cur: cur.execute(INSERT, [site.pk, "late@example.com", account.pk]))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=write)
-    thread.start()
-    try:
-        wait_until_blocked()  # the writer's statement waits on the account's row lock
-        deleter.commit()
-    finally:
-        deleter.close()
-        thread.join(timeout=60)
-    assert result["failed"] is True
+    failed = write_while_a_delete_commits(
+        "DELETE FROM contacts_account WHERE id = %s",
+        [account.pk],
+        lambda: fk_error(lambda cur: cur.execute(INSERT, [site.pk, "late@example.com", account.pk])),
+    )
+    assert failed is True
     assert not Contact.objects.filter(site=site, email="late@example.com").exists()
 
 

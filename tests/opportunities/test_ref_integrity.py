@@ -11,7 +11,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from opportunities.models import Opportunity, Owner, Stage
-from tests.concurrency import conninfo, wait_until_blocked
+from tests.concurrency import conninfo, wait_until_blocked, write_while_a_delete_commits
 from tests.factories import OpportunityFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,25 +103,12 @@ def test_stages_and_sites_in_use_cannot_be_deleted(site):
 
 def test_a_stage_delete_that_commits_first_fails_the_waiting_writer(site):
     stage = Stage.objects.for_site(site).exclude(pk=site.default_stage_id).first()  # the default can't go
-    deleter = psycopg.connect(conninfo())
-    deleter.execute("DELETE FROM opportunities_stage WHERE id = %s", [stage.pk])
-    result = {}
-
-    def write():
-        try:
-            result["failed"] = fk_error(lambda cur: cur.execute(INSERT, [site.pk, "A", stage.pk]))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=write)
-    thread.start()
-    try:
-        wait_until_blocked()  # the writer's statement waits on the stage's row lock
-        deleter.commit()
-    finally:
-        deleter.close()
-        thread.join(timeout=60)
-    assert result["failed"] is True
+    failed = write_while_a_delete_commits(
+        "DELETE FROM opportunities_stage WHERE id = %s",
+        [stage.pk],
+        lambda: fk_error(lambda cur: cur.execute(INSERT, [site.pk, "A", stage.pk])),
+    )
+    assert failed is True
     assert not Opportunity.objects.filter(site=site).exists()
 
 
