@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import psycopg
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 T = TypeVar("T")
 
@@ -55,3 +55,14 @@ def write_while_a_delete_commits(delete_sql: str, params: list, write: Callable[
         deleter.close()
         thread.join(timeout=60)
     return result.get("value")
+
+
+def fk_error(run) -> bool:
+    """Whether `run(cursor)` is refused by a reference check (a trigger's missing or still-named
+    row), inside a savepoint on Django's connection."""
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            run(cur)
+    except IntegrityError as exc:
+        return "does not exist" in str(exc) or "still name" in str(exc)
+    return False

@@ -12,22 +12,13 @@ from django.db import IntegrityError, connection, transaction
 
 from batches.models import BatchJob, BatchRow
 from contacts.models import Contact
-from tests.concurrency import conninfo, wait_until_blocked, write_while_a_delete_commits
+from tests.concurrency import conninfo, fk_error, wait_until_blocked, write_while_a_delete_commits
 from tests.contacts.factories import AccountFactory, ContactFactory
 from tests.factories import SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 INSERT = "INSERT INTO contacts_contact (site_id, email, account_id) VALUES (%s, %s, %s)"
-
-
-def fk_error(run) -> bool:
-    try:
-        with transaction.atomic(), connection.cursor() as cur:
-            run(cur)
-    except IntegrityError as exc:
-        return "does not exist" in str(exc) or "still name" in str(exc)
-    return False
 
 
 def test_contact_writers_are_refused_a_missing_site_or_account(site):

@@ -11,21 +11,12 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from opportunities.models import Opportunity, Owner, Stage
-from tests.concurrency import conninfo, wait_until_blocked, write_while_a_delete_commits
+from tests.concurrency import conninfo, fk_error, wait_until_blocked, write_while_a_delete_commits
 from tests.factories import OpportunityFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 INSERT = "INSERT INTO opportunities_opportunity (site_id, external_id, name, stage_id) VALUES (%s, %s, 'x', %s)"
-
-
-def fk_error(run) -> bool:
-    try:
-        with transaction.atomic(), connection.cursor() as cur:
-            run(cur)
-    except IntegrityError as exc:
-        return "does not exist" in str(exc) or "still name" in str(exc)
-    return False
 
 
 def test_writers_are_refused_a_missing_stage_or_site(site):
