@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Development server: migrate, make sure the demo site exists, then run the web server (gunicorn),
 # two Celery workers (sync chunks on the `bulk` queue; callbacks and upkeep on `celery`) and Celery
-# beat until Ctrl-C or until one of them dies.  Run it as `make run`, which wraps it in
+# beat until Ctrl-C or until one of them dies (a worker that exits by itself is started again, up
+# to 5 times a minute).  Run it as `make run`, which wraps it in
 # scripts/with-services.sh (DATABASE_URL / REDIS_URL).
 #
 # While it runs, .run/env holds what a second terminal needs (DATABASE_URL, REDIS_URL, ...):
@@ -39,6 +40,7 @@ RUN_ENV=".run/env"
 
 PIDS=()
 NAMES=()
+CMDS=()
 STOP_LEVEL=0
 RC=0
 
@@ -69,10 +71,20 @@ remove_run_env() {
 
 # ---------------------------------------------------------------- services
 
-# spawn NAME CMD...: CMD in a session of its own (a Ctrl-C meant for run.sh never reaches it),
-# with the signals bash's background jobs ignore reset, and SIGTERM should run.sh die.
+# spawn NAME CMD...: CMD as service NAME (see launch); its pid in PIDS, its command in CMDS.
 spawn() {
     local name=$1; shift
+    NAMES+=("$name")
+    CMDS+=("$(printf '%q ' "$@")")
+    PIDS+=(0)
+    launch $((${#PIDS[@]} - 1))
+}
+
+# launch I: (re)start service I in a session of its own (a Ctrl-C meant for run.sh never reaches
+# it), with the signals bash's background jobs ignore reset, and SIGTERM should run.sh die.
+launch() {
+    local i=$1
+    eval "set -- ${CMDS[$i]}"
     "$PY" -c '
 import ctypes, os, signal, sys
 for sig in ("SIGINT", "SIGQUIT", "SIGTERM", "SIGPIPE", "SIGXFSZ"):
@@ -83,8 +95,24 @@ if os.getppid() != int(sys.argv[1]):
     sys.exit("run.sh is gone")
 os.execvp(sys.argv[2], sys.argv[2:])
 ' "$$" "$@" &
-    PIDS+=("$!")
-    NAMES+=("$name")
+    PIDS[$i]=$!
+}
+
+# restart_allowed I: whether service I may start again: a Celery worker that exited by itself (an
+# upstream crash, say, as kombu's while Redis is away), at most RESTART_LIMIT times a minute, as
+# compose's `restart: unless-stopped` does for a deployment. Nothing is lost by the crash: a chunk
+# in flight rolls back and its task, acknowledged late, goes to the next worker.
+RESTART_LIMIT=5
+declare -A RESTARTS_SINCE=() RESTARTS=()
+restart_allowed() {
+    local i=$1
+    [[ ${NAMES[$i]} == worker* ]] || return 1
+    if ((SECONDS - ${RESTARTS_SINCE[$i]:-0} > 60)); then
+        RESTARTS_SINCE[$i]=$SECONDS
+        RESTARTS[$i]=0
+    fi
+    RESTARTS[$i]=$((RESTARTS[$i] + 1))
+    ((RESTARTS[$i] <= RESTART_LIMIT))
 }
 
 # signal_services SIG_FOR_WORKERS SIG_FOR_OTHERS
@@ -217,7 +245,14 @@ while ((STOP_LEVEL == 0)); do
     wait -n -p dead "${PIDS[@]}" || rc=$?
     [[ -z ${dead:-} ]] && continue # a signal interrupted the wait (on_signal ran)
     name="?"
-    for i in "${!PIDS[@]}"; do [[ ${PIDS[$i]} == "$dead" ]] && name=${NAMES[$i]}; done
+    slot=""
+    for i in "${!PIDS[@]}"; do [[ ${PIDS[$i]} == "$dead" ]] && name=${NAMES[$i]} && slot=$i; done
+    if [[ -n $slot ]] && ((STOP_LEVEL == 0)) && restart_allowed "$slot"; then
+        log "$name (pid $dead) exited with status $rc; starting it again"
+        kill -KILL -- "-$dead" 2>/dev/null || true # what is left of its session (pool processes)
+        launch "$slot"
+        continue
+    fi
     log "$name (pid $dead) exited with status $rc; stopping the others"
     RC=$((rc == 0 ? 1 : rc))
     STOP_LEVEL=1

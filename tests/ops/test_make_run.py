@@ -121,3 +121,30 @@ def test_a_stop_lets_the_running_chunk_commit_and_the_next_worker_goes_on(site, 
     finally:
         successor.stop()
     assert done.processed == ROWS and done.created_count == ROWS and done.rejected == 0
+
+
+def _bulk_worker_pid(worker: str) -> int | None:
+    stats = app.control.inspect(destination=[worker], timeout=1).stats() or {}
+    return stats.get(worker, {}).get("pid")
+
+
+def test_a_worker_that_dies_is_started_again_and_syncs(site, make_run, settings):
+    """A Celery worker of make run that exits by itself (here: killed, as a crash would end it) is
+    started again, as compose's `restart: unless-stopped` does, and the next sync runs on it."""
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = CHUNK, 1
+    definition = ImportDefinitionFactory(site=site)
+    raw = json.dumps([{"OpportunityID": f"K{i}", "OpportunityName": f"Deal {i}", "Amount": "1", "Stage": "Proposal"}
+                      for i in range(ROWS)]).encode()  # fmt: skip
+    staged_rows_load_json(definition=definition, stream=io.BytesIO(raw), content_length=len(raw))
+    worker = f"bulk@{socket.gethostname()}"
+    first = wait_for(lambda: _bulk_worker_pid(worker), timeout=120)
+
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: f"worker-bulk (pid {first}) exited with status 137; starting it again" in _log(make_run))
+    second = wait_for(lambda: (pid := _bulk_worker_pid(worker)) not in (None, first) and pid, timeout=120)
+    assert second != first and make_run.poll() is None
+
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    done = wait_for(lambda: (s := Sync.objects.get(pk=sync.pk)).status == "success" and s, timeout=120)
+    assert done.processed == ROWS and done.created_count == ROWS
+    assert make_run.poll() is None and "stopping the others" not in _log(make_run)
