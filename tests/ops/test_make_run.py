@@ -63,16 +63,23 @@ def _log(proc) -> str:
     return (ROOT / ".run" / "make-run-test.log").read_text()
 
 
+def _staged_definition(site, settings, *, prefix: str):
+    """A definition with ROWS staged rows, synced in chunks of CHUNK rows by one lane (settings
+    taken into the sync's snapshot)."""
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = CHUNK, 1
+    definition = ImportDefinitionFactory(site=site)
+    raw = json.dumps([{"OpportunityID": f"{prefix}{i}", "OpportunityName": f"Deal {i}", "Amount": "1",
+                       "Stage": "Proposal"} for i in range(ROWS)]).encode()  # fmt: skip
+    staged_rows_load_json(definition=definition, stream=io.BytesIO(raw), content_length=len(raw))
+    return definition
+
+
 def test_a_stop_lets_the_running_chunk_commit_and_the_next_worker_goes_on(site, make_run, settings):
     """SIGTERM to make (a service manager stopping it); a Ctrl-C takes the same way (with-services.sh
     forwards SIGINT as it does SIGTERM, and run.sh traps both alike)."""
     stop = signal.SIGTERM
     # given: a running make run, and a sync of 3 chunks whose first chunk a lock holds mid-flight
-    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = CHUNK, 1  # taken into the sync's snapshot
-    definition = ImportDefinitionFactory(site=site)
-    raw = json.dumps([{"OpportunityID": f"R{i}", "OpportunityName": f"Deal {i}", "Amount": "1", "Stage": "Proposal"}
-                      for i in range(ROWS)]).encode()  # fmt: skip
-    staged_rows_load_json(definition=definition, stream=io.BytesIO(raw), content_length=len(raw))
+    definition = _staged_definition(site, settings, prefix="R")
     worker = f"bulk@{socket.gethostname()}"
     wait_for(lambda: app.control.ping(destination=[worker], timeout=0.5), timeout=120)
 
@@ -131,11 +138,7 @@ def _bulk_worker_pid(worker: str) -> int | None:
 def test_a_worker_that_dies_is_started_again_and_syncs(site, make_run, settings):
     """A Celery worker of make run that exits by itself (here: killed, as a crash would end it) is
     started again, as compose's `restart: unless-stopped` does, and the next sync runs on it."""
-    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = CHUNK, 1
-    definition = ImportDefinitionFactory(site=site)
-    raw = json.dumps([{"OpportunityID": f"K{i}", "OpportunityName": f"Deal {i}", "Amount": "1", "Stage": "Proposal"}
-                      for i in range(ROWS)]).encode()  # fmt: skip
-    staged_rows_load_json(definition=definition, stream=io.BytesIO(raw), content_length=len(raw))
+    definition = _staged_definition(site, settings, prefix="K")
     worker = f"bulk@{socket.gethostname()}"
     first = wait_for(lambda: _bulk_worker_pid(worker), timeout=120)
 
