@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from psycopg import sql
 
 from .catalog import Mapping
+from .db import Value
 from .models import DataType, UpdateRule
 
 
@@ -49,10 +50,10 @@ def custom_fields_expr(maps: list[Mapping], src: str | sql.Composable, old: sql.
         if isinstance(src, str):
             new = sql.SQL("to_jsonb({}.{})").format(sql.Identifier(src), m.parsed)
         else:
-            new = sql.SQL("({} -> {})").format(src, sql.Literal(m.field.custom_key))
-        prev = sql.SQL("{} -> {}").format(old, sql.Literal(m.field.custom_key)) if old is not None else None
+            new = sql.SQL("({} -> {})").format(src, Value(m.field.custom_key))
+        prev = sql.SQL("{} -> {}").format(old, Value(m.field.custom_key)) if old is not None else None
         value = update_rule_expr(m.rule, new, prev) if prev is not None else new
-        pairs.append(sql.SQL("{}, {}").format(sql.Literal(m.field.custom_key), value))
+        pairs.append(sql.SQL("{}, {}").format(Value(m.field.custom_key), value))
     # jsonb_build_object takes at most 100 arguments: build groups of 50 pairs and concatenate.
     groups = [
         sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(pairs[i : i + 50]))
@@ -63,13 +64,13 @@ def custom_fields_expr(maps: list[Mapping], src: str | sql.Composable, old: sql.
         return built
     base = old
     for m in maps:
-        base = sql.SQL("({} - {})").format(base, sql.Literal(m.field.custom_key))
+        base = sql.SQL("({} - {})").format(base, Value(m.field.custom_key))
     return sql.SQL("{} || {}").format(base, built)
 
 
 def messages_values(messages: dict[str, str]) -> sql.Composable:
     """`(code, text), ...` for a `JOIN (VALUES ...) AS msg(code, text)`."""
-    return sql.SQL(", ").join(sql.SQL("({}, {})").format(sql.Literal(c), sql.Literal(t)) for c, t in messages.items())
+    return sql.SQL(", ").join(sql.SQL("({}, {})").format(Value(c), Value(t)) for c, t in messages.items())
 
 
 def insert_rejects(cursor, *, invalid_fields: sql.Composable, messages: dict[str, str], params: dict) -> int:
@@ -134,7 +135,7 @@ REGEX_PARAMS = {"email_re": EMAIL_RE}
 
 
 def too_long(value: sql.Composable, max_length: int) -> sql.Composable:
-    return sql.SQL("char_length({}) > {}").format(value, sql.Literal(max_length))
+    return sql.SQL("char_length({}) > {}").format(value, Value(max_length))
 
 
 def email_malformed(raw: sql.Composable) -> sql.Composable:

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from psycopg import sql
 
+from .db import Value
 from .exceptions import Failure, IncompleteBody, PayloadTooLarge, ValidationFailed
 from .jsonguard import JsonGuard
 from .limits import text_problem
@@ -75,9 +76,11 @@ def _lock_definition(definition: ImportDefinition) -> None:
     An upload to a definition that syncs on import makes that snapshot itself, at its end: two of
     them each holding FOR SHARE would deadlock asking for FOR UPDATE, so they take it at once and
     run one after the other (the second then finds the first's sync pending: a 409, rows staged)."""
-    mode = "FOR UPDATE" if definition.is_sync_triggered_on_import else "FOR SHARE"
     with connection.cursor() as cur:
-        cur.execute(f"SELECT 1 FROM bulkapi_importdefinition WHERE id = %s {mode}", [definition.pk])
+        if definition.is_sync_triggered_on_import:
+            cur.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
+        else:
+            cur.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR SHARE", [definition.pk])
 
 
 def _column_failure(name: str, *, row: int | None = None, field: str | None = None) -> Failure | None:
@@ -242,18 +245,16 @@ def staged_rows_load_csv(
             # jsonb_object(keys, values) builds the row a fifth faster than jsonb_build_object(k, v, ...)
             # (and takes any number of columns); a NULL value becomes a JSON null.
             data = (
-                sql.SQL("jsonb_object(%s::text[], ARRAY[{}]::text[])").format(
-                    sql.SQL(", ").join(tmp[i] for i in positions.values())
+                sql.SQL("jsonb_object({}::text[], ARRAY[{}]::text[])").format(
+                    Value(list(positions)), sql.SQL(", ").join(tmp[i] for i in positions.values())
                 )
                 if positions
                 else sql.SQL("'{}'::jsonb")
             )
-            params = [list(positions)] if positions else []
             cur.execute(
                 sql.SQL(
                     "INSERT INTO bulkapi_stagedrow (definition_id, upload_id, data) SELECT {}, {}, {} FROM _upload"
-                ).format(sql.Literal(definition.pk), sql.Literal(upload.pk), data),
-                params,
+                ).format(Value(definition.pk), Value(upload.pk), data)
             )
             rows = cur.rowcount
             cur.execute("DROP TABLE _upload")

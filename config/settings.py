@@ -90,6 +90,9 @@ TEMPLATES = [
 # than quietly using whatever answers on a default address. manage.py reads a running `make run`'s
 # .run/env first (config/runenv.py).
 DATABASES = {"default": env.db("DATABASE_URL") if env.str("DATABASE_URL", default="") else {"ENGINE": "config.nodb"}}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a cursor that sends every composed value as a parameter (bulkapi.db).
+    DATABASES["default"]["ENGINE"] = "bulkapi.db"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Sync chunks judge their rows in a temp table of a few tens of MB: keep it in the backend's own

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from bulkapi.catalog import Mapping
+from bulkapi.db import Value
 from bulkapi.models import ImportRule
 from bulkapi.sql import (
     EMAIL_RE,
@@ -247,22 +248,20 @@ def process_chunk(
         for m in uniques
     ]
     rules += [
-        (sql.SQL("z.match_id IS NULL AND {}").format(sql.Literal(must_match)), target.missing[0], id_name),
+        (sql.SQL("z.match_id IS NULL AND {}").format(Value(must_match)), target.missing[0], id_name),
         (
-            sql.SQL("z.match_id IS NOT NULL AND {}").format(sql.Literal(import_rule == ImportRule.CREATE_ONLY)),
+            sql.SQL("z.match_id IS NOT NULL AND {}").format(Value(import_rule == ImportRule.CREATE_ONLY)),
             "ELQ-00026",
             id_name,
         ),
         (
-            sql.SQL("z.match_id IS NULL AND (cardinality(z.missing) > 0 OR {})").format(
-                sql.Literal(bool(missing_required))
-            ),
+            sql.SQL("z.match_id IS NULL AND (cardinality(z.missing) > 0 OR {})").format(Value(bool(missing_required))),
             "ELQ-00061",
             sql.SQL("CASE WHEN cardinality(z.missing) > 0 THEN z.missing ELSE {} END").format(id_name),
         ),
     ]
     code = sql.SQL("CASE {} END").format(
-        sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(c, sql.Literal(k)) for c, k, _ in rules)
+        sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(c, Value(k)) for c, k, _ in rules)
     )
     invalid = sql.SQL("CASE {} END").format(
         sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(c, f) for c, _, f in rules)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from bulkapi.catalog import Mapping
+from bulkapi.db import Value
 from bulkapi.sql import key_params, messages_values, raw_columns
 from contacts.models import Account, Contact
 from contacts.sql import REGEX_PARAMS, domain_sql, uuid_sql
@@ -43,7 +44,7 @@ def _source_match(m: Mapping, record: str, value: sql.Composable, case_sensitive
     rec = sql.Identifier(record)
     column = m.field.column
     if m.field.custom_key:
-        field = sql.SQL("({}.custom_fields ->> {})").format(rec, sql.Literal(m.field.custom_key))
+        field = sql.SQL("({}.custom_fields ->> {})").format(rec, Value(m.field.custom_key))
     else:
         field = sql.SQL("{}.{}").format(rec, sql.Identifier(column))
     if column == "uuid":
@@ -188,10 +189,10 @@ def process_chunk(
             sv=sv,
             mraw=match.raw,
             sraw=src_field.raw,
-            no_opp=sql.Literal(UNMATCHED_OPPORTUNITY[0]),
-            missing=sql.Literal(missing[0]),
-            ambiguous=sql.Literal(ambiguous[0]),
-            multiple=sql.Literal(bool(multiple)),
+            no_opp=Value(UNMATCHED_OPPORTUNITY[0]),
+            missing=Value(missing[0]),
+            ambiguous=Value(ambiguous[0]),
+            multiple=Value(bool(multiple)),
             opp=opp,
             opp_cond=opp_cond,
             mkey=match.name,

@@ -14,6 +14,7 @@ from django.db.models.functions import Lower, Now
 from django.utils import timezone
 from psycopg import sql
 
+from bulkapi.db import Value as SqlValue
 from bulkapi.exceptions import Conflict, Failure, ValidationFailed
 from bulkapi.models import Site
 from contacts.models import Account
@@ -240,14 +241,14 @@ def _deal_upsert_sql() -> sql.Composed:
         if c == "name":
             return sql.SQL("EXCLUDED.name")
         return sql.SQL("CASE WHEN {lit} = ANY(v.given) THEN EXCLUDED.{c} ELSE o.{c} END").format(
-            lit=sql.Literal(c), c=sql.Identifier(c)
+            lit=SqlValue(c), c=sql.Identifier(c)
         )
 
     def same(c: str) -> sql.Composable:
         if c == "name":
             return sql.SQL("o.name = EXCLUDED.name")
         return sql.SQL("({lit} <> ALL(v.given) OR o.{c} IS NOT DISTINCT FROM EXCLUDED.{c})").format(
-            lit=sql.Literal(c), c=sql.Identifier(c)
+            lit=SqlValue(c), c=sql.Identifier(c)
         )
 
     return sql.SQL(

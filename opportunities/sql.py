@@ -12,6 +12,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from bulkapi.catalog import Mapping
+from bulkapi.db import Value
 from bulkapi.models import ImportRule
 from bulkapi.sql import (
     REGEX_PARAMS,
@@ -143,7 +144,7 @@ def process_chunk(
              WHEN 'ELQ-00061' THEN CASE WHEN j.{id_raw} IS NULL THEN ARRAY[{id_key}] ELSE j.missing END
              WHEN 'ELQ-00059' THEN '{{}}'::text[]
              ELSE ARRAY[{id_key}] END"""
-    ).format(stage_key=stage.name if stage else sql.Literal(""), id_raw=ident.raw, id_key=ident.name)
+    ).format(stage_key=stage.name if stage else Value(""), id_raw=ident.raw, id_key=ident.name)
     # `_rows` keeps only what the writes and the rejects read: the parsed values, the identifier,
     # the match, the code and (for a rejected row) its invalid fields. A chunk's rows are written
     # once and read three times, and the raw copies, flags and arrays were most of their width.
@@ -192,8 +193,8 @@ def process_chunk(
         kept=kept,
         invalid=invalid,
         id_raw=ident.raw,
-        update_only=sql.Literal(import_rule == ImportRule.UPDATE_ONLY),
-        create_only=sql.Literal(import_rule == ImportRule.CREATE_ONLY),
+        update_only=Value(import_rule == ImportRule.UPDATE_ONLY),
+        create_only=Value(import_rule == ImportRule.CREATE_ONLY),
         all_empty=all_empty,
         bad_malformed=bad_malformed,
         stage_bad=stage_bad,

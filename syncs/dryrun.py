@@ -90,7 +90,7 @@ def _run(staged_definition_id: int, target: ImportDefinition, user: User, rows: 
     shadow.save()
     with connection.cursor() as django_cur:
         cur = django_cur.cursor
-        cur.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(DRY_RUN_TIMEOUT)))
+        cur.execute("SELECT set_config('statement_timeout', %s, true)", [DRY_RUN_TIMEOUT])
         cur.execute("SET LOCAL jit = off")
         cur.execute(
             "INSERT INTO bulkapi_stagedrow (definition_id, upload_id, data)"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from psycopg import sql
 
+from bulkapi.db import Value
+
 
 @dataclass
 class ChunkResult:
@@ -122,15 +124,14 @@ def staged_chunk(
     how many so far (`bulk_progress`, migration syncs 0006), for `GET /syncs/{id}` to show while
     the chunk's transaction is still open."""
     if offset is not None:
-        numbered = sql.SQL("s.id - {}::bigint").format(sql.Literal(offset))
+        numbered = sql.SQL("s.id - {}::bigint").format(Value(offset))
     else:
-        numbered = sql.SQL("{}::bigint + row_number() OVER (ORDER BY s.id)").format(sql.Literal(base))
+        numbered = sql.SQL("{}::bigint + row_number() OVER (ORDER BY s.id)").format(Value(base))
     rows = sql.SQL(
         "SELECT s.id AS sid, {numbered} AS rec, s.data{key}"
         " FROM bulkapi_stagedrow s WHERE s.definition_id = {definition} AND s.id > {lo} AND s.id <= {hi}"
     )
-    params = {"numbered": numbered, "definition": sql.Literal(definition_id), "lo": sql.Literal(lo)}
-    params["hi"] = sql.Literal(hi)
+    params = {"numbered": numbered, "definition": Value(definition_id), "lo": Value(lo), "hi": Value(hi)}
     if lanes <= 1 or lane_key is None:
         return _ticking(sql.SQL("({})").format(rows.format(key=sql.SQL(""), **params)), progress)
     if bounds is not None:
@@ -146,12 +147,13 @@ def staged_chunk(
     # Written as `v >= low AND NOT (v >= high)`, not as a range (nor `mod(h, n) = k`): the planner
     # then guesses a third of the range's rows, not 0.5 %, and a statement joining the chunk to
     # itself (linkage) keeps to hash and index joins. One 50,000-row linkage chunk planned on the
-    # 0.5 % guess ran nested loops over its own rows for minutes.
+    # 0.5 % guess ran nested loops over its own rows for minutes. The bounds are the client's own
+    # identifiers: parameters, never SQL text.
     conditions = []
     if low is not None:
-        conditions.append(sql.SQL("{} >= {}").format(value, sql.Literal(low)))
+        conditions.append(sql.SQL("{} >= {}").format(value, Value(low)))
     if high is not None:
-        conditions.append(sql.SQL("NOT ({} >= {})").format(value, sql.Literal(high)))
+        conditions.append(sql.SQL("NOT ({} >= {})").format(value, Value(high)))
     chunk = sql.SQL("(SELECT q.sid, q.rec, q.data FROM ({rows}) q WHERE {conditions})").format(
         rows=rows.format(key=sql.SQL(", {} AS lane_key").format(lane_key), **params),
         conditions=sql.SQL(" AND ").join(conditions),
@@ -193,7 +195,7 @@ def _ticking(chunk: sql.Composable, progress: str | None) -> sql.Composable:
     return sql.SQL(
         "(SELECT t.sid, t.rec, t.data, CASE WHEN mod(t.n, {every}) = 0 THEN bulk_progress({label}, t.n) END AS tick"
         " FROM (SELECT c.sid, c.rec, c.data, row_number() OVER () AS n FROM {chunk} c) t)"
-    ).format(every=sql.Literal(PROGRESS_TICK_ROWS), label=sql.Literal(progress), chunk=chunk)
+    ).format(every=Value(PROGRESS_TICK_ROWS), label=Value(progress), chunk=chunk)
 
 
 def lane_bounds_sample(cursor, *, definition_id: int, first: int, last: int, lane_key, lanes: int) -> list[str] | None:
@@ -209,11 +211,17 @@ def lane_bounds_sample(cursor, *, definition_id: int, first: int, last: int, lan
     step = max(1, (last - first) // LANE_SAMPLE)
     cursor.execute(
         sql.SQL(
-            "SELECT count(*), percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY COALESCE(k, '') COLLATE \"C\")"
-            " FROM (SELECT {key} AS k FROM generate_series(%s::bigint, %s::bigint, %s::bigint) g(id)"
-            " JOIN bulkapi_stagedrow s ON s.definition_id = %s AND s.id = g.id) q"
-        ).format(key=lane_key),
-        [[i / lanes for i in range(1, lanes)], first, last, step, definition_id],
+            "SELECT count(*), percentile_disc({fractions}::float8[]) WITHIN GROUP (ORDER BY COALESCE(k, '') COLLATE \"C\")"
+            " FROM (SELECT {key} AS k FROM generate_series({first}::bigint, {last}::bigint, {step}::bigint) g(id)"
+            " JOIN bulkapi_stagedrow s ON s.definition_id = {definition} AND s.id = g.id) q"
+        ).format(
+            key=lane_key,
+            fractions=Value([i / lanes for i in range(1, lanes)]),
+            first=Value(first),
+            last=Value(last),
+            step=Value(step),
+            definition=Value(definition_id),
+        )
     )
     found, bounds = cursor.fetchone()
     if found < 20 * lanes:
@@ -228,4 +236,4 @@ LANE_SAMPLE = 4000
 def staged_key(key: str) -> sql.Composable:
     """A lane key: the staged value of definition key `key`, trimmed and lower-cased (identifiers
     that differ only in case share a lane, whatever the definition's case sensitivity)."""
-    return sql.SQL("lower(btrim(s.data ->> {}))").format(sql.Literal(key))
+    return sql.SQL("lower(btrim(s.data ->> {}))").format(Value(key))

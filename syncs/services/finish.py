@@ -12,6 +12,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from bulkapi.catalog import mappings_for
+from bulkapi.db import Value
 from bulkapi.exceptions import Conflict, Failure, NotFound
 from bulkapi.models import StagedRow, StagedUpload
 
@@ -147,9 +148,8 @@ def _reject_unprocessed(sync: Sync, reason: tuple[str, str]) -> int:
                 cur.execute(
                     sql.SQL(
                         "INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields,"
-                        " status_code, message) SELECT %s, q.rec, q.data, '[]'::jsonb, %s, %s FROM {} q ORDER BY q.rec"
-                    ).format(source),
-                    [sync.pk, *reason],
+                        " status_code, message) SELECT {}, q.rec, q.data, '[]'::jsonb, {}, {} FROM {} q ORDER BY q.rec"
+                    ).format(Value(sync.pk), Value(reason[0]), Value(reason[1]), source)
                 )
                 missed += cur.rowcount
     if missed:

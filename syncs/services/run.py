@@ -27,6 +27,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from bulkapi.catalog import Mapping, mappings_for
+from bulkapi.db import Value
 from bulkapi.logging import bind_log_context, log_context
 from bulkapi.models import ImportDefinition, StagedRow
 
@@ -148,23 +149,28 @@ def _commit_counters(sync_id: int, result: ChunkResult) -> None:
     is the one that ends a sync, so a chunk either commits before a cancel or failure sees it, or
     finds the sync ended and rolls back whole (nothing writes to a sync after it has ended)."""
     extra = sql.SQL("extra_counts")
-    params: list = []
     for key, value in sorted(result.extra.items()):
-        extra = sql.SQL("jsonb_set({}, {}, to_jsonb(COALESCE((extra_counts ->> %s)::bigint, 0) + %s))").format(
-            extra, sql.Literal([key])
+        extra = sql.SQL("jsonb_set({}, {}, to_jsonb(COALESCE((extra_counts ->> {})::bigint, 0) + {}))").format(
+            extra, Value([key]), Value(key), Value(value)
         )
-        params += [key, value]
     with connection.cursor() as cur:
         # Deferred foreign-key checks run now, so the sync row below stays locked only for the
         # commit itself and other lanes hardly wait for it.
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cur.cursor.execute(
             sql.SQL(
-                "UPDATE syncs_sync SET processed = processed + %s, rejected = rejected + %s,"
-                " created_count = created_count + %s, updated_count = updated_count + %s,"
-                " extra_counts = {}, heartbeat_at = now() WHERE id = %s AND status = %s"
-            ).format(extra),
-            [result.processed, result.rejected, result.created, result.updated, *params, sync_id, SyncStatus.ACTIVE],
+                "UPDATE syncs_sync SET processed = processed + {processed}, rejected = rejected + {rejected},"
+                " created_count = created_count + {created}, updated_count = updated_count + {updated},"
+                " extra_counts = {extra}, heartbeat_at = now() WHERE id = {sync} AND status = {status}"
+            ).format(
+                processed=Value(result.processed),
+                rejected=Value(result.rejected),
+                created=Value(result.created),
+                updated=Value(result.updated),
+                extra=extra,
+                sync=Value(sync_id),
+                status=Value(SyncStatus.ACTIVE.value),
+            )
         )
         if cur.cursor.rowcount == 0:
             raise _SyncEnded
