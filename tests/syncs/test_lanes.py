@@ -2,8 +2,8 @@
 indexes the same as with one lane, and the same outcome whatever the number of lanes."""
 
 import pytest
-from psycopg import sql
 from django.db import connection
+from psycopg import sql
 
 from bulkapi.catalog import mappings_for
 from bulkapi.models import StagedRow
