@@ -25,6 +25,7 @@ import time
 import uuid
 
 import psycopg
+from psycopg import sql
 
 from . import gen, pgstats, server
 from .rss import Sampler
@@ -223,7 +224,7 @@ def prepare_site(dsn: str) -> int:
         conn.commit()
         conn.autocommit = True
         for table in ("contacts_contact", "opportunities_opportunity", "linkage_opportunitycontact"):
-            conn.execute(f"VACUUM ANALYZE {table}")
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
     return site_id
 
 

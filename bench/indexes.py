@@ -93,8 +93,10 @@ def create_variant(conn: psycopg.Connection, variant: str) -> None:
     elif variant == "with our triggers":
         for event in ("INSERT", "UPDATE"):
             conn.execute(
-                f"CREATE TRIGGER bench_ix_refs_{event.lower()} AFTER {event} ON bench_ix REFERENCING NEW TABLE AS new_rows"
-                " FOR EACH STATEMENT EXECUTE FUNCTION opportunities_refs_check()"
+                sql.SQL(
+                    "CREATE TRIGGER {} AFTER {} ON bench_ix REFERENCING NEW TABLE AS new_rows"
+                    " FOR EACH STATEMENT EXECUTE FUNCTION opportunities_refs_check()"
+                ).format(sql.Identifier(f"bench_ix_refs_{event.lower()}"), sql.SQL(event))
             )
     elif variant == "uuid time-ordered":
         conn.execute("ALTER TABLE bench_ix ALTER COLUMN uuid SET DEFAULT bulk_uuid7()")

@@ -24,6 +24,7 @@ import sys
 import time
 
 import psycopg
+from psycopg import sql
 
 from . import gen, pgstats, server
 
@@ -71,7 +72,7 @@ def seed(dsn: str, rows: int) -> int:
         conn.commit()
         conn.autocommit = True
         for table in ("contacts_contact", "opportunities_opportunity", "linkage_opportunitycontact"):
-            conn.execute(f"VACUUM ANALYZE {table}")
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
         return site_id
 
 

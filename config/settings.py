@@ -172,6 +172,10 @@ BULK_SYNC_FIRST_RANGE_ROWS = env.int("BULK_SYNC_FIRST_RANGE_ROWS", default=5_000
 # A sync lane that has not committed a chunk for this long is re-enqueued by beat (its message may
 # have been lost with a broker restart); a lane that is in fact running ignores the extra message.
 BULK_SYNC_STALL_SECONDS = env.int("BULK_SYNC_STALL_SECONDS", default=120)
+# A chunk whose statements run past their time limit this many times in a row (the same range of the
+# same lane) ends its sync in `error`, its rows returned as rejects: a range that can never finish
+# must not be run again for ever.
+BULK_SYNC_CHUNK_OVERRUNS = env.int("BULK_SYNC_CHUNK_OVERRUNS", default=3)
 CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=False)
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
 AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)  # failures per client per window

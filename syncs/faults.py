@@ -36,3 +36,9 @@ TRANSIENT = (
 
 def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT)
+
+
+def overran(exc: BaseException) -> bool:
+    """A chunk ran past its time limit: the task's soft limit, or the statement timeout under it."""
+    cause = exc.__cause__ if isinstance(exc, django.db.OperationalError) else exc
+    return isinstance(exc, SoftTimeLimitExceeded) or isinstance(cause, psycopg.errors.QueryCanceled)

@@ -98,6 +98,9 @@ class SyncLane(models.Model):
     consumed_upto = models.IntegerField(default=0)
     # When this lane last committed a chunk (or was started): beat resumes a lane quiet for too long.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Runs of the lane's current range in a row that ran past their time limit; at
+    # BULK_SYNC_CHUNK_OVERRUNS the sync ends in error instead of running it again for ever.
+    overruns = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint("sync", "lane", name="sync_lane_unique")]

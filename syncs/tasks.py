@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 import requests
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
-from .faults import TRANSIENT, is_transient
+from .faults import TRANSIENT, is_transient, overran
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +24,26 @@ class SyncTask(DjangoTask):
             return
         from .services import sync_fail
 
-        logger.error("sync %s failed: %r", sync_id, exc, exc_info=einfo.exc_info if einfo else None)
-        sync_fail(sync_id=sync_id, reason=f"{type(exc).__name__}: {exc}")
+        # The tenant reads the sync's logs: they get a reference, the traceback stays in our log.
+        reference = uuid.uuid4().hex[:12]
+        logger.error("sync %s failed (reference %s): %r", sync_id, reference, exc,
+                     exc_info=einfo.exc_info if einfo else None)  # fmt: skip
+        sync_fail(sync_id=sync_id, reason=internal_error_reason(reference))
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo):
+        if overran(exc):
+            from .services import sync_chunk_overran
+
+            sync_id = args[0] if args else kwargs["sync_id"]
+            lane = args[1] if len(args) > 1 else kwargs.get("lane", 0)
+            sync_chunk_overran(sync_id=sync_id, lane=lane)
+
+
+def internal_error_reason(reference: str) -> str:
+    return (
+        f"The sync stopped on an internal error (reference {reference}); the rows it did not reach are"
+        " returned as rejects."
+    )
 
 
 @shared_task(

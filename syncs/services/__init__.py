@@ -11,9 +11,9 @@ from .create import (
     sync_snapshot,
     sync_start,
 )
-from .finish import CANCELLED, NOT_PROCESSED, RETRYABLE_CODES, finish, sync_cancel, sync_fail
+from .finish import CANCELLED, NOT_PROCESSED, RETRYABLE_CODES, finish, rows_before, sync_cancel, sync_fail
 from .recover import retryable_count, sync_callback_send, sync_retry, syncs_requeue
-from .run import RunResult, rows_before, sync_run_chunk
+from .run import RunResult, sync_chunk_overran, sync_run_chunk
 
 __all__ = [
     "CANCELLED",
@@ -32,6 +32,7 @@ __all__ = [
     "sync_cancel",
     "sync_create",
     "sync_fail",
+    "sync_chunk_overran",
     "sync_retry",
     "sync_run_chunk",
     "sync_snapshot",

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 
-from django.db import connection, transaction
+import psycopg
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 from psycopg import sql
@@ -40,11 +41,13 @@ def _log(sync: Sync, code: str, message: str, count: int = 0, severity: str = Se
 def finish(sync: Sync, status: str, error: str = "", unprocessed: tuple[str, str] = NOT_PROCESSED) -> None:
     """Write the summary logs and the terminal status, with `sync` locked (`locked`); the callback
     goes out after commit. An `error` ends with the rows no lane reached as `unprocessed` rejects."""
+    logs = []
     if status == SyncStatus.ERROR:
-        missed = _reject_unprocessed(sync, unprocessed)
+        missed, unlisted = _return_unprocessed(sync, unprocessed)
         sync.processed += missed
         sync.rejected += missed
-    logs = []
+        if unlisted:
+            logs.append(_log(sync, UNLISTED[0], UNLISTED[1], unlisted, Severity.ERROR))
     if status != SyncStatus.ERROR or sync.total_rows:
         logs += _upload_logs(sync)
         logs.append(_log(sync, "ELQ-00130", "Total records staged for import.", sync.total_rows))
@@ -116,6 +119,35 @@ def _send_callback(task, sync_id: int) -> None:
         logger.error("sync %s: its callback could not be queued (%r)", sync_id, exc)
 
 
+def _return_unprocessed(sync: Sync, reason: tuple[str, str]) -> tuple[int, int]:
+    """(rows returned, rows of those that could not be listed as rejects). Ending a sync never
+    fails on this step: when listing them does, the rows of the ranges no lane has started are
+    listed without lanes, and the rest only counted (`UNLISTED`), so the counters still add up."""
+    try:
+        with transaction.atomic():
+            return _reject_unprocessed(sync, reason), 0
+    except (DatabaseError, psycopg.DatabaseError) as exc:
+        logger.error("sync %s: the rows not processed could not be listed by lane (%r)", sync.pk, exc)
+    missed = max(0, sync.total_rows - sync.processed)
+    started = max(SyncLane.objects.filter(sync=sync).values_list("next_range", flat=True), default=0)
+    listed = 0
+    if sync.definition_id is not None and started < len(sync.range_ends):
+        with connection.cursor() as cur:
+            cur.execute(
+                "INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)"
+                " SELECT %s, %s + row_number() OVER (ORDER BY s.id), s.data, '[]'::jsonb, %s, %s"
+                " FROM bulkapi_stagedrow s WHERE s.definition_id = %s AND s.id > %s AND s.id <= %s",
+                [sync.pk, rows_before(sync, started), *reason, sync.definition_id,
+                 sync.range_ends[started - 1] if started else 0, sync.upto_id],
+            )  # fmt: skip
+            listed = cur.rowcount
+    return missed, missed - listed
+
+
+# Rows not processed that could not be listed one by one (see `_return_unprocessed`).
+UNLISTED = ("SRV-00104", "Not processed, and not listed as rejects: the sync ended in error.")
+
+
 def _reject_unprocessed(sync: Sync, reason: tuple[str, str]) -> int:
     """Every staged row of the snapshot that no lane stored or rejected becomes a `reason` reject:
     for each lane, the lane's rows of each range from its resume point on. Lanes only commit while
@@ -127,8 +159,6 @@ def _reject_unprocessed(sync: Sync, reason: tuple[str, str]) -> int:
     mappings = mappings_for(definition)
     lane_key = lane_key_for(definition.entity, definition, mappings) if sync.lanes > 1 else None
     positions = dict(SyncLane.objects.filter(sync=sync).values_list("lane", "next_range"))
-    from .run import rows_before
-
     missed = 0
     with connection.cursor() as django_cur:
         cur = django_cur.cursor
@@ -218,3 +248,11 @@ def sync_cancel(*, sync_id: int, by: str) -> Sync:
         finish(sync, SyncStatus.ERROR, error=f"Cancelled by {sync.cancelled_by}.", unprocessed=CANCELLED)
     logger.info("sync %s cancelled by %s", sync_id, sync.cancelled_by)
     return sync
+
+
+def rows_before(sync: Sync, r: int) -> int:
+    """Staged rows of the snapshot's ranges before range `r` (all full but the last)."""
+    if r == 0:
+        return 0
+    head = sync.first_range_rows if sync.first_range_rows is not None else sync.range_rows
+    return head + (r - 1) * sync.range_rows

@@ -35,7 +35,7 @@ from ..models import TERMINAL, Sync, SyncLane, SyncLog, SyncStatus
 from ..processors import ChunkResult, ConcurrentWrite, lane_key_for, registration_for, staged_chunk
 from ..selectors import PROGRESS_PREFIX
 from .create import enqueue_run
-from .finish import finish, locked
+from .finish import finish, locked, rows_before
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,8 @@ def _run(sync_id: int, lane: int, at_range: int | None) -> RunResult:
             _commit_counters(sync_id, result)
             state.next_range += 1
             state.heartbeat_at = timezone.now()
-            state.save(update_fields=["next_range", "heartbeat_at"])
+            state.overruns = 0
+            state.save(update_fields=["next_range", "heartbeat_at", "overruns"])
             _consume_passed_ranges(state, sync, definition)
             if lane == 0 and state.next_range == 1 and sync.lanes > 1:
                 _start_other_lanes(sync)
@@ -341,6 +342,9 @@ def _process(state: SyncLane, sync: Sync, definition: ImportDefinition) -> Chunk
     )
     with connection.cursor() as cur:
         cur.execute("SET LOCAL work_mem = '64MB'")
+        # A statement that cannot finish is cancelled by the server before the task's soft time
+        # limit, so the chunk rolls back and its lane counts an overrun (`sync_chunk_overran`).
+        cur.execute("SELECT set_config('statement_timeout', %s, true)", [f"{chunk_statement_timeout_ms()}ms"])
         # JIT-compiling the chunk's expression-heavy statements costs far more than it saves
         # (measured on 5,000 rows: sync 1.9 s with JIT, 0.6 s without; one update chunk 26 s).
         cur.execute("SET LOCAL jit = off")
@@ -412,13 +416,38 @@ def _reject_unwritable(cur, span: _Span, *, sid: int, rec: int, exc: Exception) 
     return ChunkResult(processed=1, rejected=1, created=0, updated=0)
 
 
+def chunk_statement_timeout_ms() -> int:
+    """Nine tenths of the task's soft time limit: the statement is cancelled first."""
+    return max(1000, int(settings.CELERY_TASK_SOFT_TIME_LIMIT * 900))
+
+
+def sync_chunk_overran(*, sync_id: int, lane: int) -> bool:
+    """A chunk of `lane` ran past its time limit and rolled back: count it, and end the sync in
+    `error` (its rows returned as rejects) once the lane's current range has done so
+    BULK_SYNC_CHUNK_OVERRUNS times in a row. Returns whether the sync was ended."""
+    from .finish import sync_fail
+
+    with transaction.atomic(durable=True):
+        state = SyncLane.objects.select_for_update().filter(sync_id=sync_id, lane=lane).first()
+        if state is None:
+            return False
+        state.overruns += 1
+        state.save(update_fields=["overruns"])
+        limit = settings.BULK_SYNC_CHUNK_OVERRUNS
+        if state.overruns < limit:
+            logger.warning("sync %s lane %s: range %s ran past its time limit (%s of %s)", sync_id, lane,
+                           state.next_range, state.overruns, limit)  # fmt: skip
+            return False
+        failed_range = state.next_range
+    logger.error("sync %s lane %s: range %s ran past its time limit %s times; the sync ends", sync_id, lane,
+                 failed_range, limit)  # fmt: skip
+    sync_fail(
+        sync_id=sync_id,
+        reason=f"A part of this sync ran past its time limit {limit} times in a row; the rows it did not reach"
+        " are returned as rejects.",
+    )
+    return True
+
+
 def progress_label(sync_id: int, lane: int) -> str:
     return f"{PROGRESS_PREFIX}{sync_id}:{lane}:"
-
-
-def rows_before(sync: Sync, r: int) -> int:
-    """Staged rows of the snapshot's ranges before range `r` (all full but the last)."""
-    if r == 0:
-        return 0
-    head = sync.first_range_rows if sync.first_range_rows is not None else sync.range_rows
-    return head + (r - 1) * sync.range_rows

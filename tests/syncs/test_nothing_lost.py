@@ -13,6 +13,7 @@ from bulkapi.exceptions import Conflict
 from opportunities.models import Opportunity
 from syncs.models import Reject, Sync, SyncLane, SyncLog
 from syncs.services import (
+    rows_before,
     sync_cancel,
     sync_fail,
     sync_run_chunk,
@@ -370,3 +371,81 @@ def test_the_retention_purge_never_takes_rows_a_sync_is_claiming(site):
     purge.join(30)
     assert outcome["staged_rows"] == 0
     assert StagedRow.objects.filter(definition_id=definition.pk).count() == 3
+
+
+def test_the_tenant_sees_a_reference_and_the_server_log_the_failure(site, caplog):
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, [row(1)])
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+
+    SyncTask().on_failure(KeyError("internal detail: relation secret_table"), "t", (sync.pk, 0, 0), {}, None)
+
+    sync.refresh_from_db()
+    failure = SyncLog.objects.get(sync=sync, status_code="SRV-00103")
+    reference = failure.message.split("reference ")[1].split(")")[0]
+    assert len(reference) == 12 and "secret_table" not in failure.message and "KeyError" not in failure.message
+    assert sync.error_message == failure.message
+    logged = [r for r in caplog.records if reference in r.getMessage()]
+    assert logged and "secret_table" in logged[0].getMessage()
+
+
+def test_a_sync_ends_in_error_even_when_its_rows_cannot_be_listed_by_lane(site, settings):
+    laned(settings)
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, [row(i) for i in range(1, 41)])
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    drive(sync.pk, chunks=4)
+    sync.refresh_from_db()
+    done, lanes = sync.processed, dict(SyncLane.objects.filter(sync=sync).values_list("lane", "next_range"))
+    # given: the first statement that lists rows not processed fails (once: a sequence is not
+    # rolled back with the statement)
+    with connection.cursor() as cur:
+        cur.execute(
+            "CREATE SEQUENCE fail_once; CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN IF nextval('fail_once') = 1 THEN RAISE EXCEPTION 'listing fails'; END IF; RETURN NULL; END $$;"
+            " CREATE TRIGGER fail_once BEFORE INSERT ON syncs_reject FOR EACH STATEMENT EXECUTE FUNCTION fail_once()"
+        )
+
+    sync_fail(sync_id=sync.pk, reason="a bug")
+
+    sync.refresh_from_db()
+    assert sync.status == "error" and sync.processed == 40 == sync.created_count + sync.updated_count + sync.rejected
+    logs = {log.status_code: log.count for log in SyncLog.objects.filter(sync=sync)}
+    listed = Reject.objects.filter(sync=sync, status_code="SRV-00100").count()
+    started = rows_before(sync, max(lanes.values()))  # rows of the ranges some lane has started
+    assert 0 < listed == 40 - started and logs.get("SRV-00104", 0) == 40 - done - listed
+    assert sync.rejected == listed + logs.get("SRV-00104", 0) and logs["ELQ-00001"] == 40
+
+
+def test_a_range_that_keeps_running_past_its_time_limit_ends_the_sync(site, settings):
+    settings.BULK_SYNC_CHUNK_OVERRUNS = 3
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, [row(i) for i in range(1, 11)])
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    task = SyncTask()
+    timeout = psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+
+    task.on_retry(timeout, "t", (sync.pk, 0, 0), {}, None)
+    task.on_retry(OperationalError("server closed the connection"), "t", (sync.pk, 0, 0), {}, None)  # not counted
+    task.on_retry(timeout, "t", (sync.pk, 0, 0), {}, None)
+    sync.refresh_from_db()
+    assert sync.status == "pending" and SyncLane.objects.get(sync=sync, lane=0).overruns == 2
+
+    task.on_retry(timeout, "t", (sync.pk, 0, 0), {}, None)
+
+    sync.refresh_from_db()
+    assert sync.status == "error" and adds_up(sync) and set(rejects(sync).values()) == {"SRV-00100"}
+    assert "time limit 3 times" in sync.error_message
+
+
+def test_a_range_that_commits_starts_its_overrun_count_again(site, settings):
+    laned(settings)
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, [row(i) for i in range(1, 41)])
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    SyncTask().on_retry(psycopg.errors.QueryCanceled("timeout"), "t", (sync.pk, 0, 0), {}, None)
+    assert SyncLane.objects.get(sync=sync, lane=0).overruns == 1
+
+    sync_run_chunk(sync_id=sync.pk, lane=0)
+
+    assert SyncLane.objects.get(sync=sync, lane=0).overruns == 0
