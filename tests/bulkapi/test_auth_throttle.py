@@ -7,9 +7,11 @@ import base64
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 from oauth2_provider.models import Application
 from rest_framework.test import APIClient
 
+from backoffice.services import staff_user_grant
 from bulkapi.auth import BASIC_CACHE
 from tests.conftest import basic, bearer, clear_cache
 from tests.factories import TokenFactory, UserFactory
@@ -267,4 +269,8 @@ def test_a_cache_outage_skips_throttling_and_lets_every_door_work(user, oauth_ap
         assert password_grant(login(user), "guess", ATTACKER).status_code == 400
     assert api_get(basic(login(user), "secret-pass"), ATTACKER).status_code == 200
     assert password_grant(login(user), "secret-pass", ATTACKER).status_code == 200
+    staff_user_grant(user=user)
+    admin = {"username": login(user), "password": "secret-pass"}
+    assert Client().post("/admin/login/", {**admin, "password": "guess"}, REMOTE_ADDR=ATTACKER).status_code == 200
+    assert Client().post("/admin/login/", admin, REMOTE_ADDR=ATTACKER).status_code == 302
     assert "cache is unavailable" in caplog.text
