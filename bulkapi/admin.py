@@ -25,6 +25,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from backoffice.admin_base import JsonObjectField, ReadOnlyAdmin, SiteScopedAdmin
+from backoffice.forms import UserPasswordForm
 
 from .definitions import validate_definition
 from .exceptions import Conflict, ValidationFailed
@@ -116,6 +117,7 @@ class UserAdmin(BaseUserAdmin, SiteScopedAdmin):
         ("Permissions", {"fields": ("is_staff", "groups")}),
     )
     add_form = SiteUserCreationForm
+    change_password_form = UserPasswordForm  # a new password ends the user's OAuth tokens
     readonly_fields = ("last_login", "date_joined")
 
     def get_queryset(self, request):

@@ -1,7 +1,8 @@
 """Authentication: Eloqua Basic (`Site\\User:password`), Bearer (API or OAuth token), X-Api-Key.
 
 Every scheme resolves to a user of one site; `request.user.site` is the tenant for everything
-downstream. Failures are counted per client address and throttled (429) past a limit.
+downstream. Valid tokens and remembered Basic credentials are never throttled; password checks are,
+per account, per address and per (account, address) (bulkapi.throttle).
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from collections import OrderedDict
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
-from django.core.cache import cache
 from django.db.models.functions import Lower
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
-from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -29,6 +28,14 @@ from rest_framework.permissions import BasePermission
 from .limits import text_problem
 from .logging import bind_log_context
 from .models import ApiToken, User, hash_token
+from .throttle import (
+    login_attempt,
+    login_failure_record,
+    login_refusal,
+    login_success_record,
+    token_failure_record,
+    token_refusal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,42 +107,18 @@ class SiteUserBackend(ModelBackend):
         return users[0] if len(users) == 1 else None
 
 
-def _client_key(request) -> str:
-    return "authfail:" + hashlib.sha256(request.META.get("REMOTE_ADDR", "?").encode()).hexdigest()[:16]
+def login_account(login: str, *, allow_plain_name: bool = False) -> str:
+    """The account a login names, as failures are counted: `site\\user` in lower case. A plain name
+    the admin login resolves to one site's user (`allow_plain_name`) counts as that user, so the
+    two spellings share one counter."""
+    if allow_plain_name and "\\" not in login and credentials_usable(login, ""):
+        user = find_user(login) or SiteUserBackend.unique_site_user(login)
+        if user is not None:
+            return str(user).lower()
+    return login.lower()
 
 
-# A cache (Redis) that does not answer: throttling degrades (skipped, logged), requests go on.
-CACHE_ERRORS = (RedisError, OSError)
-
-
-def check_not_throttled(request) -> None:
-    try:
-        failures = cache.get(_client_key(request)) or 0
-    except CACHE_ERRORS as exc:
-        logger.warning("auth throttling skipped: the cache is unavailable (%r)", exc)
-        return
-    if failures >= settings.AUTH_FAILURE_LIMIT:
-        raise exceptions.Throttled(
-            wait=settings.AUTH_FAILURE_WINDOW_SECONDS, detail="Too many failed authentication attempts."
-        )
-
-
-def record_failure(request) -> None:
-    key = _client_key(request)
-    try:
-        if cache.add(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_SECONDS):
-            return
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_SECONDS)
-    except CACHE_ERRORS as exc:
-        logger.warning("auth failure not counted: the cache is unavailable (%r)", exc)
-
-
-def _fail(request, message: str):
-    record_failure(request)
-    raise exceptions.AuthenticationFailed(message)
+THROTTLED = "Too many failed authentication attempts."
 
 
 class BasicCredentialCache:
@@ -213,19 +196,35 @@ class EloquaBasicAuthentication(BaseAuthentication):
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
             return None
-        check_not_throttled(request)
         try:
             login, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
         except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError; so is non-ASCII text
-            _fail(request, "Invalid Basic credentials: not base64 of Site\\User:password.")
+            attempt = login_attempt(request, account=None)
+            self._wait_if_throttled(attempt)
+            self._fail(attempt, "Invalid Basic credentials: not base64 of Site\\User:password.")
+        # A credential that passed lately passes again, whatever failures its address or account has.
         user = BASIC_CACHE.user_for(header, login)
         if user is None:
+            attempt = login_attempt(request, account=login_account(login))
+            self._wait_if_throttled(attempt)
             user = SiteUserBackend().authenticate(request, username=login, password=password)
             if user is None or user.site_id is None:
-                _fail(request, "Invalid site, user name or password.")
+                self._fail(attempt, "Invalid site, user name or password.")
+            login_success_record(attempt)
             BASIC_CACHE.remember(header, user)
         bind_log_context(site=user.site.name)
         return user, None
+
+    @staticmethod
+    def _wait_if_throttled(attempt) -> None:
+        wait = login_refusal(attempt)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait, detail=THROTTLED)
+
+    @staticmethod
+    def _fail(attempt, message: str):
+        login_failure_record(attempt)
+        raise exceptions.AuthenticationFailed(message)
 
     def authenticate_header(self, request):
         return 'Basic realm="Eloqua"'
@@ -263,10 +262,14 @@ class TokenAuthentication(BaseAuthentication):
         raw = value.strip() if scheme.lower() == "bearer" else request.META.get("HTTP_X_API_KEY", "")
         if not raw:
             return None
-        check_not_throttled(request)
+        # Looked up first: a valid token is never throttled, whatever failures its address has.
         user = user_for_token(raw) if credentials_usable("", raw) else None
         if user is None or user.site_id is None:
-            _fail(request, "Invalid or revoked token.")
+            wait = token_refusal(request)
+            if wait is not None:
+                raise exceptions.Throttled(wait=wait, detail=THROTTLED)
+            token_failure_record(request)
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         bind_log_context(site=user.site.name)
         return user, None
 

@@ -10,6 +10,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
 
 from .definitions import render_definition, validate_definition
 from .exceptions import Conflict, Failure
@@ -30,16 +36,53 @@ def site_create(*, name: str) -> tuple[Site, bool]:
         return site, True
 
 
-def user_set(*, site: Site, username: str, password: str, **extra) -> tuple[User, bool]:
-    """Create the user or reset its password; idempotent."""
+def user_set(*, site: Site, username: str, password: str, **extra) -> tuple[User, str]:
+    """Create the user or give it `password`; returns (user, "created" / "password changed" /
+    "password unchanged"). Idempotent: the password the user already has is left as it is (no new
+    hash, so its OAuth tokens live on: `docker compose up` runs this every time)."""
     user = User.objects.annotate(lname=Lower("username")).filter(site=site, lname=username.lower()).first()
-    created = user is None
-    if created:
-        user = User(site=site, username=username, **extra)
-    user.set_password(password)
+    user_was = "password unchanged"
+    if user is None:
+        user, user_was = User(site=site, username=username, **extra), "created"
+        user.set_password(password)
     user.is_active = True
-    user.save()
-    return user, created
+    if user_was == "created" or user.check_password(password):
+        user.save()
+    else:
+        user_password_change(user=user, password=password)
+        user_was = "password changed"
+    return user, user_was
+
+
+def user_password_change(*, user: User, password: str | None) -> User:
+    """Give `user` a new password (None: none, password login disabled) and end what the old one
+    let anyone obtain: every OAuth access and refresh token issued to the user. API tokens stay:
+    each was made on purpose for an integration, is listed and revoked one by one in the admin.
+
+    Every way a password changes goes through here (the admin's two password forms, `createsite`,
+    `changepassword`). Not through `User.set_password`: Django calls that too when it re-hashes a
+    password at login with a newer hasher, which is no password change."""
+    with transaction.atomic(savepoint=False):
+        if password is None:
+            user.set_unusable_password()
+        else:
+            user.set_password(password)
+        user.save()
+        oauth_tokens_revoke(user=user)
+    return user
+
+
+def oauth_tokens_revoke(*, user: User) -> None:
+    """End every OAuth grant of `user`: refresh tokens are marked revoked (a replay is refused
+    as `invalid_grant`), access tokens, authorization codes and ID tokens are deleted."""
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
+        get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(
+            revoked=now, updated=now, access_token=None
+        )
+        get_access_token_model().objects.filter(user=user).delete()
+        get_grant_model().objects.filter(user=user).delete()
+        get_id_token_model().objects.filter(user=user).delete()
 
 
 def api_token_create(*, user: User, raw: str | None = None, name: str = "") -> tuple[ApiToken, str, bool]:

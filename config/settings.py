@@ -28,7 +28,7 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 
 INSTALLED_APPS = [
     "backoffice",  # first: its admin templates (dashboard, login help) override django.contrib.admin's
-    "django.contrib.admin",
+    "backoffice.sites.BackofficeAdminConfig",  # django.contrib.admin, with our site (backoffice/sites.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -178,8 +178,20 @@ BULK_SYNC_STALL_SECONDS = env.int("BULK_SYNC_STALL_SECONDS", default=120)
 BULK_SYNC_CHUNK_OVERRUNS = env.int("BULK_SYNC_CHUNK_OVERRUNS", default=3)
 CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=False)
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
-AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)  # failures per client per window
+# Failed logins (README "Throttling", bulkapi.throttle): per client address and per (account,
+# address) in a window, then per account from every address. Over a limit, a client that has not
+# logged in to that account from that address within AUTH_KNOWN_CLIENT_SECONDS waits (429) with no
+# password check; valid tokens, remembered Basic credentials and known clients are never held up
+# by others' failures.
+AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)
+AUTH_ACCOUNT_FAILURE_LIMIT = env.int("AUTH_ACCOUNT_FAILURE_LIMIT", default=20)
 AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=60)
+AUTH_KNOWN_CLIENT_SECONDS = env.int("AUTH_KNOWN_CLIENT_SECONDS", default=30 * 86400)
+# Reverse proxies in front of the server that each append the address they were reached from to
+# X-Forwarded-For; the client's address is then the one the outermost saw. 0: REMOTE_ADDR, and
+# X-Forwarded-For is ignored (a client can write anything there). Set it only when the server
+# cannot be reached except through those proxies.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # A Basic credential that passed its password check is trusted this long without another PBKDF2
 # run (in each API process's memory; dropped when the password changes or the user is disabled).
 AUTH_BASIC_CACHE_SECONDS = env.int("AUTH_BASIC_CACHE_SECONDS", default=300)

@@ -99,6 +99,39 @@ def other_api(currencies):
     return client
 
 
+@pytest.fixture
+def password_checks(monkeypatch):
+    """Counts full password checks (PBKDF2 in production) against a found user's stored hash."""
+    from bulkapi.models import User
+
+    calls = []
+    check = User.check_password
+
+    def counted(self, raw):
+        calls.append(self.pk)
+        return check(self, raw)
+
+    monkeypatch.setattr(User, "check_password", counted)
+    return calls
+
+
+@pytest.fixture
+def hash_runs(monkeypatch):
+    """Counts every password hashing (PBKDF2 in production): checks of a found user's password and
+    the equal-cost run made for a user name that does not exist."""
+    from django.contrib.auth.hashers import MD5PasswordHasher
+
+    runs = []
+    encode = MD5PasswordHasher.encode
+
+    def counted(self, password, salt):
+        runs.append(1)
+        return encode(self, password, salt)
+
+    monkeypatch.setattr(MD5PasswordHasher, "encode", counted)
+    return runs
+
+
 def database_url() -> str:
     db = settings.DATABASES["default"]
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")

@@ -24,7 +24,8 @@ ERROR_DESCRIPTIONS = {
     "409": "Conflict with the object's state.",
     "413": "The body is larger than the limit.",
     "415": "The body's Content-Type is not one this operation reads.",
-    "429": "Too many failed authentication attempts from this client; wait `Retry-After` seconds.",
+    "429": "Too many failed authentication attempts for this account or from this address; wait `Retry-After` "
+    "seconds (no password was checked). Valid tokens are never throttled.",
 }
 
 REQUEST_ID_HEADER = {

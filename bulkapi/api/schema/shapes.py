@@ -606,6 +606,7 @@ OAUTH_ERRORS = [
     "unauthorized_client",
     "unsupported_grant_type",
     "invalid_scope",
+    "too_many_attempts",  # 429: too many failed attempts (bulkapi.throttle); not RFC 6749's, as Auth0 names it
 ]
 
 

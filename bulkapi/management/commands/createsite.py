@@ -24,13 +24,12 @@ class Command(BaseCommand):
     def handle(self, *args, name, user, password, token=None, staff=False, **options):
         with transaction.atomic():
             site, site_created = site_create(name=name)
-            account, user_created = user_set(site=site, username=user, password=password)
+            account, user_was = user_set(site=site, username=user, password=password)
             if staff:
                 staff_user_grant(user=account)
             self.stdout.write(f"site {site.name} (id {site.pk}): {'created' if site_created else 'exists'}")
             self.stdout.write(
-                f"user {site.name}\\{account.username}: {'created' if user_created else 'password updated'}"
-                + (f", staff ({STAFF_GROUP})" if staff else "")
+                f"user {site.name}\\{account.username}: {user_was}" + (f", staff ({STAFF_GROUP})" if staff else "")
             )
             if token:
                 try:
