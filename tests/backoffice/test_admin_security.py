@@ -270,3 +270,23 @@ def test_stage_of_a_staff_user_is_created_in_their_site_with_unique_names_checke
     data["name"] = "Brand new"
     assert client.post(url, data).status_code == 302
     assert Stage.objects.get(name="Brand new").site == site
+
+
+# ------------------------------------------------------------------ lookups of another site's ids
+
+
+def test_view_on_site_answers_only_for_the_users_own_records(two_sites):
+    from django.contrib.contenttypes.models import ContentType
+    from oauth2_provider.models import Application
+
+    mine, theirs, site, other = two_sites
+    client = login(staff_user(site))
+    stage_type = ContentType.objects.get_for_model(Stage)
+    assert client.get(f"/admin/r/{stage_type.pk}/{theirs['stage'].pk}/").status_code == 404
+    assert client.get("/admin/r/x/1/").status_code == 404
+    # A record whose own page is not routed here is a 404 for a superuser too, not a 500.
+    app = Application.objects.create(
+        name="AppTheirs", user=theirs["user"], client_type="confidential", authorization_grant_type="password"
+    )
+    app_type = ContentType.objects.get_for_model(Application)
+    assert login(superuser()).get(f"/admin/r/{app_type.pk}/{app.pk}/").status_code == 404
