@@ -2,7 +2,7 @@
 
 Every admin is site-scoped (`backoffice.admin_base.SiteScopedAdmin`); writes with rules go through
 the same services as the API (definitions, tokens), and nobody but a superuser grants staff,
-superuser status, groups or permissions.
+superuser status, groups or permissions, or sees OAuth clients and their tokens.
 """
 
 from __future__ import annotations
@@ -23,6 +23,13 @@ from django.db.models.functions import Lower
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
 
 from backoffice.admin_base import JsonObjectField, ReadOnlyAdmin, SiteScopedAdmin
 
@@ -153,18 +160,43 @@ class UserAdmin(BaseUserAdmin, SiteScopedAdmin):
         return request.user.is_superuser or obj is None or not obj.is_staff
 
 
-admin.site.unregister(Group)
-
-
-@admin.register(Group)
-class GroupAdmin(SuperuserOnlyAdmin, BaseGroupAdmin):
-    """Groups carry permissions: granting them is a superuser's job."""
+class SuperuserAdmin(SuperuserOnlyAdmin):
+    """Records only superusers see at all, whatever permissions a staff user was given."""
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser
 
     def has_module_permission(self, request):
         return request.user.is_superuser
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(SuperuserAdmin, BaseGroupAdmin):
+    """Groups carry permissions: granting them is a superuser's job."""
+
+
+def _superusers_only(model) -> None:
+    """Re-register an installed app's admin of `model` for superusers only."""
+    current = type(admin.site.get_model_admin(model))
+    admin.site.unregister(model)
+    # No "View on site": django-oauth-toolkit's own pages (`get_absolute_url`) are not routed here.
+    admin.site.register(model, type(current.__name__, (SuperuserAdmin, current), {"view_on_site": False}))
+
+
+# OAuth clients and their access/refresh tokens, grants and ID tokens are other users' credentials,
+# and django-oauth-toolkit's admins are not site-scoped: superusers only.
+for _model in (
+    get_application_model(),
+    get_access_token_model(),
+    get_refresh_token_model(),
+    get_grant_model(),
+    get_id_token_model(),
+):
+    if admin.site.is_registered(_model):
+        _superusers_only(_model)
 
 
 class ApiTokenAddForm(forms.ModelForm):

@@ -290,3 +290,34 @@ def test_view_on_site_answers_only_for_the_users_own_records(two_sites):
     )
     app_type = ContentType.objects.get_for_model(Application)
     assert login(superuser()).get(f"/admin/r/{app_type.pk}/{app.pk}/").status_code == 404
+
+
+def test_oauth_clients_and_tokens_are_for_superusers_only(two_sites):
+    from django.contrib.auth.models import Permission
+    from oauth2_provider.models import Application
+
+    _, theirs, site, _ = two_sites
+    app = Application.objects.create(
+        name="AppTheirs", user=theirs["user"], client_type="confidential", authorization_grant_type="password"
+    )
+    # given a staff user granted every permission, django-oauth-toolkit's included
+    staff = staff_user(site)
+    staff.user_permissions.set(Permission.objects.all())
+    client = login(staff)
+    for url in (
+        "/admin/oauth2_provider/application/",
+        f"/admin/oauth2_provider/application/{app.pk}/change/",
+        f"/admin/oauth2_provider/application/add/?user={theirs['user'].pk}",
+        "/admin/oauth2_provider/accesstoken/",
+        "/admin/oauth2_provider/refreshtoken/",
+        "/admin/oauth2_provider/grant/",
+        "/admin/oauth2_provider/idtoken/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert "AppTheirs" not in response.content.decode() and "Theirs" not in response.content.decode(), url
+    assert "oauth2_provider" not in client.get("/admin/").content.decode()
+    # A superuser manages them, without a "View on site" link to a page this server does not have.
+    page = login(superuser()).get(f"/admin/oauth2_provider/application/{app.pk}/change/")
+    assert page.status_code == 200 and "AppTheirs" in page.content.decode()
+    assert "/admin/r/" not in page.content.decode()
