@@ -482,6 +482,8 @@ class ImportDefinitionAdmin(SiteScopedAdmin):
         obj = self.get_object(request, unquote(object_id))
         if obj is None or not self.has_delete_permission(request, obj):
             return self.delete_view(request, object_id, extra_context)  # Django's 404/403 handling
+        if self.get_deleted_objects([obj], request)[3]:
+            return self.delete_view(request, object_id, extra_context)  # protected: Django's page says why
         logged = copy.copy(obj)
         try:
             import_definition_delete(definition=obj)
@@ -494,8 +496,8 @@ class ImportDefinitionAdmin(SiteScopedAdmin):
         return HttpResponseRedirect(reverse("admin:bulkapi_importdefinition_changelist"))
 
     def delete_through_service(self, request, queryset):
-        if not request.POST.get("post"):
-            return delete_selected(self, request, queryset)  # Django's confirmation page
+        if not request.POST.get("post") or self.get_deleted_objects(queryset, request)[3]:
+            return delete_selected(self, request, queryset)  # Django's confirmation page (or why not)
         deleted, refused = [], []
         for definition in queryset:
             if definition.is_internal:

@@ -275,6 +275,113 @@ def test_stage_of_a_staff_user_is_created_in_their_site_with_unique_names_checke
 # ------------------------------------------------------------------ lookups of another site's ids
 
 
+def test_raw_id_field_never_labels_another_sites_record(two_sites):
+    # given staff of site A, and site B's account
+    mine, theirs, site, _ = two_sites
+    client = login(staff_user(site))
+    add = reverse("admin:contacts_contact_add")
+    # when they open the contact add form with site B's account as its initial value
+    page = client.get(f"{add}?account={theirs['account'].pk}").content.decode()
+    # then the raw-id box shows no label (nor link) for it, and the form does not carry it
+    assert "AccountTheirs" not in page
+    assert f'value="{theirs["account"].pk}"' not in page
+    # nor when the form is posted with it (the error page re-renders the box)
+    data = form_data(client.get(add))
+    data.update(email="new@example.com", account=str(theirs["account"].pk))
+    response = client.post(add, data)
+    assert response.status_code == 200 and "account" in response.context["adminform"].form.errors
+    assert "AccountTheirs" not in response.content.decode()
+    assert not Contact.objects.filter(email="new@example.com").exists()
+    # while their own account is labelled as before
+    page = client.get(f"{add}?account={mine['account'].pk}").content.decode()
+    assert "AccountMine" in page
+
+
+def test_add_form_initial_values_keep_only_the_users_own_sites_records(two_sites):
+    mine, theirs, site, _ = two_sites
+    client = login(staff_user(site))
+    add = reverse("admin:opportunities_opportunity_add")
+    query = {"stage": theirs["stage"].pk, "company": theirs["account"].pk, "tags": theirs["tag"].pk, "name": "Kept"}
+    initial = client.get(add, query).context["adminform"].form.initial
+    assert initial == {"name": "Kept"}
+    query = {"stage": mine["stage"].pk, "company": mine["account"].pk, "tags": f"{mine['tag'].pk}"}
+    initial = client.get(add, query).context["adminform"].form.initial
+    assert initial["stage"] == str(mine["stage"].pk) and initial["tags"] == [str(mine["tag"].pk)]
+
+
+def test_delete_never_names_changes_or_deletes_another_sites_records(two_sites):
+    # given records of site B that (through a broken link) name site A's stage, tag and account
+    mine, theirs, site, _ = two_sites
+    Opportunity.objects.filter(pk=theirs["opportunity"].pk).update(stage=mine["stage"], company=mine["account"])
+    theirs["opportunity"].tags.add(mine["tag"])
+    client = login(staff_user(site))
+    for obj, name in ((mine["stage"], "stage"), (mine["tag"], "tag"), (mine["account"], "account")):
+        url = reverse(f"admin:{obj._meta.app_label}_{name}_delete", args=[obj.pk])
+        # when site A's staff open the delete confirmation of their own record, and confirm it
+        page = client.get(url).content.decode()
+        response = client.post(url, {"post": "yes"})
+        # then the page names none of site B's records, says why, and nothing is deleted or unlinked
+        assert "DealTheirs" not in page and "Theirs" not in page, name
+        assert "Records of another site (" in page and "only a superuser can delete it" in page, name
+        assert response.status_code == 200 and "Theirs" not in response.content.decode(), name
+        assert type(obj).objects.filter(pk=obj.pk).exists(), name
+    changelist = reverse("admin:opportunities_tag_changelist")
+    client.post(changelist, {"action": "delete_selected", "_selected_action": [mine["tag"].pk], "post": "yes"})
+    theirs_opp = Opportunity.objects.get(pk=theirs["opportunity"].pk)
+    assert theirs_opp.company_id == mine["account"].pk and mine["tag"] in theirs_opp.tags.all()
+    # A record no other site's row names is deleted as before.
+    url = reverse("admin:opportunities_pipeline_delete", args=[mine["pipeline"].pk])
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    # A superuser sees the whole cascade, as Django shows it.
+    page = login(superuser()).get(reverse("admin:opportunities_stage_delete", args=[mine["stage"].pk]))
+    assert "DealTheirs" in page.content.decode()
+
+
+def test_list_filter_on_a_related_value_lists_only_the_users_own_sites_values(two_sites):
+    from django.contrib import admin as django_admin
+    from django.test import RequestFactory
+
+    from bulkapi.admin import SiteScopedAdmin
+
+    _, _, site, _ = two_sites
+    # given an admin filtering on a related table's free values ("By company name")
+    model_admin = type("ByCompanyName", (SiteScopedAdmin,), {"list_filter": ("company__name",)})(
+        Opportunity, django_admin.site
+    )
+    request = RequestFactory().get("/")
+    request.user = staff_user(site)
+    # when site A's staff open the list
+    changelist = model_admin.get_changelist_instance(request)
+    # then the filter offers site A's company names only
+    [spec] = changelist.filter_specs
+    assert set(spec.lookup_choices) - {None} == {"AccountMine"}
+
+
+def test_a_broken_link_to_another_sites_record_shows_empty_not_its_name(two_sites):
+    # given site A's records that (by a bug or a hand-written UPDATE) name site B's records
+    mine, theirs, site, _ = two_sites
+    Contact.objects.filter(pk=mine["contact"].pk).update(account=theirs["account"])
+    Sync.objects.filter(pk=mine["sync"].pk).update(definition=theirs["definition"])
+    client = login(staff_user(site))
+    # when site A's staff look at the lists, the pages and the dashboard showing them
+    pages = {
+        "contact list": client.get(reverse("admin:contacts_contact_changelist")),
+        "contact page": client.get(reverse("admin:contacts_contact_change", args=[mine["contact"].pk])),
+        "sync list": client.get(reverse("admin:syncs_sync_changelist")),
+        "sync page": client.get(reverse("admin:syncs_sync_change", args=[mine["sync"].pk])),
+        "dashboard": client.get(reverse("admin:index")),
+        "rejects CSV": client.get(reverse("admin:syncs_sync_rejects_csv", args=[mine["sync"].pk])),
+    }
+    # then none names site B's account or definition (nor the definition's columns)
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert b"Theirs" not in body, name
+    # while a superuser still sees where the broken links point
+    page = login(superuser()).get(reverse("admin:contacts_contact_changelist")).content.decode()
+    assert "AccountTheirs" in page
+
+
 def test_view_on_site_answers_only_for_the_users_own_records(two_sites):
     from django.contrib.contenttypes.models import ContentType
     from oauth2_provider.models import Application
