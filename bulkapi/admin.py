@@ -207,6 +207,9 @@ class ApiTokenAddForm(forms.ModelForm):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(SiteScopedAdmin):
+    """A superuser issues, sees and revokes every user's tokens; anyone else only their own
+    (`api_token_may_manage`): the list, the add form's user choices and the save all say so."""
+
     site_field = "user__site"
     list_display = ("prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
@@ -216,7 +219,19 @@ class ApiTokenAdmin(SiteScopedAdmin):
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        return qs if request.user.is_superuser else qs.filter(user__is_superuser=False)
+        return qs if request.user.is_superuser else qs.filter(user_id=request.user.pk)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "user" and not request.user.is_superuser:
+            field.queryset = field.queryset.filter(pk=request.user.pk)
+        return field
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        if not request.user.is_superuser:
+            initial["user"] = request.user.pk
+        return initial
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -239,7 +254,9 @@ class ApiTokenAdmin(SiteScopedAdmin):
             return
         # Issued by the service, like `createsite --token`: only its hash is stored, so the raw
         # value is shown this once.
-        token, raw, _ = api_token_create(user=form.cleaned_data["user"], name=form.cleaned_data["name"])
+        token, raw, _ = api_token_create(
+            user=form.cleaned_data["user"], name=form.cleaned_data["name"], by=request.user
+        )
         obj.pk = token.pk
         obj.refresh_from_db()
         obj._state.adding = False
@@ -250,7 +267,7 @@ class ApiTokenAdmin(SiteScopedAdmin):
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
         for token in queryset:
-            api_token_revoke(token=token)
+            api_token_revoke(token=token, by=request.user)
         self.message_user(request, f"Revoked {queryset.count()} token(s).")
 
 

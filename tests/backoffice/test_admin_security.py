@@ -428,3 +428,81 @@ def test_oauth_clients_and_tokens_are_for_superusers_only(two_sites):
     page = login(superuser()).get(f"/admin/oauth2_provider/application/{app.pk}/change/")
     assert page.status_code == 200 and "AppTheirs" in page.content.decode()
     assert "/admin/r/" not in page.content.decode()
+
+
+# ------------------------------------------------------------------------------------ API tokens
+
+
+def test_staff_issue_see_and_revoke_only_their_own_api_tokens(two_sites):
+    from bulkapi.models import ApiToken
+    from tests.factories import TokenFactory
+
+    # given staff of site A, a colleague on the staff, an ordinary user, and their tokens
+    mine, _, site, _ = two_sites
+    staff = staff_user(site)
+    colleague = staff_user(site, username="colleague")
+    own = TokenFactory(user=staff, name="OwnToken")
+    colleagues = TokenFactory(user=colleague, name="ColleagueToken")
+    ordinary = ApiToken.objects.get(user=mine["user"])
+    client = login(staff)
+    add = reverse("admin:bulkapi_apitoken_add")
+    # then the add form offers only themselves
+    form = client.get(add).context["adminform"].form
+    assert list(form.fields["user"].queryset) == [staff]
+    assert form.initial["user"] == staff.pk
+    # and a token for anyone else is refused, the colleague above all
+    for target in (colleague, mine["user"]):
+        response = client.post(add, {"user": target.pk, "name": "Sneaky", "_save": "Save"})
+        assert response.status_code == 200 and "user" in response.context["adminform"].form.errors
+    assert not ApiToken.objects.filter(name="Sneaky").exists()
+    # while their own is issued
+    response = client.post(add, {"user": staff.pk, "name": "Mine again", "_save": "Save"})
+    assert response.status_code == 302
+    assert ApiToken.objects.get(name="Mine again").user == staff
+    # the list shows only their own tokens; others' pages are not found
+    page = client.get(reverse("admin:bulkapi_apitoken_changelist")).content.decode()
+    assert "OwnToken" in page and "ColleagueToken" not in page and ordinary.prefix not in page
+    for token in (colleagues, ordinary):
+        response = client.get(reverse("admin:bulkapi_apitoken_change", args=[token.pk]))
+        assert response.status_code == 302  # "doesn't exist", back to the index
+    # and revoking reaches only their own
+    changelist = reverse("admin:bulkapi_apitoken_changelist")
+    client.post(changelist, {"action": "revoke", "_selected_action": [own.pk, colleagues.pk, ordinary.pk]})
+    revoked = set(ApiToken.objects.filter(revoked_at__isnull=False).values_list("pk", flat=True))
+    assert revoked == {own.pk}
+
+
+def test_superuser_issues_and_revokes_any_users_api_token(two_sites):
+    from bulkapi.models import ApiToken
+
+    mine, theirs, site, _ = two_sites
+    colleague = staff_user(site, username="colleague")
+    client = login(superuser())
+    add = reverse("admin:bulkapi_apitoken_add")
+    for target in (colleague, theirs["user"]):
+        response = client.post(add, {"user": target.pk, "name": f"For {target.username}", "_save": "Save"})
+        assert response.status_code == 302
+        assert ApiToken.objects.get(name=f"For {target.username}").user == target
+    token = ApiToken.objects.get(user=theirs["user"], name="TokenTheirs")
+    client.post(reverse("admin:bulkapi_apitoken_changelist"), {"action": "revoke", "_selected_action": [token.pk]})
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_token_service_refuses_a_staff_user_issuing_or_revoking_anothers_token(two_sites):
+    from django.core.exceptions import PermissionDenied
+
+    from bulkapi.models import ApiToken
+    from bulkapi.services import api_token_create, api_token_revoke
+
+    mine, _, site, _ = two_sites
+    staff = staff_user(site)
+    with pytest.raises(PermissionDenied):
+        api_token_create(user=mine["user"], by=staff)
+    with pytest.raises(PermissionDenied):
+        api_token_revoke(token=ApiToken.objects.get(user=mine["user"]), by=staff)
+    assert ApiToken.objects.filter(user=mine["user"], revoked_at__isnull=True).count() == 1
+    token, _, created = api_token_create(user=staff, by=staff)
+    assert created and token.user == staff
+    _, _, created = api_token_create(user=mine["user"])  # an operator's command (createsite)
+    assert created
