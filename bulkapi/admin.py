@@ -33,6 +33,7 @@ from oauth2_provider.models import (
 
 from backoffice.admin_base import JsonObjectField, ReadOnlyAdmin, SiteScopedAdmin
 
+from .catalog import custom_field_name_problem, custom_field_statement, entity_spec, validate_custom_field_name
 from .definitions import validate_definition
 from .exceptions import Conflict, ValidationFailed
 from .models import (
@@ -277,12 +278,43 @@ class CurrencyAdmin(SuperuserOnlyAdmin):
     search_fields = ("code", "name")
 
 
+class CustomFieldForm(forms.ModelForm):
+    """The internal name must be one a statement can name (`validate_custom_field_name`)."""
+
+    class Meta:
+        model = CustomField
+        fields = ("site", "entity", "name", "internal_name", "data_type", "max_length")
+
+    def clean(self):
+        data = super().clean()
+        entity = data.get("entity") or self.instance.entity
+        name = data.get("internal_name")
+        if entity and name:
+            try:
+                validate_custom_field_name(entity=entity, internal_name=name)
+            except ValidationFailed as exc:
+                for failure in exc.failures:
+                    self.add_error("internal_name", failure.constraint)
+        return data
+
+
 @admin.register(CustomField)
 class CustomFieldAdmin(SiteScopedAdmin):
-    list_display = ("internal_name", "name", "entity", "data_type", "site")
+    form = CustomFieldForm
+    list_display = ("internal_name", "name", "entity", "data_type", "statement", "site")
     list_filter = ("entity", "data_type", "site")
     search_fields = ("name", "internal_name")
     readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(description="statement")
+    def statement(self, obj):
+        """Its statement; a field stored before names were checked, which imports leave out (it
+        could never be mapped), says why instead."""
+        spec = entity_spec(obj.entity)
+        problem = custom_field_name_problem(spec, obj.internal_name)
+        if problem is not None:
+            return format_html('<span class="bo-bad">Not importable: {}</span>', problem)
+        return custom_field_statement(spec, obj.internal_name)
 
 
 # --------------------------------------------------------------------------- import definitions
