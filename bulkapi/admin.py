@@ -313,7 +313,7 @@ class CustomFieldAdmin(SiteScopedAdmin):
         spec = entity_spec(obj.entity)
         problem = custom_field_name_problem(spec, obj.internal_name)
         if problem is not None:
-            return format_html('<span class="bo-bad">Not importable: {}</span>', problem)
+            return format_html('<span class="bo-bad" title="{}">Not importable: rename it</span>', problem)
         return custom_field_statement(spec, obj.internal_name)
 
 

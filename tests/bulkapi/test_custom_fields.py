@@ -131,7 +131,8 @@ def test_bad_names_stored_earlier_do_not_break_the_sites_imports(api, stored_bad
 def test_admin_flags_bad_names_stored_earlier(site, stored_bad_names):
     client = _admin_client(site)
     page = client.get(reverse("admin:bulkapi_customfield_changelist")).content.decode()
-    assert page.count("Not importable") == 3
+    assert page.count("Not importable: rename it") == 3
+    assert page.count("digits and underscores only") == 2 and "is a standard opportunity field" in page
     assert "{{Opportunity.Field(Seats)}}" in page
 
 
