@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from batches.models import BatchJob
@@ -22,13 +22,24 @@ CSV_BATCH_ROWS = 5000  # rejects per keyset query while streaming the CSV (~1-2 
 
 
 def syncs_for(user: User) -> QuerySet[Sync]:
+    """The user's site's syncs (every site's for a superuser), each with its definition: for a
+    site's staff only one of their own site, so a sync a broken link gives another site's
+    definition shows none (its name and columns stay out of the dashboard and the rejects CSV)."""
     qs = Sync.objects.all()
-    return qs if user.is_superuser else qs.for_site(user.site_id)
+    if user.is_superuser:
+        return qs.select_related("definition")
+    definitions = ImportDefinition.objects.for_site(user.site_id)
+    return qs.for_site(user.site_id).prefetch_related(Prefetch("definition", queryset=definitions))
 
 
 def batch_jobs_for(user: User) -> QuerySet[BatchJob]:
+    """The user's site's batch jobs (every site's for a superuser), each with its sync, scoped as
+    `syncs_for` scopes a sync's definition."""
     qs = BatchJob.objects.all()
-    return qs if user.is_superuser else qs.for_site(user.site_id)
+    if user.is_superuser:
+        return qs.select_related("sync")
+    syncs = Sync.objects.for_site(user.site_id)
+    return qs.for_site(user.site_id).prefetch_related(Prefetch("sync", queryset=syncs))
 
 
 @dataclass
@@ -57,7 +68,7 @@ class Dashboard:
 
 def dashboard_get(*, user: User) -> Dashboard:
     now = timezone.now()
-    syncs = syncs_for(user).select_related("definition", "site")
+    syncs = syncs_for(user).select_related("site")
     live = list(syncs.filter(status__in=[SyncStatus.PENDING, SyncStatus.ACTIVE]).order_by("created_at", "id"))
     flight = in_flight_rows(s.pk for s in live)
     running = [SyncRow(s, sync_progress(s, now=now, in_flight=flight.get(s.pk, 0))) for s in live]
@@ -66,7 +77,7 @@ def dashboard_get(*, user: User) -> Dashboard:
         for s in syncs.filter(status__in=TERMINAL).order_by("-created_at", "-id")[:RECENT]
     ]
     jobs = []
-    for job in batch_jobs_for(user).select_related("sync", "site").order_by("-created_at", "-id")[:RECENT]:
+    for job in batch_jobs_for(user).select_related("site").order_by("-created_at", "-id")[:RECENT]:
         state = batch_job_state(job)
         percent = round(100.0 * state.processed / job.row_count, 1) if job.row_count else 100.0
         progress = sync_progress(job.sync, now=now) if job.sync is not None else None

@@ -53,7 +53,7 @@ def _failures_text(exc: BulkError) -> list[str]:
 
 
 def _sync(request, sync_id: int):
-    sync = syncs_for(request.user).select_related("definition").filter(pk=sync_id).first()
+    sync = syncs_for(request.user).filter(pk=sync_id).first()
     if sync is None:
         raise Http404
     return sync
@@ -140,7 +140,7 @@ def batch_file(request, job_id: int, kind: str):
     _require(request, "batches.view_batchjob")
     if kind not in ("errors", "successes"):
         raise Http404
-    job = batch_jobs_for(request.user).select_related("sync").filter(pk=job_id).first()
+    job = batch_jobs_for(request.user).filter(pk=job_id).first()
     if job is None:
         raise Http404
     header, rows = batch_result_file(job, successes=kind == "successes")

@@ -2,7 +2,7 @@
 
 Every admin is site-scoped (`backoffice.admin_base.SiteScopedAdmin`); writes with rules go through
 the same services as the API (definitions, tokens), and nobody but a superuser grants staff,
-superuser status, groups or permissions.
+superuser status, groups or permissions, or sees OAuth clients and their tokens.
 """
 
 from __future__ import annotations
@@ -23,10 +23,18 @@ from django.db.models.functions import Lower
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
 
 from backoffice.admin_base import JsonObjectField, ReadOnlyAdmin, SiteScopedAdmin
 from backoffice.forms import UserPasswordForm
 
+from .catalog import custom_field_name_problem, custom_field_statement, entity_spec, validate_custom_field_name
 from .definitions import validate_definition
 from .exceptions import Conflict, ValidationFailed
 from .models import (
@@ -155,18 +163,43 @@ class UserAdmin(BaseUserAdmin, SiteScopedAdmin):
         return request.user.is_superuser or obj is None or not obj.is_staff
 
 
-admin.site.unregister(Group)
-
-
-@admin.register(Group)
-class GroupAdmin(SuperuserOnlyAdmin, BaseGroupAdmin):
-    """Groups carry permissions: granting them is a superuser's job."""
+class SuperuserAdmin(SuperuserOnlyAdmin):
+    """Records only superusers see at all, whatever permissions a staff user was given."""
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser
 
     def has_module_permission(self, request):
         return request.user.is_superuser
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(SuperuserAdmin, BaseGroupAdmin):
+    """Groups carry permissions: granting them is a superuser's job."""
+
+
+def _superusers_only(model) -> None:
+    """Re-register an installed app's admin of `model` for superusers only."""
+    current = type(admin.site.get_model_admin(model))
+    admin.site.unregister(model)
+    # No "View on site": django-oauth-toolkit's own pages (`get_absolute_url`) are not routed here.
+    admin.site.register(model, type(current.__name__, (SuperuserAdmin, current), {"view_on_site": False}))
+
+
+# OAuth clients and their access/refresh tokens, grants and ID tokens are other users' credentials,
+# and django-oauth-toolkit's admins are not site-scoped: superusers only.
+for _model in (
+    get_application_model(),
+    get_access_token_model(),
+    get_refresh_token_model(),
+    get_grant_model(),
+    get_id_token_model(),
+):
+    if admin.site.is_registered(_model):
+        _superusers_only(_model)
 
 
 class ApiTokenAddForm(forms.ModelForm):
@@ -177,6 +210,9 @@ class ApiTokenAddForm(forms.ModelForm):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(SiteScopedAdmin):
+    """A superuser issues, sees and revokes every user's tokens; anyone else only their own
+    (`api_token_may_manage`): the list, the add form's user choices and the save all say so."""
+
     site_field = "user__site"
     list_display = ("prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
@@ -186,7 +222,19 @@ class ApiTokenAdmin(SiteScopedAdmin):
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        return qs if request.user.is_superuser else qs.filter(user__is_superuser=False)
+        return qs if request.user.is_superuser else qs.filter(user_id=request.user.pk)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "user" and not request.user.is_superuser:
+            field.queryset = field.queryset.filter(pk=request.user.pk)
+        return field
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        if not request.user.is_superuser:
+            initial["user"] = request.user.pk
+        return initial
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -209,7 +257,9 @@ class ApiTokenAdmin(SiteScopedAdmin):
             return
         # Issued by the service, like `createsite --token`: only its hash is stored, so the raw
         # value is shown this once.
-        token, raw, _ = api_token_create(user=form.cleaned_data["user"], name=form.cleaned_data["name"])
+        token, raw, _ = api_token_create(
+            user=form.cleaned_data["user"], name=form.cleaned_data["name"], by=request.user
+        )
         obj.pk = token.pk
         obj.refresh_from_db()
         obj._state.adding = False
@@ -220,7 +270,7 @@ class ApiTokenAdmin(SiteScopedAdmin):
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
         for token in queryset:
-            api_token_revoke(token=token)
+            api_token_revoke(token=token, by=request.user)
         self.message_user(request, f"Revoked {queryset.count()} token(s).")
 
 
@@ -230,12 +280,43 @@ class CurrencyAdmin(SuperuserOnlyAdmin):
     search_fields = ("code", "name")
 
 
+class CustomFieldForm(forms.ModelForm):
+    """The internal name must be one a statement can name (`validate_custom_field_name`)."""
+
+    class Meta:
+        model = CustomField
+        fields = ("site", "entity", "name", "internal_name", "data_type", "max_length")
+
+    def clean(self):
+        data = super().clean()
+        entity = data.get("entity") or self.instance.entity
+        name = data.get("internal_name")
+        if entity and name:
+            try:
+                validate_custom_field_name(entity=entity, internal_name=name)
+            except ValidationFailed as exc:
+                for failure in exc.failures:
+                    self.add_error("internal_name", failure.constraint)
+        return data
+
+
 @admin.register(CustomField)
 class CustomFieldAdmin(SiteScopedAdmin):
-    list_display = ("internal_name", "name", "entity", "data_type", "site")
+    form = CustomFieldForm
+    list_display = ("internal_name", "name", "entity", "data_type", "statement", "site")
     list_filter = ("entity", "data_type", "site")
     search_fields = ("name", "internal_name")
     readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(description="statement")
+    def statement(self, obj):
+        """Its statement; a field stored before names were checked, which imports leave out (it
+        could never be mapped), says why instead."""
+        spec = entity_spec(obj.entity)
+        problem = custom_field_name_problem(spec, obj.internal_name)
+        if problem is not None:
+            return format_html('<span class="bo-bad" title="{}">Not importable: rename it</span>', problem)
+        return custom_field_statement(spec, obj.internal_name)
 
 
 # --------------------------------------------------------------------------- import definitions
@@ -452,6 +533,8 @@ class ImportDefinitionAdmin(SiteScopedAdmin):
         obj = self.get_object(request, unquote(object_id))
         if obj is None or not self.has_delete_permission(request, obj):
             return self.delete_view(request, object_id, extra_context)  # Django's 404/403 handling
+        if self.get_deleted_objects([obj], request)[3]:
+            return self.delete_view(request, object_id, extra_context)  # protected: Django's page says why
         logged = copy.copy(obj)
         try:
             import_definition_delete(definition=obj)
@@ -464,8 +547,8 @@ class ImportDefinitionAdmin(SiteScopedAdmin):
         return HttpResponseRedirect(reverse("admin:bulkapi_importdefinition_changelist"))
 
     def delete_through_service(self, request, queryset):
-        if not request.POST.get("post"):
-            return delete_selected(self, request, queryset)  # Django's confirmation page
+        if not request.POST.get("post") or self.get_deleted_objects(queryset, request)[3]:
+            return delete_selected(self, request, queryset)  # Django's confirmation page (or why not)
         deleted, refused = [], []
         for definition in queryset:
             if definition.is_internal:

@@ -7,9 +7,11 @@ field appears and imports exactly like a standard one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
+from .exceptions import Failure, ValidationFailed
 from .models import CustomField, DataType, Site
-from .statements import Statement, parse_statement
+from .statements import Statement, StatementError, parse_statement
 
 CUSTOM_FIELD_ID_BASE = 1_000_000
 
@@ -60,21 +62,69 @@ class EntitySpec:
     exclusive_columns: tuple[str, ...] = ()
 
     def fields_for(self, site: Site) -> list[FieldSpec]:
+        """The standard fields, then the site's custom ones that a statement can name: a custom
+        field stored before names were checked (`custom_field_name_problem`) is left out, so it
+        neither breaks the entity's imports nor shadows a standard field (admin flags it)."""
         custom = CustomField.objects.for_site(site).filter(entity=self.entity).order_by("id")
-        return list(self.standard) + [custom_field_spec(self, cf) for cf in custom]
+        usable = [cf for cf in custom if custom_field_name_problem(self, cf.internal_name) is None]
+        return list(self.standard) + [custom_field_spec(self, cf) for cf in usable]
+
+    @cached_property
+    def reserved_keys(self) -> frozenset[str]:
+        """Statement keys of the standard and hidden fields: no custom field may take one."""
+        return frozenset(f.key for f in (*self.standard, *self.hidden))
 
     def lookup(self, site: Site) -> dict[str, FieldSpec]:
         """Statement key -> field, including the valid-but-unlisted system statements."""
         return {f.key: f for f in (*self.fields_for(site), *self.hidden)}
 
 
+def custom_field_statement(spec: EntitySpec, internal_name: str) -> str:
+    """`{{Opportunity.Field(<internal name>)}}`: how a definition names a custom field."""
+    return f"{{{{{spec.statement_root.capitalize()}.Field({internal_name})}}}}"
+
+
+CUSTOM_NAME_RULE = "letters (A-Z, a-z), digits and underscores only, as in Region_Code"
+
+
+def custom_field_name_problem(spec: EntitySpec, internal_name: str) -> str | None:
+    """Why `internal_name` cannot name a custom field of the entity, or None.
+
+    Its statement, `{{Opportunity.Field(<name>)}}`, must parse back to exactly that name (the
+    statement grammar allows letters, digits and underscores; a space, an accent or a bracket
+    would make the statement unparseable, and the site's whole catalog with it), and must not be a
+    standard field's statement (in any letter case), which the custom field would shadow."""
+    statement = custom_field_statement(spec, internal_name)
+    try:
+        parsed = parse_statement(statement)
+    except StatementError:
+        parsed = None
+    if parsed is None or parsed.field != internal_name:
+        return f"{statement} is not a statement a definition can use: the internal name takes {CUSTOM_NAME_RULE}."
+    if parsed.key in spec.reserved_keys:
+        return f"{statement} is a standard {spec.statement_root} field's statement: pick another internal name."
+    return None
+
+
+def validate_custom_field_name(*, entity: str, internal_name: str) -> None:
+    """ValidationFailed (400, field `internalName`) for a name `custom_field_name_problem` refuses,
+    or for an entity whose imports take no custom fields."""
+    spec = _REGISTRY.get(entity)
+    problem = (
+        f"The {entity} entity takes no custom fields."
+        if spec is None
+        else custom_field_name_problem(spec, internal_name)
+    )
+    if problem is not None:
+        raise ValidationFailed([Failure(field="internalName", value=internal_name, constraint=problem)])
+
+
 def custom_field_spec(spec: EntitySpec, cf: CustomField) -> FieldSpec:
-    title = spec.statement_root.capitalize()
     return FieldSpec(
         id=CUSTOM_FIELD_ID_BASE + cf.pk,
         name=cf.name,
         internal_name=cf.internal_name,
-        statement=f"{{{{{title}.Field({cf.internal_name})}}}}",
+        statement=custom_field_statement(spec, cf.internal_name),
         data_type=cf.data_type,
         column=None,
         max_length=cf.max_length if cf.data_type in (DataType.STRING, DataType.LARGE_TEXT) else None,

@@ -221,6 +221,8 @@ class StagedUpload(models.Model):
     byte_count = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    site_path = "definition__site"
+
     def __str__(self) -> str:
         return f"upload {self.pk} of definition {self.definition_id}"
 

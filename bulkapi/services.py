@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -85,8 +86,24 @@ def oauth_tokens_revoke(*, user: User) -> None:
         get_id_token_model().objects.filter(user=user).delete()
 
 
-def api_token_create(*, user: User, raw: str | None = None, name: str = "") -> tuple[ApiToken, str, bool]:
-    """Issue a token (or register exactly `raw`); returns (token, raw value, created)."""
+def api_token_may_manage(*, actor: User, owner_id: int) -> bool:
+    """Tokens are credentials: a superuser issues, sees and revokes anyone's, every other user only
+    their own. A staff user's token for a colleague (another staff user included) would let them
+    act as that colleague."""
+    return actor.is_superuser or actor.pk == owner_id
+
+
+def _check_token_owner(by: User | None, owner_id: int) -> None:
+    if by is not None and not api_token_may_manage(actor=by, owner_id=owner_id):
+        raise PermissionDenied("Only a superuser, or the user themself, manages a user's API tokens.")
+
+
+def api_token_create(
+    *, user: User, raw: str | None = None, name: str = "", by: User | None = None
+) -> tuple[ApiToken, str, bool]:
+    """Issue a token (or register exactly `raw`); returns (token, raw value, created). `by`: who
+    asks for it (the admin's user), None for an operator's command (`createsite --token`)."""
+    _check_token_owner(by, user.pk)
     raw = raw or secrets.token_urlsafe(32)
     token = ApiToken.objects.filter(key_hash=hash_token(raw)).first()
     if token is not None:
@@ -99,7 +116,8 @@ def api_token_create(*, user: User, raw: str | None = None, name: str = "") -> t
     return token, raw, True
 
 
-def api_token_revoke(*, token: ApiToken) -> None:
+def api_token_revoke(*, token: ApiToken, by: User | None = None) -> None:
+    _check_token_owner(by, token.user_id)
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 

@@ -28,7 +28,7 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 
 INSTALLED_APPS = [
     "backoffice",  # first: its admin templates (dashboard, login help) override django.contrib.admin's
-    "backoffice.sites.BackofficeAdminConfig",  # django.contrib.admin, with our site (backoffice/sites.py)
+    "backoffice.sites.BackofficeAdminConfig",  # django.contrib.admin, with backoffice's AdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

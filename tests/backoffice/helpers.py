@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib.auth.models import Permission
 from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
 from backoffice.services import staff_user_grant
 from batches.services import batch_job_create
@@ -26,7 +29,8 @@ ROWS = [
 def populate(site, tag: str = "") -> dict:
     """One of everything on `site` (names carry `tag`, to tell two sites' pages apart)."""
     user = UserFactory(site=site, username=f"api{tag}")
-    TokenFactory(user=user)
+    TokenFactory(user=user, name=f"Token{tag}")
+    oauth(user, tag)
     account = AccountFactory(site=site, name=f"Account{tag}")
     contact = ContactFactory(site=site, account=account, email=f"someone{tag}@example.com")
     owner = Owner.objects.create(site=site, name=f"Owner{tag}", email=f"owner{tag}@example.com")
@@ -56,6 +60,26 @@ def populate(site, tag: str = "") -> dict:
         "sync": sync,
         "job": job,
     }
+
+
+def oauth(user: User, tag: str) -> None:
+    """An OAuth client of the user's, with one of each of its credentials."""
+    app = Application.objects.create(
+        name=f"App{tag}",
+        user=user,
+        client_id=f"client-{tag}-{user.pk}",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_PASSWORD,
+    )
+    expires = timezone.now() + timedelta(hours=1)
+    access = AccessToken.objects.create(
+        user=user, application=app, token=f"access-{tag}-{user.pk}", expires=expires, scope="full"
+    )
+    RefreshToken.objects.create(user=user, application=app, token=f"refresh-{tag}-{user.pk}", access_token=access)
+    Grant.objects.create(
+        user=user, application=app, code=f"code-{tag}-{user.pk}", expires=expires, redirect_uri="https://x.test/"
+    )
+    IDToken.objects.create(user=user, application=app, expires=expires, scope="openid")
 
 
 def staff_user(site, username: str = "staff", password: str = "staff-pass") -> User:

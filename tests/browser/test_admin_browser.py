@@ -18,6 +18,7 @@ from django.urls import reverse
 from opportunities.models import Opportunity
 from syncs.models import Sync
 from tests.backoffice.helpers import populate, staff_user, superuser
+from tests.browser.conftest import SERVER_ENV, GunicornServer
 from tests.factories import ImportDefinitionFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -210,3 +211,84 @@ def test_crawl_every_admin_page_on_the_real_server_as_staff_and_superuser(live_s
         page.close()
     assert pages > 100
     assert failures == []
+
+
+@pytest.fixture
+def own_server_url(django_db_setup, django_db_blocker):
+    """A server of this test's own: saving an admin form writes a LogEntry naming a content type,
+    and the module's server may hold content type ids cached before an earlier test's flush."""
+    server = GunicornServer(SERVER_ENV)
+    yield server.url
+    server.stop()
+
+
+def test_staff_see_none_of_another_sites_records_in_a_real_browser(own_server_url, chromium, site):
+    """Site A's staff in Chromium: another site's ids typed into a raw-id field, a delete whose
+    cascade reaches another site, their own tokens only, custom field names checked and flagged.
+    With ADMIN_SECURITY_SCREENSHOTS=<dir>, each page is saved there as a PNG to look at."""
+    from bulkapi.models import CustomField
+    from contacts.models import Contact
+
+    shots = os.environ.get("ADMIN_SECURITY_SCREENSHOTS")
+
+    def shot(page, name: str) -> None:
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(shots) / f"{name}.png"), full_page=True)
+
+    mine, theirs = populate(site, "Mine"), populate(SiteFactory(name="AcmeTheirs"), "Theirs")
+    Opportunity.objects.filter(pk=theirs["opportunity"].pk).update(stage=mine["stage"])  # a broken cross link
+    Contact.objects.filter(pk=mine["contact"].pk).update(account=theirs["account"])  # and one the other way
+    CustomField.objects.create(site=site, entity="opportunity", name="Region code", internal_name="Region Code")
+    staff_user(site, username="guard", password="guard-pass")
+    base = own_server_url
+    chromium.clear_cookies()
+    page = chromium.new_page()
+    log_in(page, base, f"{site.name}\\guard", "guard-pass")
+
+    # Another site's account as the raw-id field's initial value: no label, no value.
+    page.goto(f"{base}/admin/contacts/contact/add/?account={theirs['account'].pk}")
+    assert "Theirs" not in page.content() and page.input_value("#id_account") == ""
+    shot(page, "1-contact-add-other-sites-account")
+    page.goto(f"{base}/admin/contacts/contact/add/?account={mine['account'].pk}")
+    assert "AccountMine" in page.inner_text("#contact_form")
+    shot(page, "2-contact-add-own-account")
+
+    # A contact whose account (by a broken link) is another site's: "-" in the list.
+    page.goto(f"{base}/admin/contacts/contact/")
+    assert "Theirs" not in page.content()
+    shot(page, "3-contact-list-broken-link")
+
+    # Deleting their stage, which another site's opportunity names: refused, no name shown.
+    page.goto(f"{base}/admin/opportunities/stage/{mine['stage'].pk}/delete/")
+    assert "Records of another site (opportunities)" in page.inner_text("#content")
+    assert "Theirs" not in page.content()
+    shot(page, "4-stage-delete-refused")
+
+    # API tokens: the add form offers only themselves; the list shows only their own.
+    page.goto(f"{base}/admin/bulkapi/apitoken/add/")
+    options = page.eval_on_selector_all("#id_user option", "os => os.map(o => o.textContent.trim())")
+    assert options[-1:] == [f"{site.name}\\guard"] and len([o for o in options if "\\" in o]) == 1, options
+    shot(page, "5-token-add-own-user-only")
+    page.click("input[name=_save]")
+    page.wait_for_selector("text=Copy it now")
+    shot(page, "6-token-list-own-only")
+    assert "TokenMine" not in page.content()
+
+    # Custom fields: the stored bad name is flagged; a new one with a space is refused.
+    page.goto(f"{base}/admin/bulkapi/customfield/")
+    assert "Not importable" in page.inner_text("#result_list")
+    shot(page, "7-custom-field-list-flagged")
+    page.goto(f"{base}/admin/bulkapi/customfield/add/")
+    page.select_option("#id_entity", "opportunity")
+    page.fill("#id_name", "Seats")
+    page.fill("#id_internal_name", "Seat count")
+    page.click("input[name=_save]")
+    assert "digits and underscores only" in page.inner_text(".field-internal_name")
+    shot(page, "8-custom-field-refused")
+    page.fill("#id_internal_name", "Seat_count")
+    page.click("input[name=_save]")
+    page.wait_for_selector("text=was added successfully")
+    assert "{{Opportunity.Field(Seat_count)}}" in page.inner_text("#result_list")
+    shot(page, "9-custom-field-added")
+    page.close()
