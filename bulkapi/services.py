@@ -37,11 +37,16 @@ def site_create(*, name: str) -> tuple[Site, bool]:
         return site, True
 
 
+def user_get(*, site: Site, username: str) -> User | None:
+    """The site's user of that name (any letter case), or None."""
+    return User.objects.annotate(lname=Lower("username")).filter(site=site, lname=username.lower()).first()
+
+
 def user_set(*, site: Site, username: str, password: str, **extra) -> tuple[User, str]:
     """Create the user or give it `password`; returns (user, "created" / "password changed" /
     "password unchanged"). Idempotent: the password the user already has is left as it is (no new
     hash, so its OAuth tokens live on: `docker compose up` runs this every time)."""
-    user = User.objects.annotate(lname=Lower("username")).filter(site=site, lname=username.lower()).first()
+    user = user_get(site=site, username=username)
     user_was = "password unchanged"
     if user is None:
         user, user_was = User(site=site, username=username, **extra), "created"
@@ -99,18 +104,22 @@ def _check_token_owner(by: User | None, owner_id: int) -> None:
 
 
 def api_token_create(
-    *, user: User, raw: str | None = None, name: str = "", by: User | None = None
+    *, user: User, raw: str | None = None, name: str = "", by: User | None = None, revive: bool = True
 ) -> tuple[ApiToken, str, bool]:
     """Issue a token (or register exactly `raw`); returns (token, raw value, created). `by`: who
-    asks for it (the admin's user), None for an operator's command (`createsite --token`)."""
+    asks for it (the admin's user), None for an operator's command (`createsite --token`).
+
+    Registering a revoked token's value again makes it valid again, unless `revive` is false: a
+    bootstrap that runs on every start must never undo a revocation."""
     _check_token_owner(by, user.pk)
     raw = raw or secrets.token_urlsafe(32)
     token = ApiToken.objects.filter(key_hash=hash_token(raw)).first()
     if token is not None:
         if token.user_id != user.pk:
             raise ValueError("That token already belongs to another user.")
-        if token.revoked_at is not None:
+        if token.revoked_at is not None and revive:
             ApiToken.objects.filter(pk=token.pk).update(revoked_at=None)
+            token.revoked_at = None
         return token, raw, False
     token = ApiToken.objects.create(user=user, name=name, prefix=raw[:8], key_hash=hash_token(raw))
     return token, raw, True

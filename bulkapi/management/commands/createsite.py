@@ -1,10 +1,17 @@
-"""`manage.py createsite NAME --user USER --password PASS [--token TOKEN] [--staff]`: idempotent set-up."""
+"""`manage.py createsite NAME --user USER --password PASS [--token TOKEN] [--staff] [--if-missing]`.
+
+Explicit use is idempotent and sets what it is given: the user gets that password, a disabled user
+is enabled again and a revoked token that is named again is valid again (an operator's deliberate
+act). `--if-missing` is for bootstraps that run on every start (docker-compose's migrate service):
+it creates what is missing and changes nothing that exists, so a revocation or a disabled user
+survives the next `up`.
+"""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from backoffice.services import STAFF_GROUP, staff_user_grant
-from bulkapi.services import api_token_create, site_create, user_set
+from bulkapi.services import api_token_create, site_create, user_get, user_set
 
 
 class Command(BaseCommand):
@@ -20,20 +27,37 @@ class Command(BaseCommand):
             action="store_true",
             help=f"Let the user log in to /admin, as a member of the {STAFF_GROUP!r} group (their site only).",
         )
+        parser.add_argument(
+            "--if-missing",
+            action="store_true",
+            help=(
+                "Create only what does not exist yet; never reset a password, enable a disabled user, grant "
+                "staff to an existing user or make a revoked token valid again (for bootstraps run on every start)."
+            ),
+        )
 
-    def handle(self, *args, name, user, password, token=None, staff=False, **options):
+    def handle(self, *args, name, user, password, token=None, staff=False, if_missing=False, **options):
         with transaction.atomic():
             site, site_created = site_create(name=name)
-            account, user_was = user_set(site=site, username=user, password=password)
-            if staff:
-                staff_user_grant(user=account)
             self.stdout.write(f"site {site.name} (id {site.pk}): {'created' if site_created else 'exists'}")
-            self.stdout.write(
-                f"user {site.name}\\{account.username}: {user_was}" + (f", staff ({STAFF_GROUP})" if staff else "")
-            )
+            account = user_get(site=site, username=user) if if_missing else None
+            if account is not None:
+                self.stdout.write(f"user {site.name}\\{account.username}: exists, left as it is")
+            else:
+                account, user_was = user_set(site=site, username=user, password=password)
+                if staff:
+                    staff_user_grant(user=account)
+                self.stdout.write(
+                    f"user {site.name}\\{account.username}: {user_was}" + (f", staff ({STAFF_GROUP})" if staff else "")
+                )
             if token:
                 try:
-                    _, _, token_created = api_token_create(user=account, raw=token, name="createsite")
+                    found, _, token_created = api_token_create(
+                        user=account, raw=token, name="createsite", revive=not if_missing
+                    )
                 except ValueError as exc:
                     raise CommandError(str(exc)) from exc
-                self.stdout.write(f"token {token[:8]}…: {'created' if token_created else 'exists'}")
+                state = "created" if token_created else "exists"
+                if found.revoked_at is not None:
+                    state += ", revoked: left as it is"
+                self.stdout.write(f"token {token[:8]}…: {state}")
