@@ -16,8 +16,10 @@ RUN pip install -r requirements.txt
 
 COPY . .
 
+# collectstatic needs settings, and production settings need a strong key: a throwaway one, made
+# here and never stored in the image (the containers get theirs from DJANGO_SECRET_KEY).
 RUN useradd --create-home --uid 10001 app \
-    && DJANGO_SECRET_KEY=build \
+    && DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
        DATABASE_URL=postgres://build@localhost:5432/build \
        REDIS_URL=redis://localhost:6379/0 \
        python manage.py collectstatic --noinput

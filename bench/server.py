@@ -7,6 +7,7 @@ import contextlib
 import http.client
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -48,6 +49,8 @@ SEND_BLOCK = 256 * 1024
 # How often a bench polls a sync or job: often enough that polling adds little to our side's time
 # (the baseline is timed exactly); 0.5 s added 0.25 s on average.
 POLL_SECONDS = 0.1
+# One per bench run, shared by every process of it (DJANGO_DEBUG is false: a weak key is refused).
+SECRET_KEY = secrets.token_urlsafe(50)
 
 
 class BenchError(Exception):
@@ -64,7 +67,7 @@ def server_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY="bench",
+        DJANGO_SECRET_KEY=SECRET_KEY,  # production mode needs a strong key
         LOG_JSON="false",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
     )

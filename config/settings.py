@@ -1,7 +1,8 @@
 """The one settings module. Every deployment-specific value comes from the environment.
 
-Defaults give the embedded `make run` mode; production (DJANGO_DEBUG=false) refuses to start
-without a real secret key.
+Defaults are production's: DEBUG is off unless DJANGO_DEBUG=true (which `make run` and the tests
+set), and then a start without a strong DJANGO_SECRET_KEY is refused. Secure cookies, HSTS and the
+HTTPS redirect follow DJANGO_HTTPS (README "Security").
 """
 
 from datetime import timedelta
@@ -11,20 +12,44 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from config.security import MAKE_ONE, proxy_ssl_header, secret_key_problem
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Off unless asked for: an image or process started without DJANGO_DEBUG runs as production does.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
-    SECRET_KEY = "insecure-dev-only-key"
+if DEBUG and not SECRET_KEY:
+    SECRET_KEY = "django-insecure-dev-only-key"  # development only: refused below whenever DEBUG is off
+elif not DEBUG and (problem := secret_key_problem(SECRET_KEY)):
+    raise ImproperlyConfigured(
+        f"DJANGO_SECRET_KEY {problem}: with DJANGO_DEBUG false it must be a long random secret "
+        f"(make one with: {MAKE_ONE}), or set DJANGO_DEBUG=true for local development only."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 # The public origin clients reach us at; /id answers with it. Empty: derived from the request.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+
+# TLS (README "Security"). DJANGO_HTTPS declares that clients reach us over HTTPS (by default when
+# PUBLIC_BASE_URL is https): cookies are then sent over HTTPS only, HSTS is on and plain HTTP is
+# redirected, but for /health and /metrics, which probes inside the network ask over HTTP.
+# Behind a proxy that ends TLS, name the header it sets (DJANGO_SECURE_PROXY_SSL_HEADER=
+# X-Forwarded-Proto), or every request looks like plain HTTP; only when the proxy always sets or
+# overwrites it, since otherwise a client can claim HTTPS.
+HTTPS = env.bool("DJANGO_HTTPS", default=PUBLIC_BASE_URL.lower().startswith("https://"))
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default=""))
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=365 * 86400 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Asking browsers to preload the domain binds every host of it to HTTPS for months: the domain
+# owner's decision (DJANGO_HSTS_PRELOAD=true), so its deploy warning (security.W021) is silenced.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
 
 INSTALLED_APPS = [
     "backoffice",  # first: its admin templates (dashboard, login help) override django.contrib.admin's
@@ -121,15 +146,23 @@ IDEMPOTENCY_KEY_SECONDS = env.int("IDEMPOTENCY_KEY_SECONDS", default=24 * 3600)
 
 AUTH_USER_MODEL = "bulkapi.User"
 AUTHENTICATION_BACKENDS = ["bulkapi.auth.SiteUserBackend"]
-SILENCED_SYSTEM_CHECKS = ["auth.E003", "auth.W004"]  # usernames are unique per site, not globally
-AUTH_PASSWORD_VALIDATORS = []
-PASSWORD_HASHERS = env.list(
-    "PASSWORD_HASHERS",
-    default=[
-        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-        "django.contrib.auth.hashers.MD5PasswordHasher",
-    ],
-)
+SILENCED_SYSTEM_CHECKS = [
+    "auth.E003",  # usernames are unique per site, not globally
+    "auth.W004",
+    "security.W021",  # HSTS preload is opt-in (DJANGO_HSTS_PRELOAD), see above
+    # RFC 9700 discourages the resource owner password grant, but it is the grant Eloqua's clients
+    # log in with (`Site\User` and a password); every other RFC 9700 gate is on (OAUTH2_PROVIDER).
+    "oauth2_provider.W002",
+]
+# Django's validators: createsite --password and the admin's password forms refuse a weak password.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# PBKDF2 only. The tests list a fast hasher here (tests/environment.py); never do so in production.
+PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -274,8 +307,19 @@ OAUTH2_PROVIDER = {
     "ROTATE_REFRESH_TOKEN": True,
     "SCOPES": {"full": "Full access"},
     "DEFAULT_SCOPES": ["full"],
-    "PKCE_REQUIRED": False,
     "OAUTH2_BACKEND_CLASS": "bulkapi.oauth.JSONOrFormOAuthLibCore",
+    # RFC 9700 (OAuth 2.0 Security BCP). Only the token endpoint is routed (password, refresh and
+    # client-credentials grants), so the gates for the authorization endpoint change nothing but the
+    # deploy check; tokens are stored hashed (we look them up by checksum), never taken from a URL,
+    # and a replayed refresh token revokes its whole family.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "PKCE_REQUIRED": True,
 }
 
 CELERY_BROKER_URL = REDIS_URL

@@ -11,6 +11,7 @@ import csv
 import http.client
 import io
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -122,7 +123,7 @@ class Harness:
             "DATABASE_URL": "",
             "REDIS_URL": "",
             "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": "faults",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),  # production mode: a strong key, new each run
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_JSON": "false",
             "BULK_SYNC_CHUNK_ROWS": str(chunk_rows),
@@ -145,7 +146,7 @@ class Harness:
         self.redis.start()
         self.env["DATABASE_URL"], self.env["REDIS_URL"] = self.pg.url, self.redis.url
         self.manage("migrate", "--noinput")
-        self.manage("createsite", SITE, "--user", "faults", "--password", "faults-pass", "--token", TOKEN)
+        self.manage("createsite", SITE, "--user", "faults", "--password", "fault-matrix-pass", "--token", TOKEN)
         self.api = gunicorn(self.env, self.port, self.workdir)
         self.api.start()
         self.start_worker()

@@ -26,6 +26,9 @@ PY=.venv/bin/python
 BASE="http://127.0.0.1:$PORT"
 STOP_TIMEOUT="${STOP_TIMEOUT:-120}"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-$BASE}"
+# The local demo: Django's development mode (a development secret key, debug pages) unless the
+# caller says otherwise; the server's own default is production's (DEBUG off, a strong key required).
+export DJANGO_DEBUG="${DJANGO_DEBUG:-true}"
 export METRICS_TOKEN="${METRICS_TOKEN:-demo-metrics-token}"
 
 log() { printf 'run: %s\n' "$*" >&2; }

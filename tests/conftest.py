@@ -20,11 +20,6 @@ from tests.factories import SiteFactory, TokenFactory, UserFactory
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def clear_cache() -> None:
     """Delete the cache's own keys (auth-failure counters). Never `cache.clear()`: the cache shares
     the broker's Redis database, and a FLUSHDB would drop queued tasks too."""

@@ -6,6 +6,7 @@ missing and apt-get is usable)."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -53,7 +54,7 @@ class GunicornServer:
             "DATABASE_URL": database_url(),
             "REDIS_URL": settings.REDIS_URL,
             "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": "browser-tests-only-secret-key-0123456789",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "LOG_JSON": "false",
             **(extra_env or {}),

@@ -178,13 +178,13 @@ def test_id_with_bad_credentials_is_200_not_authenticated_string(db, headers):
 def test_createsite_is_idempotent_and_registers_exact_token(db, capsys):
     from django.core.management import call_command
 
-    call_command("createsite", "Acme", "--user", "api", "--password", "pw1", "--token", "tok-123")
-    call_command("createsite", "Acme", "--user", "api", "--password", "pw2", "--token", "tok-123")
+    call_command("createsite", "Acme", "--user", "api", "--password", "first-passphrase", "--token", "tok-123")
+    call_command("createsite", "Acme", "--user", "api", "--password", "second-passphrase", "--token", "tok-123")
     out = capsys.readouterr().out
     assert "created" in out and "exists" in out
     assert APIClient().get(FIELDS, **bearer("tok-123")).status_code == 200
-    assert APIClient().get(FIELDS, **basic("Acme\\api", "pw2")).status_code == 200
-    assert APIClient().get(FIELDS, **basic("Acme\\api", "pw1")).status_code == 401
+    assert APIClient().get(FIELDS, **basic("Acme\\api", "second-passphrase")).status_code == 200
+    assert APIClient().get(FIELDS, **basic("Acme\\api", "first-passphrase")).status_code == 401
 
 
 def test_same_username_on_two_sites_are_different_users(db):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def server(django_db_setup):
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": "framing-test",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "LOG_JSON": "false",
         "BULK_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),

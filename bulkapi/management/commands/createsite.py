@@ -7,10 +7,13 @@ it creates what is missing and changes nothing that exists, so a revocation or a
 survives the next `up`.
 """
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from backoffice.services import STAFF_GROUP, staff_user_grant
+from bulkapi.models import User
 from bulkapi.services import api_token_create, site_create, user_get, user_set
 
 
@@ -39,15 +42,20 @@ class Command(BaseCommand):
     def handle(self, *args, name, user, password, token=None, staff=False, if_missing=False, **options):
         with transaction.atomic():
             site, site_created = site_create(name=name)
-            self.stdout.write(f"site {site.name} (id {site.pk}): {'created' if site_created else 'exists'}")
-            account = user_get(site=site, username=user) if if_missing else None
+            said = [f"site {site.name} (id {site.pk}): {'created' if site_created else 'exists'}"]
+            existing = user_get(site=site, username=user)
+            account = existing if if_missing else None
             if account is not None:
-                self.stdout.write(f"user {site.name}\\{account.username}: exists, left as it is")
+                said.append(f"user {site.name}\\{account.username}: exists, left as it is")
             else:
+                try:  # AUTH_PASSWORD_VALIDATORS, as the admin's password forms apply them
+                    validate_password(password, user=existing or User(site=site, username=user))
+                except ValidationError as exc:
+                    raise CommandError("The password is refused: " + " ".join(exc.messages)) from None
                 account, user_was = user_set(site=site, username=user, password=password)
                 if staff:
                     staff_user_grant(user=account)
-                self.stdout.write(
+                said.append(
                     f"user {site.name}\\{account.username}: {user_was}" + (f", staff ({STAFF_GROUP})" if staff else "")
                 )
             if token:
@@ -60,4 +68,5 @@ class Command(BaseCommand):
                 state = "created" if token_created else "exists"
                 if found.revoked_at is not None:
                     state += ", revoked: left as it is"
-                self.stdout.write(f"token {token[:8]}…: {state}")
+                said.append(f"token {token[:8]}…: {state}")
+        self.stdout.write("\n".join(said))
