@@ -17,6 +17,7 @@ from psycopg import sql
 
 from bulkapi.exceptions import Failure, PayloadTooLarge, ValidationFailed
 from bulkapi.models import Entity, ImportDefinition, ImportRule, Site, StagedUpload, User
+from bulkapi.quotas import BATCH_UPLOAD, Quota, quota_commit_check, quota_room
 from opportunities.models import Stage, StageStatus
 from syncs.services import sync_snapshot
 
@@ -74,14 +75,18 @@ def batch_job_create(
     *, site: Site, user: User, upload, before_commit: Callable[[BatchJob], None] | None = None
 ) -> BatchJob:
     """Validate the whole uploaded CSV, then (only if every row is valid) create the job, its internal
-    definition and staged rows in one transaction, and start the sync. Raises BatchInvalid (400) or
-    PayloadTooLarge (413); then nothing is stored.
+    definition and staged rows in one transaction, and start the sync. Raises BatchInvalid (400),
+    PayloadTooLarge (413) or QuotaExceeded (413, 507: the site's staging, batch file or rejects
+    quota); then nothing is stored.
 
     One streaming pass: each row is validated in Python and COPYed into staging as it is read; the
     cross-row checks run in SQL on the staged rows; any error rolls the whole transaction back.
     """
     if upload.size > max_upload_bytes():
         raise too_large(upload.size)
+    room = quota_room(site=site, quotas=BATCH_UPLOAD)
+    room.check(Quota.BATCH_FILE_BYTES, upload.size)
+    room.check(Quota.STAGED_BYTES, upload.size)
     job_uuid = uuid.uuid4()
     now = timezone.now()
     sink = ErrorSink(cap=MAX_ERRORS)
@@ -113,6 +118,7 @@ def batch_job_create(
                     with cur.copy("COPY bulkapi_stagedrow (definition_id, upload_id, data) FROM STDIN") as copy:
                         for data in scan(rows, now=now, sink=sink, job_id=str(job_uuid), result=result):
                             copy.write_row((definition.pk, staged.pk, _json(data)))
+                    room.check(Quota.STAGED_ROWS, result.rows)
                     if result.rows == 0 and not sink.total:
                         raise BatchInvalid(
                             [Failure(field="file", constraint="The file has a header but no data rows.")]
@@ -141,6 +147,14 @@ def batch_job_create(
                 row_count=result.rows,
                 byte_count=upload.size,
                 created_by=user.username,
+            )
+            quota_commit_check(
+                site=site,
+                added={
+                    Quota.STAGED_ROWS: result.rows,
+                    Quota.STAGED_BYTES: upload.size,
+                    Quota.BATCH_FILE_BYTES: upload.size,
+                },
             )
             # The file itself, for the result files' original cells (a second read of the spooled
             # upload, after every check passed: a refused file costs nothing here).

@@ -22,7 +22,8 @@ from django.db.models import Count, Q
 from django.db.models.functions import Lower
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from oauth2_provider.models import (
     get_access_token_model,
     get_application_model,
@@ -50,6 +51,7 @@ from .models import (
     UpdateRule,
     User,
 )
+from .quotas import Quota, quota_limits, site_usage
 from .services import (
     RUNNING_SYNC,
     api_token_create,
@@ -76,13 +78,33 @@ class SuperuserOnlyAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
 
+QUOTA_FIELDS = ("quota_staged_rows", "quota_staged_bytes", "quota_batch_file_bytes", "quota_rejects")
+
+
 @admin.register(Site)
 class SiteAdmin(SiteScopedAdmin):
     site_field = "pk"
     list_display = ("id", "name", "default_currency", "default_stage", "created_at")
     list_select_related = ("default_stage",)
     search_fields = ("name",)
-    readonly_fields = ("created_at",)
+    readonly_fields = ("created_at", "storage_use")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += QUOTA_FIELDS  # a site's staff never raise their own quotas
+        return fields
+
+    @admin.display(description="storage use (used / limit)")
+    def storage_use(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        usage, limits = site_usage(obj.pk), quota_limits(obj)
+        return format_html_join(
+            mark_safe("<br>"),
+            "{}: {} / {}",
+            ((q.value, f"{usage.of(q):,}", f"{limits[q]:,}" if limits[q] else "no limit") for q in Quota),
+        )
 
     def has_add_permission(self, request):
         return request.user.is_superuser

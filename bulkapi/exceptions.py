@@ -61,12 +61,17 @@ class BulkError(Exception):
     status_code = status.HTTP_400_BAD_REQUEST
     code = "validation_error"
     message = "There was a validation error."
+    # Members of the error body beyond code, message and failures (machine-readable details).
+    extra: dict = {}
 
     def __init__(self, failures: list[Failure] | None = None, message: str | None = None):
         self.failures = failures or []
         if message:
             self.message = message
         super().__init__(self.message)
+
+    def body(self) -> dict:
+        return {**error_body(self.code, self.message, [f.as_dict() for f in self.failures]), **self.extra}
 
 
 class ValidationFailed(BulkError):
@@ -77,6 +82,26 @@ class PayloadTooLarge(BulkError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     code = "payload_too_large"
     message = "Storage space exceeded."
+
+
+class QuotaExceeded(PayloadTooLarge):
+    """A site's storage quota (bulkapi.quotas) refuses the request; nothing of it is stored.
+
+    413 when this request is what does not fit (its rows, bytes or file, added to what the site
+    stores, would pass the limit: Eloqua's "Storage space exceeded." for a full staging area); 507
+    when the site is at or past the limit already, before this request adds anything. The body
+    names the quota, its limit, the current use and (when known) what the request would add."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, *, quota: str, limit: int, used: int, requested: int | None = None, constraint: str):
+        full = used >= limit
+        self.status_code = status.HTTP_507_INSUFFICIENT_STORAGE if full else status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        super().__init__([Failure(field=quota, value=requested, constraint=constraint)])
+        details = {"name": quota, "limit": limit, "used": used}
+        if requested is not None:
+            details["requested"] = requested
+        self.extra = {"quota": details}
 
 
 class Conflict(BulkError):
@@ -186,8 +211,7 @@ def _challenge(request, default: str) -> str:
 def exception_handler(exc, context):
     exc = django_error(exc) or exc
     if isinstance(exc, BulkError):
-        failures = [f.as_dict() for f in exc.failures]
-        return Response(error_body(exc.code, exc.message, failures), status=exc.status_code)
+        return Response(exc.body(), status=exc.status_code)
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, PermissionDenied):

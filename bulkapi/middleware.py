@@ -60,9 +60,7 @@ def json_response(body: object, status: int, headers: dict | None = None) -> Htt
 
 def error_response(exc: BulkError, headers: dict | None = None) -> HttpResponse:
     """Our error body for `exc`, outside DRF (middleware, plain Django views)."""
-    return json_response(
-        error_body(exc.code, exc.message, [f.as_dict() for f in exc.failures]), exc.status_code, headers
-    )
+    return json_response(exc.body(), exc.status_code, headers)
 
 
 class CollectAfterLargeResponseMiddleware:

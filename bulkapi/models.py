@@ -34,6 +34,27 @@ class Site(models.Model):
         "opportunities.Stage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Storage quotas (bulkapi.quotas, README "Security"): empty takes the server's default, the
+    # SITE_QUOTA_* setting of the same name; 0 is no limit. Only superusers change them.
+    quota_staged_rows = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Rows staged and not yet synced. Empty: SITE_QUOTA_STAGED_ROWS; 0: no limit."
+    )
+    quota_staged_bytes = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Bytes of the uploads those rows came in, as sent. Empty: SITE_QUOTA_STAGED_BYTES; 0: no limit.",
+    )
+    quota_batch_file_bytes = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Bytes of the batch upload files kept with their jobs. Empty: SITE_QUOTA_BATCH_FILE_BYTES; 0: no limit.",
+    )
+    quota_rejects = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Rejected rows kept with the syncs; checked when an upload or a sync starts. "
+        "Empty: SITE_QUOTA_REJECTS; 0: no limit.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("name"), name="site_name_ci_unique")]

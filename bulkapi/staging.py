@@ -30,6 +30,7 @@ from .exceptions import Failure, IncompleteBody, PayloadTooLarge, ValidationFail
 from .jsonguard import JsonGuard
 from .limits import text_problem
 from .models import ImportDefinition, StagedRow, StagedUpload
+from .quotas import UPLOAD, Quota, QuotaRoom, quota_commit_check, quota_room
 
 BLOCK = 64 * 1024  # bytes per read from the request stream and per COPY write
 # Distinct columns (CSV header cells, JSON keys) one upload may carry: the definition has at most
@@ -40,10 +41,11 @@ MAX_COLUMN_CHARS = 1000  # a column name (header cell, JSON key)
 
 class LimitedStream(io.RawIOBase):
     """Reads a request body and raises PayloadTooLarge once more than `limit` bytes arrived, or
-    IncompleteBody when it ends short of its Content-Length."""
+    IncompleteBody when it ends short of its Content-Length. `watch(count)`, when given, is called
+    with the bytes read so far after each read, and may raise (the site's quota)."""
 
-    def __init__(self, stream, limit: int, expected: int | None = None):
-        self.stream, self.limit, self.count, self.expected = stream, limit, 0, expected
+    def __init__(self, stream, limit: int, expected: int | None = None, watch: Callable[[int], None] | None = None):
+        self.stream, self.limit, self.count, self.expected, self.watch = stream, limit, 0, expected, watch
 
     def readable(self) -> bool:
         return True
@@ -60,6 +62,8 @@ class LimitedStream(io.RawIOBase):
                 [Failure(field="body", constraint=f"Request body exceeds {self.limit} bytes.")],
                 message="Storage space exceeded.",
             )
+        if self.watch is not None:
+            self.watch(self.count)
         buffer[: len(data)] = data
         return len(data)
 
@@ -68,6 +72,29 @@ def _too_large(content_length: int | None) -> None:
     limit = settings.BULK_MAX_UPLOAD_BYTES
     if content_length is not None and content_length > limit:
         raise PayloadTooLarge([Failure(field="body", constraint=f"Request body exceeds {limit} bytes.")])
+
+
+def _open_body(definition: ImportDefinition, stream, content_length: int | None) -> tuple[io.BufferedReader, QuotaRoom]:
+    """The body, bounded by the upload limit and the site's staging quota: refused before a byte is
+    read when the site's quotas are used up (507) or its Content-Length does not fit (413), and
+    while it streams once its bytes pass the room left (413)."""
+    _too_large(content_length)
+    room = quota_room(site=definition.site, quotas=UPLOAD)
+    room.check(Quota.STAGED_BYTES, content_length)
+    watch = None
+    if room.left(Quota.STAGED_BYTES) is not None:
+
+        def watch(count: int) -> None:
+            room.check(Quota.STAGED_BYTES, count, at_least=True)
+
+    limited = LimitedStream(stream, settings.BULK_MAX_UPLOAD_BYTES, content_length, watch)
+    return io.BufferedReader(limited, BLOCK), room
+
+
+def _commit_check(definition: ImportDefinition, upload: StagedUpload) -> None:
+    quota_commit_check(
+        site=definition.site, added={Quota.STAGED_ROWS: upload.row_count, Quota.STAGED_BYTES: upload.byte_count}
+    )
 
 
 def _lock_definition(definition: ImportDefinition) -> None:
@@ -205,8 +232,7 @@ def staged_rows_load_csv(
 ) -> StagedUpload:
     """COPY a CSV body (header = definition keys) into staging; unknown columns are kept out.
     `before_commit(upload)` runs last inside the upload's transaction."""
-    _too_large(content_length)
-    body = io.BufferedReader(LimitedStream(stream, settings.BULK_MAX_UPLOAD_BYTES, content_length), BLOCK)
+    body, room = _open_body(definition, stream, content_length)
     header_raw = _read_header(body)
     header = _csv_header(header_raw)
     header_lines = header_raw.count(b"\n") + 1
@@ -257,9 +283,11 @@ def staged_rows_load_csv(
                 ).format(Value(definition.pk), Value(upload.pk), data)
             )
             rows = cur.rowcount
+            room.check(Quota.STAGED_ROWS, rows)
             cur.execute("DROP TABLE _upload")
         StagedUpload.objects.filter(pk=upload.pk).update(row_count=rows, byte_count=body.raw.count)
         upload.row_count, upload.byte_count = rows, body.raw.count
+        _commit_check(definition, upload)
         if before_commit is not None:
             before_commit(upload)
     return upload
@@ -368,8 +396,8 @@ def staged_rows_load_json(
 ) -> StagedUpload:
     """Stage a JSON array of flat objects, parsed incrementally; only definition keys are kept.
     `before_commit(upload)` runs last inside the upload's transaction."""
-    _too_large(content_length)
-    body = io.BufferedReader(LimitedStream(stream, settings.BULK_MAX_UPLOAD_BYTES, content_length), BLOCK)
+    body, room = _open_body(definition, stream, content_length)
+    rows_left = room.left(Quota.STAGED_ROWS)
     keys = dict(definition.fields)
     seen: set[str] = set()
     with transaction.atomic(durable=True):
@@ -382,10 +410,13 @@ def staged_rows_load_json(
                 for (data,) in _json_rows(body, keys, seen):
                     copy.write_row((definition.pk, upload.pk, data))
                     rows += 1
+                    if rows_left is not None and rows > rows_left:
+                        room.check(Quota.STAGED_ROWS, rows, at_least=True)
         StagedUpload.objects.filter(pk=upload.pk).update(
             row_count=rows, byte_count=body.raw.count, columns=sorted(seen)
         )
         upload.row_count, upload.byte_count, upload.columns = rows, body.raw.count, sorted(seen)
+        _commit_check(definition, upload)
         if before_commit is not None:
             before_commit(upload)
     return upload

@@ -192,6 +192,15 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
 # Longest query parameter value, in characters (gunicorn's request line is at most 4,094 bytes).
 QUERY_PARAM_MAX_CHARS = env.int("QUERY_PARAM_MAX_CHARS", default=2000)
+# Per-site storage quotas (bulkapi.quotas, README "Security"), the defaults of sites whose own
+# (admin: Site) are empty; 0 is no limit. Staged rows and the bytes of their uploads (as sent) wait
+# for a sync; batch files stay with their jobs; rejected rows with their syncs. A write past one is
+# refused whole (413, or 507 once the site is at the limit); rejects are checked when an upload or
+# a sync starts, never in the middle of a sync.
+SITE_QUOTA_STAGED_ROWS = env.int("SITE_QUOTA_STAGED_ROWS", default=10_000_000)
+SITE_QUOTA_STAGED_BYTES = env.int("SITE_QUOTA_STAGED_BYTES", default=4 * 1024**3)
+SITE_QUOTA_BATCH_FILE_BYTES = env.int("SITE_QUOTA_BATCH_FILE_BYTES", default=4 * 1024**3)
+SITE_QUOTA_REJECTS = env.int("SITE_QUOTA_REJECTS", default=10_000_000)
 # Rows per sync chunk: one transaction each. 50k rows take about 1-2 s and a few MB of
 # temp table on 2 cores; small enough to stay far under the broker visibility timeout.
 BULK_SYNC_CHUNK_ROWS = env.int("BULK_SYNC_CHUNK_ROWS", default=50_000)

@@ -13,6 +13,8 @@ from rest_framework.views import APIView
 
 from bulkapi.api.schema import page_of
 from bulkapi.api.schema.shapes import (
+    QUOTA_413,
+    QUOTA_507,
     bulk_list_parameters,
     error_response,
     idempotency_parameters,
@@ -23,6 +25,7 @@ from bulkapi.exceptions import Conflict, Failure, NotFound, ValidationFailed
 from bulkapi.idempotency import files_digest, idempotent
 from bulkapi.paging import ListSpec, paginate
 from bulkapi.parsers import MultiPartParser
+from bulkapi.quotas import BATCH_UPLOAD, quota_room
 
 from ..csvfiles import csv_lines
 from ..models import BatchJob
@@ -109,7 +112,9 @@ class BatchUploadApi(SiteScopedApi):
         description=(
             "The whole file is validated first: if any row is invalid, the answer is a 400 listing the row errors "
             "and nothing is stored. Otherwise a job is created and its rows are synced by a worker; poll its "
-            "status. Files above BATCH_MAX_UPLOAD_BYTES (256 MiB) are a 413."
+            "status. Files above BATCH_MAX_UPLOAD_BYTES (256 MiB) are a 413, and so is a file past the room left "
+            "in the site's quotas (staged rows and bytes, stored batch files); a site whose quotas are used up "
+            "already (rejected rows included) gets a 507, before the file is read."
         ),
         parameters=[SITE_ID, *idempotency_parameters(202)],
         request={"multipart/form-data": BatchUploadRequestSerializer},
@@ -120,7 +125,8 @@ class BatchUploadApi(SiteScopedApi):
                 examples=[OpenApiExample("Accepted", value={"jobId": JOB_EXAMPLE["jobId"]})],
             ),
             400: INVALID_FILE,
-            413: error_response("413", "The file is larger than BATCH_MAX_UPLOAD_BYTES."),
+            413: QUOTA_413,
+            507: QUOTA_507,
             **idempotency_responses(""),
         },
     )
@@ -128,6 +134,8 @@ class BatchUploadApi(SiteScopedApi):
         length = request.META.get("CONTENT_LENGTH") or ""
         if length.isdigit() and int(length) > max_upload_bytes() + MULTIPART_OVERHEAD:
             raise too_large(int(length))
+        # A site at its quota is refused (507) before the file is read and spooled to disk.
+        quota_room(site=request.user.site, quotas=BATCH_UPLOAD)
         django_request = request._request
         django_request.upload_handlers = [
             _LimitHandler(django_request),

@@ -38,6 +38,8 @@ from ..staging import staged_rows_clear
 from .schema import EntitySchema, entity_schema
 from .schema.shapes import (
     CONFLICT,
+    QUOTA_413,
+    QUOTA_507,
     HealthSerializer,
     IdAnswerSerializer,
     bulk_list_parameters,
@@ -363,11 +365,19 @@ class ImportDataApi(EntityApi):
             "(other keys are ignored). Rows are checked when a sync runs (bad ones become its rejects); only an "
             "unreadable body is a 400 here, naming the `row`. The whole body is staged or nothing is. Uploads add "
             "up until a sync takes them. Answers 204, or 201 with the sync it started when the definition has "
-            "`isSyncTriggeredOnImport`. Bodies above BULK_MAX_UPLOAD_BYTES (32 MB) are a 413."
+            "`isSyncTriggeredOnImport`. Bodies above BULK_MAX_UPLOAD_BYTES (32 MB) are a 413, and so is an upload "
+            "past the room left in the site's staging quota; a site whose quotas are used up already gets a 507 "
+            "(both `quota_exceeded`, naming the quota)."
         ),
         parameters=idempotency_parameters(201, 204),
         request="data_request",
-        responses={204: None, 201: "sync_created", **idempotency_responses("A sync of the definition is running.")},
+        responses={
+            204: None,
+            201: "sync_created",
+            413: QUOTA_413,
+            507: QUOTA_507,
+            **idempotency_responses("A sync of the definition is running."),
+        },
     )
     def post(self, request, pk: int):
         definition = self.get_definition(pk)

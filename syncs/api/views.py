@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from bulkapi.api.schema import page_of
 from bulkapi.api.schema.shapes import (
+    QUOTA_507,
     WIRE_TIME_EXAMPLE,
     RejectSerializer,
     SyncCreateRequestSerializer,
@@ -108,7 +109,8 @@ class SyncListApi(APIView):
             "Validates the definition again (Eloqua 20D: a definition no longer valid is a 400 with `failures`), "
             "takes the rows staged so far (later uploads wait for the next sync) and queues the run. An unknown "
             "`syncedInstanceUri` is a 400 naming it; a second sync of a definition while one is pending or active "
-            "is a 409. `callbackUrl` must be a public http(s) URL."
+            "is a 409. `callbackUrl` must be a public http(s) URL. A site whose rejected rows are at their quota "
+            "gets a 507 (`quota_exceeded`): the quota is checked when a sync starts, never while it runs."
         ),
         request=OpenApiRequest(
             SyncCreateRequestSerializer,
@@ -124,6 +126,7 @@ class SyncListApi(APIView):
         ),
         responses={
             201: OpenApiResponse(SyncSerializer, examples=[OpenApiExample("Queued", value=PENDING_EXAMPLE)]),
+            507: QUOTA_507,
             **idempotency_responses("A sync of this definition is already pending or active."),
         },
         parameters=idempotency_parameters(201),
@@ -227,6 +230,7 @@ class SyncRetryApi(APIView):
                 examples=[OpenApiExample("Queued", value={**PENDING_EXAMPLE, "uri": "/syncs/11"})],
             ),
             409: error_response("409", "Nothing to retry: see `failures`."),
+            507: QUOTA_507,
         },
     )
     def post(self, request, pk: int):

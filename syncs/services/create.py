@@ -17,6 +17,7 @@ from bulkapi.catalog import mappings_for
 from bulkapi.definitions import parse_definition_uri, render_definition, validate_definition, wire_time
 from bulkapi.exceptions import Conflict, Failure, ValidationFailed
 from bulkapi.models import ImportDefinition, Site, StagedUpload, User
+from bulkapi.quotas import SYNC, quota_room
 
 from ..faults import BROKER_ERRORS
 from ..models import Sync, SyncLane, SyncStatus
@@ -141,7 +142,10 @@ def sync_start(
 
 def sync_snapshot(*, definition: ImportDefinition, user: User, callback_url: str | None = None) -> Sync:
     """The sync row for the definition's staged rows, inside the caller's transaction (another door
-    can so commit its own rows and the sync together); its lanes are enqueued when that commits."""
+    can so commit its own rows and the sync together); its lanes are enqueued when that commits.
+    QuotaExceeded (507) when the site's rejects are at their quota: checked here, as a sync starts,
+    never while it runs (README "Security")."""
+    quota_room(site=definition.site, quotas=SYNC)
     with transaction.atomic(savepoint=False):
         with connection.cursor() as cur:
             # Waits for uploads in flight (they hold FOR SHARE), so the snapshot is exact.

@@ -33,6 +33,7 @@ STATUS_NAMES = {
     "415": "UnsupportedMediaType",
     "422": "UnprocessableEntity",
     "429": "TooManyRequests",
+    "507": "InsufficientStorage",
 }
 
 

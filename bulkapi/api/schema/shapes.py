@@ -61,12 +61,29 @@ class FailureSerializer(serializers.Serializer):
         ref_name = "Failure"
 
 
+class QuotaUseSerializer(serializers.Serializer):
+    name = serializers.ChoiceField(
+        choices=["stagedRows", "stagedBytes", "batchFileBytes", "rejects"], help_text="Which of the site's quotas."
+    )
+    limit = serializers.IntegerField(min_value=1, help_text="The site's limit.")
+    used = serializers.IntegerField(min_value=0, help_text="What the site stores now.")
+    requested = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="What this request would add (at least: a body is not read past the room left); omitted on a 507.",
+    )
+
+    class Meta:
+        ref_name = "QuotaUse"
+
+
 class ErrorSerializer(serializers.Serializer):
     """Every error on every route (Eloqua's `failures` plus a stable machine `code`)."""
 
     code = serializers.CharField(help_text="Stable machine code: `validation_error`, `not_found`, `conflict`, ...")
     message = serializers.CharField(help_text="What went wrong, for people.")
     failures = FailureSerializer(many=True, required=False, help_text="One entry per broken rule; omitted when none.")
+    quota = QuotaUseSerializer(required=False, help_text="`quota_exceeded` only: the quota, its limit and use.")
 
     class Meta:
         ref_name = "Error"
@@ -111,6 +128,19 @@ ERROR_EXAMPLES = {
         "Unsupported media type", "unsupported_media_type", 'Unsupported media type "text/xml" in request.'
     ),
     "429": _error_example("Throttled", "throttled", "Too many failed authentication attempts."),
+    "507": _error_example(
+        "Quota used up",
+        "quota_exceeded",
+        "Storage space exceeded.",
+        [
+            {
+                "field": "stagedRows",
+                "constraint": "The site's quota of staged rows is 10,000,000 and 10,000,000 are used: a sync takes "
+                "the staged rows and frees their room when it ends.",
+            }
+        ],
+        quota={"name": "stagedRows", "limit": 10_000_000, "used": 10_000_000},
+    ),
 }
 
 
@@ -564,6 +594,35 @@ def error_response(code: str, description: str) -> OpenApiResponse:
 
 
 CONFLICT = error_response("409", "A sync of this definition is pending or active.")
+# The site's storage quotas (bulkapi.quotas): a write that does not fit, and a site already full.
+QUOTA_413 = OpenApiResponse(
+    ErrorSerializer,
+    description=(
+        "The body is larger than the upload limit (`payload_too_large`), or than the room left in one of the "
+        "site's quotas (`quota_exceeded`, with `quota` naming it, its limit, the use and what the request adds)."
+    ),
+    examples=[
+        ERROR_EXAMPLES["413"],
+        _error_example(
+            "Over the quota",
+            "quota_exceeded",
+            "Storage space exceeded.",
+            [
+                {
+                    "field": "stagedRows",
+                    "value": "1500",
+                    "constraint": "The site's quota of staged rows is 10,000; 9,000 are used and this request adds 1,500.",
+                }
+            ],
+            quota={"name": "stagedRows", "limit": 10_000, "used": 9_000, "requested": 1_500},
+        ),
+    ],
+)
+QUOTA_507 = error_response(
+    "507",
+    "One of the site's quotas is used up already (`quota_exceeded`, with `quota`): staged rows and bytes until a "
+    "sync takes them, batch files or rejected rows until an operator makes room. Nothing was stored.",
+)
 
 
 # --- OAuth 2.0 token endpoint ----------------------------------------------------------------
