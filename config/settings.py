@@ -220,6 +220,8 @@ BULK_SYNC_STALL_SECONDS = env.int("BULK_SYNC_STALL_SECONDS", default=120)
 BULK_SYNC_CHUNK_OVERRUNS = env.int("BULK_SYNC_CHUNK_OVERRUNS", default=3)
 CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=False)
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
+# CA bundle (a PEM file) callbacks over HTTPS trust instead of certifi's, e.g. an internal CA's.
+CALLBACK_CA_BUNDLE = env.str("CALLBACK_CA_BUNDLE", default="")
 # Failed logins (README "Throttling", bulkapi.throttle): per client address and per (account,
 # address) in a window, then per account from every address. Over a limit, a client that has not
 # logged in to that account from that address within AUTH_KNOWN_CLIENT_SECONDS waits (429) with no

@@ -3,9 +3,7 @@ lanes, and enqueue lane 0 once the snapshot commits."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -19,6 +17,7 @@ from bulkapi.exceptions import Conflict, Failure, ValidationFailed
 from bulkapi.models import ImportDefinition, Site, StagedUpload, User
 from bulkapi.quotas import SYNC, quota_room
 
+from ..callbacks import resolve
 from ..faults import BROKER_ERRORS
 from ..models import Sync, SyncLane, SyncStatus
 from ..processors import lane_bounds_sample, lane_key_for
@@ -54,19 +53,17 @@ def render_sync(sync: Sync, *, progress: bool = False) -> dict:
 
 
 def _is_public_host(host: str) -> bool:
+    """Checked when a sync is made; `syncs.callbacks` checks again, and connects to what it checked,
+    when the callback is sent."""
     try:
-        infos = socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError):  # UnicodeError: not a host name at all (a label over 63)
+        addresses = resolve(host)
+    except (OSError, UnicodeError):
         return False
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return False
-    return True
+    return all(address.is_global for address in addresses)
 
 
-def callback_url_check(url: str) -> str | None:
-    """Why `url` may not be called back, or None when it may."""
+def callback_url_check(url: str, *, look_up: bool = True) -> str | None:
+    """Why `url` may not be called back, or None when it may (`look_up=False`: its form only)."""
     if len(url) > 2000:  # the column's width
         return "At most 2000 characters."
     try:
@@ -76,7 +73,7 @@ def callback_url_check(url: str) -> str | None:
         return "Must be an absolute http(s) URL."
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "Must be an absolute http(s) URL."
-    if not settings.CALLBACK_ALLOW_PRIVATE and not _is_public_host(parts.hostname):
+    if look_up and not settings.CALLBACK_ALLOW_PRIVATE and not _is_public_host(parts.hostname):
         return "Must not point at a private, loopback or unresolvable address."
     return None
 

@@ -14,6 +14,7 @@ from bulkapi.definitions import render_definition, validate_definition
 from bulkapi.exceptions import Conflict, Failure, NotFound
 from bulkapi.models import StagedUpload, User
 
+from ..callbacks import CallbackRefused, callback_post
 from ..models import TERMINAL, Reject, Sync, SyncLane, SyncStatus
 from .create import callback_url_check, publish_run, render_sync, running_conflict, sync_snapshot
 from .finish import RETRYABLE_CODES
@@ -111,20 +112,20 @@ def retryable_count(sync: Sync) -> int:
 
 
 def sync_callback_send(*, sync_id: int) -> None:
-    """POST the final sync to its callbackUrl. Raises on failure so the task retries."""
-    import requests
+    """POST the final sync to its callbackUrl. Raises on failure so the task retries.
 
+    The host is resolved and checked again at send time (DNS may have changed since the sync was
+    made), and the POST goes to the address that was checked (`syncs.callbacks`)."""
     sync = Sync.objects.filter(pk=sync_id).first()
     if sync is None or not sync.callback_url or sync.status not in TERMINAL:
         return
-    reason = callback_url_check(sync.callback_url)
-    if reason:  # re-checked at send time: DNS may have changed since the sync was made
+    reason = callback_url_check(sync.callback_url, look_up=False)
+    if reason is None:
+        try:
+            response = callback_post(sync.callback_url, render_sync(sync))
+        except CallbackRefused as exc:
+            reason = str(exc)
+    if reason:
         logger.warning("callback for sync %s refused: %s", sync_id, reason)
         return
-    response = requests.post(
-        sync.callback_url,
-        json=render_sync(sync),
-        timeout=settings.CALLBACK_TIMEOUT_SECONDS,
-        allow_redirects=False,
-    )
     response.raise_for_status()
