@@ -25,7 +25,6 @@ from bulkapi.exceptions import Conflict, Failure, NotFound, ValidationFailed
 from bulkapi.idempotency import files_digest, idempotent
 from bulkapi.paging import ListSpec, paginate
 from bulkapi.parsers import MultiPartParser
-from bulkapi.quotas import BATCH_UPLOAD, quota_room
 
 from ..csvfiles import csv_lines
 from ..models import BatchJob
@@ -114,7 +113,7 @@ class BatchUploadApi(SiteScopedApi):
             "and nothing is stored. Otherwise a job is created and its rows are synced by a worker; poll its "
             "status. Files above BATCH_MAX_UPLOAD_BYTES (256 MiB) are a 413, and so is a file past the room left "
             "in the site's quotas (staged rows and bytes, stored batch files); a site whose quotas are used up "
-            "already (rejected rows included) gets a 507, before the file is read."
+            "already (rejected rows included) gets a 507, before the file is checked."
         ),
         parameters=[SITE_ID, *idempotency_parameters(202)],
         request={"multipart/form-data": BatchUploadRequestSerializer},
@@ -134,8 +133,6 @@ class BatchUploadApi(SiteScopedApi):
         length = request.META.get("CONTENT_LENGTH") or ""
         if length.isdigit() and int(length) > max_upload_bytes() + MULTIPART_OVERHEAD:
             raise too_large(int(length))
-        # A site at its quota is refused (507) before the file is read and spooled to disk.
-        quota_room(site=request.user.site, quotas=BATCH_UPLOAD)
         django_request = request._request
         django_request.upload_handlers = [
             _LimitHandler(django_request),

@@ -24,7 +24,7 @@ from opportunities.models import Opportunity
 from syncs.models import Sync, SyncStatus
 from syncs.services import sync_start
 from tests.backoffice.helpers import form_data, grant, staff_user, superuser
-from tests.batches.helpers import rows_csv
+from tests.batches.helpers import csv_file, rows_csv
 from tests.batches.helpers import upload as batch_upload
 from tests.factories import ImportDefinitionFactory
 from tests.syncs.helpers import drive, run_sync, stage
@@ -221,10 +221,23 @@ def test_stored_batch_files_under_the_quota_pass_and_past_it_are_refused(api):
         "requested": len(second),
     }
     assert_no_new_job(api.site, 1)
-    # full: 507, before the file is read
+    # full: 507, before the file is checked
     set_quotas(api.site, batch_file_bytes=len(first))
     assert refusal(batch_upload(api, batch_file("C-1")), 507, "batchFileBytes")["used"] == len(first)
     assert_no_new_job(api.site, 1)
+
+
+def test_an_idempotent_retry_is_replayed_even_once_the_site_is_full(api):
+    """A quota refuses new work, never the stored answer to work already done."""
+    text = batch_file("A-1")
+    url = f"/api/v1/{api.site.pk}/opportunity/upload/batch"
+    first = api.post(url, {"file": csv_file(text)}, format="multipart", HTTP_IDEMPOTENCY_KEY="batch-a1")
+    assert first.status_code == 202
+    set_quotas(api.site, batch_file_bytes=len(text))  # full now
+    again = api.post(url, {"file": csv_file(text)}, format="multipart", HTTP_IDEMPOTENCY_KEY="batch-a1")
+    assert again.status_code == 202 and again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert refusal(batch_upload(api, batch_file("B-1")), 507, "batchFileBytes")["used"] == len(text)
 
 
 def test_a_batch_file_with_more_rows_than_the_staging_room_is_refused(api):
