@@ -260,10 +260,12 @@ def staged_rows_load_csv(
                 raise ValidationFailed([_copy_failure(exc, header, header_lines, "Unreadable CSV")]) from None
             except psycopg.errors.ProgramLimitExceeded as exc:
                 raise ValidationFailed([_copy_failure(exc, header, header_lines, "A row too large to stage")]) from None
+            copied = cur.rowcount  # the COPY's rows
             if scrub.problem is not None:
                 found = _marked_cell(cur, header, scrub.marker)
                 row, field = found if found else (None, "body")
                 raise ValidationFailed([Failure(field=field, row=row, constraint=scrub.problem)])
+            room.check(Quota.STAGED_ROWS, copied)  # before a row of it is written to staging
             positions = {}
             for i, name in enumerate(header):
                 if name in keys and name not in positions:
@@ -283,7 +285,6 @@ def staged_rows_load_csv(
                 ).format(Value(definition.pk), Value(upload.pk), data)
             )
             rows = cur.rowcount
-            room.check(Quota.STAGED_ROWS, rows)
             cur.execute("DROP TABLE _upload")
         StagedUpload.objects.filter(pk=upload.pk).update(row_count=rows, byte_count=body.raw.count)
         upload.row_count, upload.byte_count = rows, body.raw.count
