@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import connection
 from psycopg import sql
 
+from .db import Value
 from .exceptions import QuotaExceeded
 from .models import ImportDefinition, Site, StagedUpload
 
@@ -100,7 +101,7 @@ def _usage_statement(quotas: Iterable[Quota]) -> sql.Composed:
         "definition": sql.Identifier(ImportDefinition._meta.db_table),
         "sync": sql.Identifier(Sync._meta.db_table),
         "job": sql.Identifier(BatchJob._meta.db_table),
-        "running": sql.SQL(", ").join(sql.Literal(s.value) for s in (SyncStatus.PENDING, SyncStatus.ACTIVE)),
+        "running": Value([SyncStatus.PENDING.value, SyncStatus.ACTIVE.value]),
     }
     # Staged rows are counted by their uploads (one row per request, never the staged rows): those
     # no sync has taken (found by the index of sync_id, which holds the nulls), and those of the
@@ -111,7 +112,7 @@ def _usage_statement(quotas: Iterable[Quota]) -> sql.Composed:
           WHERE u.sync_id IS NULL AND d.site_id = %(site)s
           UNION ALL
           SELECT u.row_count, u.byte_count FROM {sync} s JOIN {upload} u ON u.sync_id = s.id
-          WHERE s.site_id = %(site)s AND s.status IN ({running})
+          WHERE s.site_id = %(site)s AND s.status = ANY({running})
         )
     """
     columns = {
