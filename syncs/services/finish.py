@@ -30,6 +30,13 @@ CANCELLED = ("SRV-00101", "Not processed: the sync was cancelled.")
 RETRYABLE_CODES = (NOT_PROCESSED[0], CANCELLED[0])
 
 
+# The columns `finish` (and a cancel before it) writes.
+ENDING_FIELDS = [
+    "status", "sync_started_at", "sync_ended_at", "heartbeat_at", "processed", "rejected", "error_message",
+    "cancelled_by",
+]  # fmt: skip
+
+
 def locked(sync_id: int) -> Sync:
     return Sync.objects.select_for_update(no_key=True, of=("self",)).select_related("definition").get(pk=sync_id)
 
@@ -103,7 +110,11 @@ def finish(sync: Sync, status: str, error: str = "", unprocessed: tuple[str, str
     sync.sync_started_at = sync.sync_started_at or now
     sync.sync_ended_at = now
     sync.heartbeat_at = now
-    sync.save()
+    # Only what ending changes. A full-row save writes `retry_of_id` too, a column with a unique
+    # index: PostgreSQL counts even NULL -> NULL as a key change and wants FOR UPDATE, which waits
+    # for the FOR KEY SHARE a running chunk's reject took on this row while that chunk waits for
+    # our lock: a deadlock that failed cancels under load.
+    sync.save(update_fields=ENDING_FIELDS)
     if sync.callback_url:
         from ..tasks import sync_callback
 

@@ -3,6 +3,7 @@ retry can fix, a cancel, a poison row, a chunk overtaken by the end of its sync,
 chunk messages. Counters add up: processed = created + updated + rejected = total rows."""
 
 import threading
+import time
 
 import psycopg
 import pytest
@@ -449,3 +450,61 @@ def test_a_range_that_commits_starts_its_overrun_count_again(site, settings):
     sync_run_chunk(sync_id=sync.pk, lane=0)
 
     assert SyncLane.objects.get(sync=sync, lane=0).overruns == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_and_a_chunk_writing_its_counters_never_deadlock(site, settings):
+    """A chunk's rejects take FOR KEY SHARE on the sync's row (their foreign key check), then its
+    counters want the row lock the cancel holds; the cancel's own write of the row must not want
+    more than FOR NO KEY UPDATE, or each waits for the other (a cancel answered 500 under load)."""
+    laned(settings)
+    definition = ImportDefinitionFactory(site=site)
+    stage(definition, [row(i) for i in range(1, 41)])
+    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    drive(sync.pk, chunks=2)
+    with connection.cursor() as cur:  # the cancel's listing of unprocessed rows takes a while
+        cur.execute(
+            "CREATE FUNCTION slow_reject() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.05);"
+            " RETURN NEW; END $$; CREATE TRIGGER slow_reject BEFORE INSERT ON syncs_reject FOR EACH ROW"
+            " WHEN (NEW.status_code = 'SRV-00101') EXECUTE FUNCTION slow_reject()"
+        )
+    chunk = psycopg.connect(conninfo())
+    try:
+        # given: a chunk whose reject's foreign key check has locked the sync's row FOR KEY SHARE
+        with chunk.cursor() as cur:
+            cur.execute(
+                "INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)"
+                " VALUES (%s, 1, '{}', '[]', 'ELQ-00032', 'Malformed records.')",
+                [sync.pk],
+            )
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cancelled = []
+        canceller = threading.Thread(target=lambda: cancelled.append(_cancel(sync.pk)))
+        canceller.start()
+        time.sleep(0.3)  # the cancel holds the sync's row and lists its unprocessed rows
+        # when: the chunk writes its counters, as `_commit_counters` does, and waits for the cancel
+        with chunk.cursor() as cur:
+            cur.execute(
+                "UPDATE syncs_sync SET processed = processed + 1 WHERE id = %s AND status = 'active'", [sync.pk]
+            )
+            updated = cur.rowcount
+        chunk.rollback()  # the chunk found its sync ended: it rolls back whole
+        canceller.join(30)
+    finally:
+        chunk.close()
+        with connection.cursor() as cur:
+            cur.execute("DROP TRIGGER IF EXISTS slow_reject ON syncs_reject; DROP FUNCTION IF EXISTS slow_reject()")
+    # then: the cancel went through, and the chunk's counters found the sync ended
+    assert cancelled == ["cancelled"] and updated == 0
+    sync.refresh_from_db()
+    assert sync.status == "error" and adds_up(sync)
+
+
+def _cancel(sync_id: int) -> str:
+    try:
+        sync_cancel(sync_id=sync_id, by="test")
+        return "cancelled"
+    except Exception as exc:  # noqa: BLE001 - the test reports whatever stopped the cancel
+        return repr(exc)
+    finally:
+        connections.close_all()
