@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from . import baseline, gen, pgstats, server
-from .rss import Sampler, cpu_seconds
+from bench import baseline, gen, pgstats, server
+from bench.rss import Sampler, cpu_seconds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, ".run", "bench")

@@ -17,7 +17,7 @@ import time
 import psycopg
 from psycopg import sql
 
-from . import pgstats
+from bench import pgstats
 
 STAGE_DDL = """
 CREATE UNLOGGED TABLE bench_stage (

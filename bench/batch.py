@@ -27,8 +27,8 @@ import uuid
 import psycopg
 from psycopg import sql
 
-from . import gen, pgstats, server
-from .rss import Sampler
+from bench import gen, pgstats, server
+from bench.rss import Sampler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, ".run", "bench-batch")  # own dir: other benches write .run/bench/*.log
@@ -241,7 +241,7 @@ def main(argv=None) -> int:
     try:
         expect = gen.cached("batch", OUT_DIR, args.rows)
         log(f"{expect.clean_path} ({expect.size / 1048576:.1f} MiB) and a copy with {len(expect.rejects):,} bad rows")
-        from .__main__ import manage
+        from bench.__main__ import manage
 
         manage("migrate", "--noinput")
         manage("createsite", SITE, "--user", USER, "--password", PASSWORD, "--token", TOKEN)

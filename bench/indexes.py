@@ -21,7 +21,7 @@ import time
 import psycopg
 from psycopg import sql
 
-from . import baseline, gen, pgstats, server
+from bench import baseline, gen, pgstats, server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, ".run", "bench")
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     if dsn is None:
         return 2
     os.makedirs(OUT_DIR, exist_ok=True)
-    from .__main__ import LOGIN, PASSWORD, manage, site_id_for
+    from bench.__main__ import LOGIN, PASSWORD, manage, site_id_for
 
     try:
         manage("migrate", "--noinput")

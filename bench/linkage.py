@@ -26,7 +26,7 @@ import time
 import psycopg
 from psycopg import sql
 
-from . import gen, pgstats, server
+from bench import gen, pgstats, server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, ".run", "bench")

@@ -104,7 +104,7 @@ def cluster_pid(conn: psycopg.Connection) -> int | None:
 
 def cluster_cpu(pid: int | None) -> float | None:
     """CPU seconds used so far by the whole cluster (every backend, the WAL writer, checkpointer...)."""
-    from .rss import cpu_seconds
+    from bench.rss import cpu_seconds
 
     return cpu_seconds(pid) if pid is not None else None
 

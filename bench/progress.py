@@ -3,7 +3,7 @@
 Needs DATABASE_URL (`make bench BENCH_ARGS="--cases progress"`). The opportunity bench file's
 valid rows are staged once (as a sync reads them: `bulkapi_stagedrow`, under a definition id no
 real definition has); then every range of `--chunk` rows is read by the statement a sync chunk
-reads it with (`syncs.processors.staged_chunk`), with and without the progress report (every
+reads it with (`pipeline.processors.staged_chunk`), with and without the progress report (every
 PROGRESS_TICK_ROWS rows, `bulk_progress` sets the session's application_name), alternating, in
 one transaction each. The difference is the report's cost: wall time and the PostgreSQL backend's
 CPU time, medians of `--repeat` runs.
@@ -20,10 +20,9 @@ import time
 import psycopg
 from psycopg import sql
 
-from syncs.processors import PROGRESS_TICK_ROWS, staged_chunk
-
-from . import baseline, gen, server
-from .indexes import backend_cpu
+from bench import baseline, gen, server
+from bench.indexes import backend_cpu
+from pipeline.processors import PROGRESS_TICK_ROWS, staged_chunk
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, ".run", "bench")
@@ -87,7 +86,7 @@ def main(argv=None) -> int:
     if dsn is None:
         return 2
     os.makedirs(OUT_DIR, exist_ok=True)
-    from .__main__ import manage
+    from bench.__main__ import manage
 
     try:
         manage("migrate", "--noinput")

@@ -14,7 +14,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .rss import start_time, tree
+from bench.rss import start_time, tree
 
 
 def bench_dsn(log) -> str | None:

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from . import server
+from bench import server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, ".run", "bench")

@@ -52,8 +52,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
 
 INSTALLED_APPS = [
-    "backoffice",  # first: its admin templates (dashboard, login help) override django.contrib.admin's
-    "backoffice.sites.BackofficeAdminConfig",  # django.contrib.admin, with backoffice's AdminSite
+    "doors.admin",  # first: its admin templates (dashboard, login help) override django.contrib.admin's
+    "doors.admin.sites.BackofficeAdminConfig",  # django.contrib.admin, with backoffice's AdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -65,23 +65,23 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served as our own static files (no CDN)
     "oauth2_provider",
-    "bulkapi",
-    "opportunities",
-    "contacts",
-    "linkage",
-    "syncs",
-    "batches",
+    "kernel",
+    "entities.opportunities",
+    "entities.contacts",
+    "entities.linkage",
+    "pipeline",
+    "doors.batch",
 ]
 
 MIDDLEWARE = [
     # Outermost: it runs before anything else of the next request (see its docstring).
-    "bulkapi.middleware.CollectAfterLargeResponseMiddleware",
-    "bulkapi.middleware.RequestIdMiddleware",
+    "kernel.middleware.CollectAfterLargeResponseMiddleware",
+    "kernel.middleware.RequestIdMiddleware",
     # Outside every middleware that can fail (DisallowedHost in CommonMiddleware): any error answer
     # from below is JSON by the time it leaves.
-    "bulkapi.middleware.JsonErrorMiddleware",
-    "bulkapi.middleware.BulkPathMiddleware",
-    "bulkapi.middleware.RequestGuardMiddleware",
+    "kernel.middleware.JsonErrorMiddleware",
+    "kernel.middleware.BulkPathMiddleware",
+    "kernel.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -116,8 +116,8 @@ TEMPLATES = [
 # .run/env first (config/runenv.py).
 DATABASES = {"default": env.db("DATABASE_URL") if env.str("DATABASE_URL", default="") else {"ENGINE": "config.nodb"}}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django's backend with a cursor that sends every composed value as a parameter (bulkapi.db).
-    DATABASES["default"]["ENGINE"] = "bulkapi.db"
+    # Django's backend with a cursor that sends every composed value as a parameter (kernel.db).
+    DATABASES["default"]["ENGINE"] = "kernel.db"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Sync chunks judge their rows in a temp table of a few tens of MB: keep it in the backend's own
@@ -131,7 +131,7 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # The cache (auth-failure counters) shares the broker's Redis and database under its own key prefix
 # (any valid REDIS_URL works: no database number is derived from it); CACHE_URL moves it elsewhere.
 # Nothing ever clears the whole cache (that would flush the broker's queues too). A cache outage
-# degrades: throttling is skipped and logged, requests go on (bulkapi.auth).
+# degrades: throttling is skipped and logged, requests go on (kernel.auth).
 CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
 CACHES = {
     "default": {
@@ -145,7 +145,7 @@ CACHES = {
 IDEMPOTENCY_KEY_SECONDS = env.int("IDEMPOTENCY_KEY_SECONDS", default=24 * 3600)
 
 AUTH_USER_MODEL = "bulkapi.User"
-AUTHENTICATION_BACKENDS = ["bulkapi.auth.SiteUserBackend"]
+AUTHENTICATION_BACKENDS = ["kernel.auth.SiteUserBackend"]
 SILENCED_SYSTEM_CHECKS = [
     "auth.E003",  # usernames are unique per site, not globally
     "auth.W004",
@@ -192,7 +192,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
 # Longest query parameter value, in characters (gunicorn's request line is at most 4,094 bytes).
 QUERY_PARAM_MAX_CHARS = env.int("QUERY_PARAM_MAX_CHARS", default=2000)
-# Per-site storage quotas (bulkapi.quotas, README "Security"), the defaults of sites whose own
+# Per-site storage quotas (pipeline.quotas, README "Security"), the defaults of sites whose own
 # (admin: Site) are empty; 0 is no limit. Staged rows and the bytes of their uploads (as sent) wait
 # for a sync; batch files stay with their jobs; rejected rows with their syncs. A write past one is
 # refused whole (413, or 507 once the site is at the limit); rejects are checked when an upload or
@@ -222,7 +222,7 @@ CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=False)
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
 # CA bundle (a PEM file) callbacks over HTTPS trust instead of certifi's, e.g. an internal CA's.
 CALLBACK_CA_BUNDLE = env.str("CALLBACK_CA_BUNDLE", default="")
-# Failed logins (README "Throttling", bulkapi.throttle): per client address and per (account,
+# Failed logins (README "Throttling", kernel.throttle): per client address and per (account,
 # address) in a window, then per account from every address. Over a limit, a client that has not
 # logged in to that account from that address within AUTH_KNOWN_CLIENT_SECONDS waits (429) with no
 # password check; valid tokens, remembered Basic credentials and known clients are never held up
@@ -242,19 +242,19 @@ AUTH_BASIC_CACHE_SECONDS = env.int("AUTH_BASIC_CACHE_SECONDS", default=300)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "bulkapi.auth.EloquaBasicAuthentication",
-        "bulkapi.auth.TokenAuthentication",
+        "kernel.auth.EloquaBasicAuthentication",
+        "kernel.auth.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["bulkapi.auth.IsSiteUser"],
-    "DEFAULT_RENDERER_CLASSES": ["bulkapi.renderers.JSONRenderer"],
+    "DEFAULT_PERMISSION_CLASSES": ["kernel.auth.IsSiteUser"],
+    "DEFAULT_RENDERER_CLASSES": ["kernel.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "bulkapi.parsers.JSONParser",
-        "bulkapi.parsers.FormParser",
-        "bulkapi.parsers.MultiPartParser",
+        "kernel.parsers.JSONParser",
+        "kernel.parsers.FormParser",
+        "kernel.parsers.MultiPartParser",
     ],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "bulkapi.renderers.JSONOnlyNegotiation",
-    "EXCEPTION_HANDLER": "bulkapi.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "bulkapi.api.schema.AutoSchema",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "kernel.renderers.JSONOnlyNegotiation",
+    "EXCEPTION_HANDLER": "kernel.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "doors.eloqua.schema.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": None,
 }
@@ -296,19 +296,19 @@ SPECTACULAR_SETTINGS = {
     ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "bulkapi.api.schema.hooks.plain_django_routes",
-        "bulkapi.api.schema.hooks.header_components",
-        "bulkapi.api.schema.hooks.response_components",
-        "bulkapi.api.schema.hooks.closed_answers",
+        "doors.eloqua.schema.hooks.plain_django_routes",
+        "doors.eloqua.schema.hooks.header_components",
+        "doors.eloqua.schema.hooks.response_components",
+        "doors.eloqua.schema.hooks.closed_answers",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SyncStatusEnum": ["pending", "active", "success", "warning", "error"],
-        "StageStatusEnum": "opportunities.models.StageStatus",
-        "BatchStatusEnum": "batches.models.BatchStatus",
+        "StageStatusEnum": "entities.opportunities.models.StageStatus",
+        "BatchStatusEnum": "doors.batch.models.BatchStatus",
         "DealStatusEnum": ["upserted", "failed"],
-        "OAuthErrorEnum": "bulkapi.api.schema.shapes.OAUTH_ERRORS",
+        "OAuthErrorEnum": "doors.eloqua.schema.shapes.OAUTH_ERRORS",
     },
-    # bulkapi.converters: ids in paths are 1 to 18 digits.
+    # kernel.converters: ids in paths are 1 to 18 digits.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}},
 }
 
@@ -318,7 +318,7 @@ OAUTH2_PROVIDER = {
     "ROTATE_REFRESH_TOKEN": True,
     "SCOPES": {"full": "Full access"},
     "DEFAULT_SCOPES": ["full"],
-    "OAUTH2_BACKEND_CLASS": "bulkapi.oauth.JSONOrFormOAuthLibCore",
+    "OAUTH2_BACKEND_CLASS": "kernel.oauth.JSONOrFormOAuthLibCore",
     # RFC 9700 (OAuth 2.0 Security BCP). Only the token endpoint is routed (password, refresh and
     # client-credentials grants), so the gates for the authorization endpoint change nothing but the
     # deploy check; tokens are stored hashed (we look them up by checksum), never taken from a URL,
@@ -377,7 +377,7 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "bulkapi.logging.ContextFilter"}},
+    "filters": {"context": {"()": "kernel.logging.ContextFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

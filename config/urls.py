@@ -4,14 +4,20 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from bulkapi.api.views import HealthApi, IdApi
-from bulkapi.oauth import TokenApi
+from doors.eloqua.views import HealthApi, IdApi
+from kernel.oauth import TokenApi
 from ops.metrics import metrics_view
 
-# Each app registers its own routes in `<app>/api/urls.py`: `urlpatterns` (REST, /api/v1/) and
+# Each door registers its own routes in its `urls.py`: `urlpatterns` (REST, /api/v1/) and
 # `bulk_urlpatterns` (Eloqua Bulk API 2.0). This module only includes them.
-API_APPS = ("opportunities", "contacts", "linkage", "syncs", "batches")
-_modules = [import_module(f"{app}.api.urls") for app in API_APPS]
+DOOR_URLS = (
+    "doors.rest.opportunities.urls",
+    "doors.rest.contacts.urls",
+    "doors.rest.linkage.urls",
+    "doors.rest.syncs.urls",
+    "doors.batch.api.urls",
+)
+_modules = [import_module(name) for name in DOOR_URLS]
 bulk_patterns = [p for m in _modules for p in getattr(m, "bulk_urlpatterns", [])]
 v1_patterns = [p for m in _modules for p in getattr(m, "urlpatterns", [])]
 

@@ -13,9 +13,9 @@ import argparse
 import sys
 import time
 
-from .cluster import ROOT
-from .harness import Harness, Result
-from .scenarios import SCENARIOS, checker_self_test
+from faults.cluster import ROOT
+from faults.harness import Harness, Result
+from faults.scenarios import SCENARIOS, checker_self_test
 
 
 def main(argv=None) -> int:

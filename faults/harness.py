@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import requests
 
-from .cluster import Postgres, Process, Redis, beat, free_port, gunicorn, python, wait_until, worker
+from faults.cluster import Postgres, Process, Redis, beat, free_port, gunicorn, python, wait_until, worker
 
 TOKEN = "faults-token"
 SITE = "Faults"
@@ -172,7 +172,7 @@ class Harness:
 
     @staticmethod
     def pg_root() -> Path:
-        from .cluster import ROOT
+        from faults.cluster import ROOT
 
         return ROOT
 

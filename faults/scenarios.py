@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from .harness import Dataset, Harness, Result, dataset
+from faults.harness import Dataset, Harness, Result, dataset
 
 FRACTION = 0.3  # how far a sync is when the fault strikes
 

@@ -8,4 +8,4 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 - connects the Celery signal receivers
+        from ops import signals  # noqa: F401 - connects the Celery signal receivers

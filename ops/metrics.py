@@ -25,12 +25,11 @@ from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
-from bulkapi.exceptions import error_body
-from syncs.selectors import in_flight_rows
-
-from .broker import broker_client, queue_lengths, unacked_count
-from .models import CallbackFailure
-from .selectors import sync_progress, sync_totals_by_status, syncs_running
+from kernel.exceptions import error_body
+from ops.broker import broker_client, queue_lengths, unacked_count
+from ops.models import CallbackFailure
+from ops.selectors import sync_progress, sync_totals_by_status, syncs_running
+from pipeline.selectors import in_flight_rows
 
 logger = logging.getLogger(__name__)
 

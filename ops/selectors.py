@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet, Sum
 
-from syncs.models import Sync
-from syncs.selectors import RUNNING, SyncProgress, sync_progress
+from pipeline.models import Sync
+from pipeline.selectors import RUNNING, SyncProgress, sync_progress
 
 # One progress for the admin, this command and the metrics (committed and in-flight rows, rate, ETA).
 __all__ = ["RUNNING", "SyncProgress", "sync_progress"]
@@ -54,6 +54,6 @@ def sync_reject_counts(sync: Sync) -> list[dict]:
 
 
 def sync_callback_failures(sync: Sync):
-    from .models import CallbackFailure
+    from ops.models import CallbackFailure
 
     return list(CallbackFailure.objects.filter(sync_id=sync.pk).order_by("pk"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .models import CallbackFailure
+from ops.models import CallbackFailure
 
 
 def callback_failure_record(*, sync_id: int, attempt: int, final: bool, error: str) -> CallbackFailure:

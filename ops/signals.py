@@ -25,7 +25,7 @@ def callback_retried(sender=None, request=None, reason=None, **kwargs) -> None:
         return
     sync_id = _sync_id(request.args)
     if sync_id is not None:
-        from .services import callback_failure_record
+        from ops.services import callback_failure_record
 
         error = getattr(reason, "exc", None) or reason
         callback_failure_record(sync_id=sync_id, attempt=request.retries + 1, final=False, error=repr(error))
@@ -37,7 +37,7 @@ def callback_failed(sender=None, args=None, exception=None, **kwargs) -> None:
         return
     sync_id = _sync_id(args)
     if sync_id is not None:
-        from .services import callback_failure_record
+        from ops.services import callback_failure_record
 
         retries = getattr(sender.request, "retries", 0) or 0
         callback_failure_record(sync_id=sync_id, attempt=retries + 1, final=True, error=repr(exception))

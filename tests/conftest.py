@@ -34,7 +34,7 @@ def clear_cache() -> None:
 def _clean_cache():
     """Auth-failure counters live in Redis, checked Basic credentials in memory; start every test
     from zero."""
-    from bulkapi.auth import BASIC_CACHE
+    from kernel.auth import BASIC_CACHE
 
     clear_cache()
     BASIC_CACHE.clear()
@@ -45,7 +45,7 @@ def currencies(db):
     """ISO 4217 codes (a migration loads them; transactional tests truncate them away)."""
     import pycountry
 
-    from bulkapi.models import Currency
+    from kernel.models import Currency
 
     if not Currency.objects.exists():
         Currency.objects.bulk_create([Currency(code=c.alpha_3, name=c.name[:100]) for c in pycountry.currencies])
@@ -97,7 +97,7 @@ def other_api(currencies):
 @pytest.fixture
 def password_checks(monkeypatch):
     """Counts full password checks (PBKDF2 in production) against a found user's stored hash."""
-    from bulkapi.models import User
+    from kernel.models import User
 
     calls = []
     check = User.check_password

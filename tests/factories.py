@@ -3,8 +3,8 @@ import secrets
 import factory
 from factory.django import DjangoModelFactory
 
-from bulkapi.models import ApiToken, ImportDefinition, Site, User, hash_token
-from opportunities.models import Opportunity, Stage
+from entities.opportunities.models import Opportunity, Stage
+from kernel.models import ApiToken, ImportDefinition, Site, User, hash_token
 
 
 class SiteFactory(DjangoModelFactory):
@@ -15,7 +15,7 @@ class SiteFactory(DjangoModelFactory):
 
     @factory.post_generation
     def stages(obj, create, extracted, **kwargs):
-        from opportunities.services import stages_create_defaults
+        from entities.opportunities.services import stages_create_defaults
 
         if create:
             stages_create_defaults(site=obj)

@@ -15,10 +15,10 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from opportunities.models import Opportunity
-from syncs.models import Sync
-from tests.backoffice.helpers import populate, staff_user, superuser
+from entities.opportunities.models import Opportunity
+from pipeline.models import Sync
 from tests.browser.conftest import SERVER_ENV, GunicornServer
+from tests.doors.admin.helpers import populate, staff_user, superuser
 from tests.factories import ImportDefinitionFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -226,8 +226,8 @@ def test_staff_see_none_of_another_sites_records_in_a_real_browser(own_server_ur
     """Site A's staff in Chromium: another site's ids typed into a raw-id field, a delete whose
     cascade reaches another site, their own tokens only, custom field names checked and flagged.
     With ADMIN_SECURITY_SCREENSHOTS=<dir>, each page is saved there as a PNG to look at."""
-    from bulkapi.models import CustomField
-    from contacts.models import Contact
+    from entities.contacts.models import Contact
+    from kernel.models import CustomField
 
     shots = os.environ.get("ADMIN_SECURITY_SCREENSHOTS")
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from opportunities.models import Stage
-from tests.batches.helpers import rows_csv, upload
+from entities.opportunities.models import Stage
+from tests.doors.batch.helpers import rows_csv, upload
 from tests.factories import StageFactory
 
 pytestmark = pytest.mark.django_db

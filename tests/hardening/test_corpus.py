@@ -699,15 +699,15 @@ def _build_world() -> dict:
     import pycountry
     from oauth2_provider.models import Application
 
-    from bulkapi.models import Currency
-    from bulkapi.services import api_token_create, site_create, user_set
-    from contacts.models import Account, Contact
-    from linkage.models import OpportunityContact
-    from opportunities.models import Opportunity, Owner, Pipeline, Stage, Tag
-    from syncs.models import Reject
+    from entities.contacts.models import Account, Contact
+    from entities.linkage.models import OpportunityContact
+    from entities.opportunities.models import Opportunity, Owner, Pipeline, Stage, Tag
+    from kernel.models import Currency
+    from kernel.services import api_token_create, site_create, user_set
+    from pipeline.models import Reject
+    from tests.entities.linkage.helpers import link_definition
     from tests.hardening.helpers import define
-    from tests.linkage.helpers import link_definition
-    from tests.syncs.helpers import run_sync, stage
+    from tests.pipeline.helpers import run_sync, stage
 
     if not Currency.objects.exists():
         Currency.objects.bulk_create([Currency(code=c.alpha_3, name=c.name[:100]) for c in pycountry.currencies])
@@ -739,7 +739,7 @@ def _build_world() -> dict:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     batch = b"OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,EmailAddress\r\n"
     batch += b"2024-01-01T00:00:00Z,USD,10,Prospecting,batch@example.com\r\n"
-    from tests.batches.helpers import csv_file
+    from tests.doors.batch.helpers import csv_file
 
     job = client.post(f"/api/v1/{site.pk}/opportunity/upload/batch", {"file": csv_file(batch)}, format="multipart")
     assert job.status_code == 202, job.content

@@ -20,8 +20,8 @@ import time
 import pytest
 from django.conf import settings
 
-from batches.models import BatchJob
-from bulkapi.models import ImportDefinition, StagedRow, StagedUpload
+from doors.batch.models import BatchJob
+from kernel.models import ImportDefinition, StagedRow, StagedUpload
 from tests.conftest import ROOT, database_url
 from tests.factories import OPPORTUNITY_FIELDS, TokenFactory, UserFactory
 

@@ -3,13 +3,13 @@ chunk's judge SQL and becomes a reject naming the field; the other rows go on.""
 
 import pytest
 
-from bulkapi.models import CustomField
-from contacts.models import Account, Contact
-from opportunities.models import Opportunity
-from syncs.models import Reject
+from entities.contacts.models import Account, Contact
+from entities.opportunities.models import Opportunity
+from kernel.models import CustomField
+from pipeline.models import Reject
 from tests.factories import OPPORTUNITY_FIELDS
 from tests.hardening.helpers import define
-from tests.syncs.helpers import run_sync
+from tests.pipeline.helpers import run_sync
 
 pytestmark = pytest.mark.django_db
 

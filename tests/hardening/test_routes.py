@@ -4,7 +4,7 @@ id in a URL always fits PostgreSQL's bigint and a huge one never reaches Python'
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.converters import IntConverter
 
-from bulkapi.converters import IdConverter
+from kernel.converters import IdConverter
 
 
 def _patterns(resolver: URLResolver, prefix: str = ""):

@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from bulkapi.exceptions import ValidationFailed
-from bulkapi.jsonguard import GUARD_CHUNK, MAX_DIGIT_RUN
-from bulkapi.staging import _json_rows
+from kernel.exceptions import ValidationFailed
+from kernel.jsonguard import GUARD_CHUNK, MAX_DIGIT_RUN
+from pipeline.staging import _json_rows
 
 KEYS = {"a": "a", "b": "b"}
 

@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from ops.models import CallbackFailure
-from syncs.models import Sync, SyncStatus
-from syncs.tasks import sync_callback
+from pipeline.models import Sync, SyncStatus
+from pipeline.tasks import sync_callback
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker_process")]

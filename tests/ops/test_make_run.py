@@ -15,12 +15,12 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from bulkapi.staging import staged_rows_load_json
 from config.celery import app
 from config.runenv import RUN_ENV, run_env_read
 from ops.broker import broker_client, queue_lengths
-from syncs.models import Sync, SyncLane
-from syncs.services import sync_start
+from pipeline.models import Sync, SyncLane
+from pipeline.services import sync_start
+from pipeline.staging import staged_rows_load_json
 from tests.conftest import ROOT, WorkerProcess, database_url, wait_for
 from tests.factories import ImportDefinitionFactory, UserFactory
 

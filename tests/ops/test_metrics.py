@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ops.broker import broker_client
 from ops.models import CallbackFailure
-from syncs.models import Sync, SyncStatus
-from syncs.tasks import purge_expired, sync_run
+from pipeline.models import Sync, SyncStatus
+from pipeline.tasks import purge_expired, sync_run
 from tests.conftest import ROOT, bearer, database_url, wait_for
 from tests.factories import SiteFactory
 

@@ -10,8 +10,8 @@ from django.conf import settings
 
 from config.celery import app
 from ops.broker import broker_client, queue_lengths
-from syncs.models import Sync, SyncStatus
-from syncs.tasks import purge_expired, sync_callback, sync_run
+from pipeline.models import Sync, SyncStatus
+from pipeline.tasks import purge_expired, sync_callback, sync_run
 from tests.conftest import WorkerProcess, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

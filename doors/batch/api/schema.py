@@ -1,0 +1,106 @@
+"""Docs-only serializers of the batch door's wire shapes (the views render them in `render_job`)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_field
+from rest_framework import serializers
+
+from doors.batch.models import BatchStatus
+from doors.eloqua.schema import ErrorSerializer, wire_time_field
+from doors.eloqua.schema.shapes import WIRE_TIME_EXAMPLE
+
+
+class BatchUploadRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The CSV (UTF-8, header row); see docs/batch-upload.md for its columns.")
+
+    class Meta:
+        ref_name = "BatchUpload"
+
+
+class BatchAcceptedSerializer(serializers.Serializer):
+    jobId = serializers.UUIDField()  # noqa: N815 - wire names
+
+    class Meta:
+        ref_name = "BatchAccepted"
+
+
+class BatchErrorSerializer(ErrorSerializer):
+    """A refused file: the first 1000 row errors (`row`, `field` = column, `value`) and how many in all."""
+
+    totalErrors = serializers.IntegerField(  # noqa: N815
+        required=False,
+        min_value=1,
+        help_text="Every row error found (`failures` lists the first); for `invalid_batch`.",
+    )
+
+    class Meta:
+        ref_name = "BatchError"
+
+
+class BatchProgressSerializer(serializers.Serializer):
+    processedRows = serializers.IntegerField(min_value=0)  # noqa: N815
+    totalRows = serializers.IntegerField(min_value=0)  # noqa: N815
+    percent = serializers.FloatField(min_value=0, max_value=100)
+
+    class Meta:
+        ref_name = "BatchProgress"
+
+
+@extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+class FileUrlField(serializers.CharField):
+    """An absolute URL once the job has ended, null before."""
+
+
+class BatchJobSerializer(serializers.Serializer):
+    jobId = serializers.UUIDField()  # noqa: N815
+    status = serializers.ChoiceField(choices=BatchStatus.choices)
+    uploadedFileName = serializers.CharField(allow_blank=True)  # noqa: N815
+    createdOn = wire_time_field()  # noqa: N815
+    updatedOn = wire_time_field()  # noqa: N815
+    actualRowCount = serializers.IntegerField(min_value=0, help_text="Data rows in the file.")  # noqa: N815
+    totalUploadedCount = serializers.IntegerField(min_value=0, help_text="Rows stored.")  # noqa: N815
+    errorCount = serializers.IntegerField(min_value=0, help_text="Rows rejected (or never reached).")  # noqa: N815
+    progress = BatchProgressSerializer()
+    createdStages = serializers.ListField(  # noqa: N815
+        child=serializers.DictField(),
+        help_text="The stages this job created (its file named them and the site did not have them): "
+        "`{id, name}` each, so a typo in PipelineStage is visible.",
+    )
+    errorFileUrl = FileUrlField(help_text="The error file's URL once the job has ended, else null.")  # noqa: N815
+    successFileUrl = FileUrlField(help_text="The success file's URL once the job has ended, else null.")  # noqa: N815
+
+    class Meta:
+        ref_name = "BatchJob"
+
+
+JOB_EXAMPLE = {
+    "jobId": "5099b70a-4236-4c3c-82ad-dfcffe4e4fa5",
+    "status": "partialcomplete",
+    "uploadedFileName": "may-deals.csv",
+    "createdOn": WIRE_TIME_EXAMPLE,
+    "updatedOn": WIRE_TIME_EXAMPLE,
+    "actualRowCount": 4,
+    "totalUploadedCount": 3,
+    "errorCount": 1,
+    "progress": {"processedRows": 4, "totalRows": 4, "percent": 100.0},
+    "createdStages": [{"id": 12, "name": "Demo booked"}],
+    "errorFileUrl": "https://bulk.example/api/v1/1/batch/5099b70a-4236-4c3c-82ad-dfcffe4e4fa5/errors.csv",
+    "successFileUrl": "https://bulk.example/api/v1/1/batch/5099b70a-4236-4c3c-82ad-dfcffe4e4fa5/successes.csv",
+}
+
+INVALID_FILE = OpenApiResponse(
+    BatchErrorSerializer,
+    description="The file was refused; nothing was stored and no job was created.",
+    examples=[
+        OpenApiExample(
+            "A bad currency",
+            value={
+                "code": "invalid_batch",
+                "message": "The file is invalid; nothing was stored and no job was created.",
+                "failures": [{"field": "CurrencyCode", "row": 2, "value": "XYZ",
+                              "constraint": "Not an ISO 4217 currency code."}],
+                "totalErrors": 1,
+            },
+        )
+    ],
+)  # fmt: skip

@@ -1,0 +1,18 @@
+"""This app's routes: `urlpatterns` under /api/v1/, `bulk_urlpatterns` under /api/bulk/2.0/."""
+
+from django.urls import path
+
+from doors.batch.api import views
+
+urlpatterns = [
+    path("<id:site_id>/opportunity/upload/batch", views.BatchUploadApi.as_view(), name="batch-upload"),
+    path("<id:site_id>/batch", views.BatchJobListApi.as_view(), name="batch-list"),
+    path("<id:site_id>/batch/<str:job_id>/status", views.BatchJobStatusApi.as_view(), name="batch-status"),
+    path("<id:site_id>/batch/<str:job_id>/errors.csv", views.BatchErrorFileApi.as_view(), name="batch-error-file"),
+    path(
+        "<id:site_id>/batch/<str:job_id>/successes.csv",
+        views.BatchSuccessFileApi.as_view(),
+        name="batch-success-file",
+    ),
+]
+bulk_urlpatterns: list = []

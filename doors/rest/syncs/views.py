@@ -1,0 +1,294 @@
+"""`/syncs`, `/syncs/{id}`, `/syncs/{id}/logs`, `/syncs/{id}/rejects`."""
+
+from drf_spectacular.utils import OpenApiExample, OpenApiRequest, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from doors.eloqua.schema import page_of
+from doors.eloqua.schema.shapes import (
+    QUOTA_507,
+    WIRE_TIME_EXAMPLE,
+    RejectSerializer,
+    SyncCreateRequestSerializer,
+    SyncDetailSerializer,
+    SyncLogSerializer,
+    SyncSerializer,
+    bulk_list_parameters,
+    error_response,
+    idempotency_parameters,
+    idempotency_responses,
+)
+from kernel.exceptions import NotFound
+from kernel.idempotency import body_digest, idempotent
+from kernel.paging import ListSpec, paginate
+from pipeline.definitions import wire_time
+from pipeline.models import Reject, Sync, SyncLog
+from pipeline.services import render_sync, sync_cancel, sync_create, sync_retry
+
+SYNC_LIST = ListSpec(
+    fields={
+        "status": "status",
+        "syncedInstanceUri": "synced_instance_uri",
+        "createdAt": "created_at",
+        "createdBy": "created_by",
+        "syncStartedAt": "sync_started_at",
+        "syncEndedAt": "sync_ended_at",
+    },
+    default_order=("-created_at", "-id"),
+    date_fields={"createdAt", "syncStartedAt", "syncEndedAt"},
+)
+
+
+SYNC_EXAMPLE = {
+    "syncedInstanceUri": "/opportunities/imports/24",
+    "syncStartedAt": WIRE_TIME_EXAMPLE,
+    "syncEndedAt": WIRE_TIME_EXAMPLE,
+    "status": "warning",
+    "createdAt": WIRE_TIME_EXAMPLE,
+    "createdBy": "API.User",
+    "uri": "/syncs/10",
+}
+PENDING_EXAMPLE = {
+    "syncedInstanceUri": "/opportunities/imports/24",
+    "status": "pending",
+    "createdAt": WIRE_TIME_EXAMPLE,
+    "createdBy": "API.User",
+    "callbackUrl": "https://client.example/synced",
+    "uri": "/syncs/10",
+}
+LOG_EXAMPLE = {
+    "syncUri": "/syncs/10",
+    "count": 2,
+    "severity": "information",
+    "statusCode": "ELQ-00001",
+    "message": "Total records processed.",
+    "createdAt": WIRE_TIME_EXAMPLE,
+}
+REJECT_EXAMPLE = {
+    "fieldValues": {"OpportunityID": "3", "OpportunityName": "Acme", "Stage": "Nope", "Amount": "10"},
+    "invalidFields": ["Stage"],
+    "message": "Invalid opportunity stage.",
+    "statusCode": "ELQ-00039",
+    "recordIndex": 3,
+}
+
+
+def _page(item: dict) -> dict:
+    return {"items": [item], "totalResults": 1, "limit": 1000, "offset": 0, "count": 1, "hasMore": False}
+
+
+def _sync(request, pk: int) -> Sync:
+    sync = Sync.objects.for_site(request.user.site).filter(pk=pk).first()
+    if sync is None:
+        raise NotFound()
+    return sync
+
+
+class SyncListApi(APIView):
+    @extend_schema(
+        operation_id="syncs_list",
+        summary="List syncs",
+        description="Newest first unless `orderBy` says otherwise; batch upload jobs' syncs are listed too.",
+        parameters=bulk_list_parameters(order_by=tuple(SYNC_LIST.fields), q_terms=tuple(SYNC_LIST.fields)),
+        responses={
+            200: OpenApiResponse(
+                page_of(SyncSerializer, "SyncPage"), examples=[OpenApiExample("One page", value=_page(SYNC_EXAMPLE))]
+            )
+        },
+    )
+    def get(self, request):
+        qs = Sync.objects.for_site(request.user.site)
+        return Response(paginate(qs, request.query_params, lambda rows: [render_sync(s) for s in rows], SYNC_LIST))
+
+    @extend_schema(
+        operation_id="syncs_create",
+        summary="Sync an import definition's staged rows",
+        description=(
+            "Validates the definition again (Eloqua 20D: a definition no longer valid is a 400 with `failures`), "
+            "takes the rows staged so far (later uploads wait for the next sync) and queues the run. An unknown "
+            "`syncedInstanceUri` is a 400 naming it; a second sync of a definition while one is pending or active "
+            "is a 409. `callbackUrl` must be a public http(s) URL. A site whose rejected rows are at their quota "
+            "gets a 507 (`quota_exceeded`): the quota is checked when a sync starts, never while it runs."
+        ),
+        request=OpenApiRequest(
+            SyncCreateRequestSerializer,
+            examples=[
+                OpenApiExample(
+                    "Sync an import",
+                    value={
+                        "syncedInstanceUri": "/opportunities/imports/24",
+                        "callbackUrl": "https://client.example/synced",
+                    },
+                )
+            ],
+        ),
+        responses={
+            201: OpenApiResponse(SyncSerializer, examples=[OpenApiExample("Queued", value=PENDING_EXAMPLE)]),
+            507: QUOTA_507,
+            **idempotency_responses("A sync of this definition is already pending or active."),
+        },
+        parameters=idempotency_parameters(201),
+    )
+    def post(self, request):
+        def handle(idempotency):
+            hook = idempotency.hook(lambda sync: (status.HTTP_201_CREATED, render_sync(sync))) if idempotency else None
+            sync = sync_create(site=request.user.site, user=request.user, body=request.data, before_commit=hook)
+            return Response(render_sync(sync), status=status.HTTP_201_CREATED)
+
+        return idempotent(request, handle, digest=body_digest(request))
+
+
+class SyncDetailApi(APIView):
+    @extend_schema(
+        operation_id="syncs_retrieve",
+        summary="Get a sync",
+        description=(
+            "Poll it until `status` is `success`, `warning` (some rows rejected) or `error`. `syncStartedAt` "
+            "appears once it runs, `syncEndedAt` once it ended; `progress` is ours (beyond Eloqua)."
+        ),
+        responses={
+            200: OpenApiResponse(
+                SyncDetailSerializer,
+                examples=[
+                    OpenApiExample(
+                        "Ended with rejects",
+                        value={
+                            **SYNC_EXAMPLE,
+                            "progress": {
+                                "total": 3,
+                                "processed": 3,
+                                "rejected": 1,
+                                "created": 2,
+                                "updated": 0,
+                                "inFlight": 0,
+                            },
+                        },
+                    )
+                ],
+            )
+        },
+    )
+    def get(self, request, pk: int):
+        return Response(render_sync(_sync(request, pk), progress=True))
+
+
+class SyncCancelApi(APIView):
+    """Beyond Eloqua: stop a pending or active sync (it ends `error`, its unprocessed rows rejected
+    as `SRV-00101`); 409 when it has already ended."""
+
+    @extend_schema(
+        operation_id="syncs_cancel",
+        summary="Cancel a pending or active sync",
+        description=(
+            "Beyond Eloqua. The sync stops after the chunk in flight (which commits or rolls back whole): what it "
+            "committed stays, every row it had not processed becomes a reject `SRV-00101` (\"Not processed: the "
+            "sync was cancelled.\"), a log names who cancelled, and its status ends `error` (Eloqua clients know "
+            "only five statuses). Retry it to process those rows. No body. 409 when the sync has already ended."
+        ),
+        request=None,
+        responses={
+            200: OpenApiResponse(
+                SyncDetailSerializer,
+                description="Cancelled: the sync as it ended.",
+                examples=[
+                    OpenApiExample(
+                        "Cancelled",
+                        value={**SYNC_EXAMPLE, "status": "error",
+                               "progress": {"total": 200000, "processed": 200000, "rejected": 149960, "created": 50040,
+                                            "updated": 0, "inFlight": 0}},
+                    )
+                ],
+            ),
+            409: error_response("409", "The sync has already ended."),
+        },
+    )  # fmt: skip
+    def post(self, request, pk: int):
+        sync = sync_cancel(sync_id=_sync(request, pk).pk, by=request.user.username)
+        return Response(render_sync(sync, progress=True))
+
+
+class SyncRetryApi(APIView):
+    """Beyond Eloqua: a new sync over the rows an errored sync did not process; 201 with it."""
+
+    @extend_schema(
+        operation_id="syncs_retry",
+        summary="Retry the rows an errored or cancelled sync did not process",
+        description=(
+            "Beyond Eloqua. A new sync of the same definition over the rows the sync rejected as not processed "
+            "(`SRV-00100` after an error, `SRV-00101` after a cancel), staged again in record order with whatever "
+            "else is staged for the definition. One retry per sync. No body. 409 when the sync did not end in "
+            "`error`, has no such rows, was retried already, or its definition is gone (or is a batch job's: "
+            "upload its error file instead); 400 when the definition is no longer valid."
+        ),
+        request=None,
+        responses={
+            201: OpenApiResponse(
+                SyncSerializer,
+                description="The new sync, queued.",
+                examples=[OpenApiExample("Queued", value={**PENDING_EXAMPLE, "uri": "/syncs/11"})],
+            ),
+            409: error_response("409", "Nothing to retry: see `failures`."),
+            507: QUOTA_507,
+        },
+    )
+    def post(self, request, pk: int):
+        retry = sync_retry(sync_id=_sync(request, pk).pk, user=request.user)
+        return Response(render_sync(retry), status=status.HTTP_201_CREATED)
+
+
+def render_log(log: SyncLog) -> dict:
+    return {
+        "syncUri": f"/syncs/{log.sync_id}",
+        "count": log.count,
+        "severity": log.severity,
+        "statusCode": log.status_code,
+        "message": log.message,
+        "createdAt": wire_time(log.created_at),
+    }
+
+
+def render_reject(reject: Reject) -> dict:
+    return {
+        "fieldValues": reject.field_values,
+        "invalidFields": reject.invalid_fields,
+        "message": reject.message,
+        "statusCode": reject.status_code,
+        "recordIndex": reject.record_index,
+    }
+
+
+class SyncLogsApi(APIView):
+    @extend_schema(
+        operation_id="sync_logs_list",
+        summary="A sync's log entries",
+        description="In the order they were written; Eloqua's codes carry Eloqua's exact texts.",
+        parameters=bulk_list_parameters(),
+        responses={
+            200: OpenApiResponse(
+                page_of(SyncLogSerializer, "SyncLogPage"),
+                examples=[OpenApiExample("One page", value=_page(LOG_EXAMPLE))],
+            )
+        },
+    )
+    def get(self, request, pk: int):
+        qs = SyncLog.objects.filter(sync=_sync(request, pk)).order_by("id")
+        return Response(paginate(qs, request.query_params, lambda rows: [render_log(r) for r in rows]))
+
+
+class SyncRejectsApi(APIView):
+    @extend_schema(
+        operation_id="sync_rejects_list",
+        summary="A sync's rejected rows",
+        description="By `recordIndex`: each row as uploaded, the keys at fault and why.",
+        parameters=bulk_list_parameters(),
+        responses={
+            200: OpenApiResponse(
+                page_of(RejectSerializer, "RejectPage"),
+                examples=[OpenApiExample("One page", value=_page(REJECT_EXAMPLE))],
+            )
+        },
+    )
+    def get(self, request, pk: int):
+        qs = Reject.objects.filter(sync=_sync(request, pk)).order_by("record_index", "id")
+        return Response(paginate(qs, request.query_params, lambda rows: [render_reject(r) for r in rows]))

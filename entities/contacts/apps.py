@@ -1,0 +1,26 @@
+from django.apps import AppConfig
+
+
+class ContactsConfig(AppConfig):
+    name = "entities.contacts"
+    label = "contacts"
+
+    def ready(self) -> None:
+        from entities.contacts import sql
+        from entities.contacts.catalog import ACCOUNT, CONTACT
+        from pipeline.catalog import register
+        from pipeline.processors import register_processor
+
+        register(CONTACT)
+        register(ACCOUNT)
+        # looked up at call time, so tests can wrap sql.process_chunk
+        register_processor(
+            CONTACT.entity,
+            lambda cursor, **kw: sql.process_chunk(cursor, target=sql.CONTACT_TARGET, **kw),
+            finish_logs=sql.finish_logs(("ELQ-00004", "Contacts created."), ("ELQ-00022", "Contacts updated.")),
+        )
+        register_processor(
+            ACCOUNT.entity,
+            lambda cursor, **kw: sql.process_chunk(cursor, target=sql.ACCOUNT_TARGET, **kw),
+            finish_logs=sql.finish_logs(("ELQ-00005", "Accounts created."), ("ELQ-00023", "Accounts updated.")),
+        )

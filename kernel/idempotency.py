@@ -1,0 +1,178 @@
+"""`Idempotency-Key` on the writes a client may need to retry after a timeout: data uploads, `POST
+/syncs`, the batch upload, the deal upsert.
+
+Semantics of Stripe and of the IETF httpapi idempotency-key draft: the same key with the same request
+(method, path, content type and body) within `IDEMPOTENCY_KEY_SECONDS` (24 h) replays the stored
+status and body, with `Idempotent-Replayed: true`, without doing the work again; the same key with
+another request is a 422; while the first request with the key is still running, a 409. Keys are
+scoped to the site and the user. The answer is stored in the same transaction as the work (each
+service takes a `before_commit` hook), so a client that retries after a timeout never has the work
+done twice, and never gets a replay of work that did not commit. Only successful answers are
+stored: a request refused for its input did nothing, and a retry is judged again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.response import Response
+
+from kernel.exceptions import BulkError, Failure, ValidationFailed
+from kernel.models import IdempotencyKey
+
+HEADER = "HTTP_IDEMPOTENCY_KEY"
+# A key is up to 255 visible ASCII characters (a UUID, as clients usually send); the IETF draft sends
+# it as a structured-field string, in double quotes, which are taken off.
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+BLOCK = 64 * 1024
+
+
+class KeyInUse(BulkError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "idempotency_key_in_use"
+    message = "A request with this Idempotency-Key is still being processed; retry later."
+
+
+class KeyReused(BulkError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was used for a different request."
+
+
+class Idempotency:
+    """One request's key: its fingerprint, and the hook that stores the answer with the work."""
+
+    def __init__(self, request, key: str, digest: Callable[[], str]):
+        self.site, self.user, self.key = request.user.site, request.user, key
+        self.digest = digest
+        self._prefix = "\n".join(
+            (request.method, request.path, (request.content_type or "").split(";")[0].strip().lower())
+        )
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"{self._prefix}\n{self.digest()}".encode()).hexdigest()
+
+    def hook(self, render: Callable[[Any], tuple[int, Any]]) -> Callable[[Any], None]:
+        """A `before_commit(result)` for a service: stores `render(result)` = (status, body)."""
+
+        def before_commit(result) -> None:
+            status_code, body = render(result)
+            IdempotencyKey.objects.create(
+                site=self.site,
+                user=self.user,
+                key=self.key,
+                fingerprint=self.fingerprint(),
+                status_code=status_code,
+                body=body,
+            )
+
+        return before_commit
+
+
+def parse_key(raw: str) -> str:
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not _KEY.match(key):
+        raise ValidationFailed(
+            [
+                Failure(
+                    field="Idempotency-Key",
+                    value=raw[:300],
+                    constraint="Must be 1 to 255 visible ASCII characters, such as a UUID.",
+                )
+            ]
+        )
+    return key
+
+
+def idempotent(request, handle: Callable[[Idempotency | None], Response], *, digest: Callable[[], str]) -> Response:
+    """Run `handle(idempotency)` under the request's Idempotency-Key, or replay what it answered.
+
+    `digest()` is the SHA-256 (hex) of the request body; it may read the body (then it is called
+    only once `handle` is done with it, or instead of `handle` to compare with a stored answer)."""
+    raw = request.META.get(HEADER)
+    if raw is None:
+        return handle(None)
+    key = parse_key(raw)
+    lock = f"idempotency:{request.user.site_id}:{request.user.pk}:{key}"
+    with connection.cursor() as cur:
+        # A session lock, held while the request runs (and gone with the connection if the process
+        # dies), tells "still in flight" from "finished".
+        cur.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [lock])
+        if not cur.fetchone()[0]:
+            raise KeyInUse([Failure(field="Idempotency-Key", value=key, constraint=KeyInUse.message)])
+    try:
+        idempotency = Idempotency(request, key, digest)
+        since = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_SECONDS)
+        keys = IdempotencyKey.objects.filter(site=request.user.site, user=request.user, key=key)
+        stored = keys.filter(created_at__gte=since).first()
+        if stored is None:
+            keys.delete()  # an expired answer under this key gives way
+            return handle(idempotency)
+        if idempotency.fingerprint() != stored.fingerprint:
+            raise KeyReused([Failure(field="Idempotency-Key", value=key, constraint=KeyReused.message)])
+        response = Response(stored.body, status=stored.status_code)
+        response["Idempotent-Replayed"] = "true"
+        return response
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock])
+
+
+def body_digest(request) -> Callable[[], str]:
+    """The digest of a body Django holds whole (JSON endpoints, within DATA_UPLOAD_MAX_MEMORY_SIZE):
+    read before DRF parses it."""
+    value = hashlib.sha256(request._request.body).hexdigest()
+    return lambda: value
+
+
+def files_digest(request) -> Callable[[], str]:
+    """The digest of a multipart body's form fields and files, in order (the batch upload)."""
+
+    def digest() -> str:
+        h = hashlib.sha256()
+        for name, value in sorted(request.POST.lists()):
+            h.update(f"field {name}={value!r}\n".encode())
+        for name, files in sorted(request.FILES.lists()):
+            for upload in files:
+                h.update(f"file {name} {upload.name!r} {upload.size}\n".encode())
+                upload.seek(0)
+                for chunk in upload.chunks(BLOCK):
+                    h.update(chunk)
+                upload.seek(0)
+        return h.hexdigest()
+
+    return digest
+
+
+class HashingReader:
+    """A request body stream that hashes what is read from it (the streamed data uploads)."""
+
+    def __init__(self, stream):
+        self.stream, self.sha = stream, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.sha.update(data)
+        return data
+
+    def digest(self) -> str:
+        """The whole body's digest: what has not been read yet is read now (and hashed)."""
+        while self.read(BLOCK):
+            pass
+        return self.sha.hexdigest()
+
+
+def keys_purge_expired() -> int:
+    cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_SECONDS)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

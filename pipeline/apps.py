@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SyncsConfig(AppConfig):
+    name = "pipeline"
+    label = "syncs"

@@ -1,0 +1,101 @@
+"""A batch job on a real Celery worker: a row fails at sync time, the job ends `partialcomplete`,
+the error and success files hold every row exactly once with its own cells (formulas neutralised),
+and the error file, fixed, uploads again as it is."""
+
+import csv
+import io
+
+import pytest
+
+from doors.batch.models import BatchJob
+from entities.opportunities.models import Opportunity, Stage
+from pipeline.models import Reject
+from tests.conftest import WorkerProcess, wait_for
+from tests.doors.batch.helpers import upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HEADER = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,Label,EmailAddress,Label,Reference"
+ROWS = [
+    "2024-05-01T10:00:00Z,GBP,10,Proposal,=SUM(1+1),a@example.com,,=SUM(1+1)",
+    '2024-05-01T10:00:00Z,GBP,20,Proposal,hot,b@example.com,"-x, y",@late',
+    "2024-05-01T10:00:00Z,GBP,-30.5,Negotiation,,c@example.com,cold,plain",
+    "2024-05-01T10:00:00Z,GBP,40,Proposal,,d@example.com,,",
+]
+
+
+def _csv(response) -> list[list[str]]:
+    assert response.status_code == 200
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def _finished(api, job_id):
+    return wait_for(
+        lambda: (
+            (s := api.get(f"/api/v1/{api.site.pk}/batch/{job_id}/status").json())["status"]
+            in ("complete", "partialcomplete", "failed")
+            and s
+        ),
+        timeout=60,
+    )
+
+
+def test_result_files_carry_each_rows_cells_and_the_error_file_uploads_again(api):
+    # given: a valid file (row 2's Reference is free when it is validated) ...
+    text = "\r\n".join([HEADER, *ROWS]) + "\r\n"
+    response = upload(api, text)
+    assert response.status_code == 202, response.content
+    job_id = response.json()["jobId"]
+    # ... and before the worker gets to it, another import creates an opportunity with that Reference
+    late = Opportunity.objects.create(
+        site=api.site, external_id="@LATE", name="someone else's", stage=Stage.objects.for_site(api.site).first()
+    )
+
+    # when: a worker runs the job
+    worker = WorkerProcess()
+    try:
+        status = _finished(api, job_id)
+
+        # then
+        assert status["status"] == "partialcomplete"
+        assert (status["actualRowCount"], status["totalUploadedCount"], status["errorCount"]) == (4, 3, 1)
+        assert Opportunity.objects.get(external_id="@LATE").name == "someone else's"  # never overwritten
+        job = BatchJob.objects.get(uuid=job_id)
+        assert list(Reject.objects.filter(sync=job.sync_id).values_list("record_index", flat=True)) == [2]
+
+        errors = _csv(api.get(status["errorFileUrl"]))
+        successes = _csv(api.get(status["successFileUrl"]))
+        original = HEADER.split(",")
+        assert errors[0] == ["RowNumber", "ErrorCode", "ErrorField", "ErrorMessage", *original]
+        assert successes[0] == ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated", *original]
+        # the row's own cells, in the file's order, neutralised where a spreadsheet would compute them
+        assert errors[1] == [
+            "2", "ELQ-00026", "Reference", "Duplicate identifier.",
+            "2024-05-01T10:00:00Z", "GBP", "20", "Proposal", "hot", "b@example.com", "'-x, y", "'@late",
+        ]  # fmt: skip
+        by_row = {r[0]: r for r in successes[1:]}
+        assert by_row["1"][4:] == ["2024-05-01T10:00:00Z", "GBP", "10", "Proposal", "'=SUM(1+1)", "a@example.com", "",
+                                   "'=SUM(1+1)"]  # fmt: skip
+        assert by_row["1"][1:3] == [str(Opportunity.objects.get(external_id="=SUM(1+1)").uuid), "'=SUM(1+1)"]
+        assert by_row["3"][6] == "-30.5"  # a plain number stays a number
+        assert by_row["4"][2] == f"batch-{job_id}-4"
+        assert {r[0] for r in errors[1:]}.isdisjoint(by_row)
+        assert {r[0] for r in errors[1:]} | set(by_row) == {"1", "2", "3", "4"}
+
+        # when: the user fixes the error file (a Reference of their own) and uploads it as it is
+        late.delete()
+        fixed = io.StringIO()
+        csv.writer(fixed, lineterminator="\r\n").writerows(errors)
+        again = upload(api, fixed.getvalue(), name="errors-fixed.csv")
+        assert again.status_code == 202, again.content
+        status = _finished(api, again.json()["jobId"])
+    finally:
+        worker.stop()
+
+    # then: the row is stored with its cells as first uploaded (the apostrophes undone)
+    assert status["status"] == "complete" and status["totalUploadedCount"] == 1
+    stored = Opportunity.objects.get(site=api.site, external_id="@late")
+    assert stored.labels == ["hot", "-x, y"] and stored.amount == 20
+    successes = _csv(api.get(status["successFileUrl"]))
+    assert successes[0] == ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated", *original]
+    assert successes[1][4:] == errors[1][4:]  # round trip: the same cells again

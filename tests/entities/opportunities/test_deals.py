@@ -1,0 +1,240 @@
+"""`POST /api/v1/deals`: upsert by externalDealId with per-item results."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from entities.contacts.models import Account
+from entities.opportunities.models import Opportunity, Owner, Pipeline, Stage
+from entities.opportunities.services import deals_upsert
+from tests.factories import OpportunityFactory
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/deals"
+
+
+def upsert(api, *deals):
+    response = api.post(URL, {"deals": list(deals)}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def deal(ext="deal-001", **fields):
+    return {"externalDealId": ext, "name": f"Deal {ext}", **fields}
+
+
+def test_creates_then_updates_with_x_api_key(api, token):
+    # given a client using X-Api-Key
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=token.raw)
+
+    # when
+    out = upsert(
+        client,
+        deal(
+            amount=1500.5,
+            stageId="s-neg",
+            stageLabel="Negotiating",
+            pipelineId="p-1",
+            pipelineLabel="Sales",
+            startDate="2026-01-05T10:00:00Z",
+            closedDate="2026-03-01",
+            ownerName="Ann Smith",
+            ownerEmail="ann@example.com",
+            ownerId="u-1",
+            dealCurrencyCode="eur",
+        ),
+    )
+
+    # then
+    assert out["summary"] == {"total": 1, "upserted": 1, "failed": 0}
+    [result] = out["results"]
+    assert result["externalDealId"] == "deal-001" and result["status"] == "upserted"
+    assert result["action"] == "created"
+    opp = Opportunity.objects.get(site=api.site, external_id="deal-001")
+    assert str(opp.uuid) == result["id"]
+    assert opp.name == "Deal deal-001" and opp.amount == Decimal("1500.5") and opp.currency == "EUR"
+    assert opp.open_date == date(2026, 1, 5) and opp.close_date == date(2026, 3, 1)
+    assert opp.stage.external_id == "s-neg" and opp.stage.name == "Negotiating"
+    assert opp.stage.pipeline == Pipeline.objects.get(site=api.site, external_id="p-1", label="Sales")
+    assert (opp.owner.external_id, opp.owner.name, opp.owner.email) == ("u-1", "Ann Smith", "ann@example.com")
+    assert opp.owner_name == "Ann Smith"
+
+    # when the same deal comes again with a new amount only
+    out = upsert(client, deal(amount=99))
+    assert out["results"][0]["action"] == "updated"
+    opp.refresh_from_db()
+    assert opp.amount == 99
+    assert opp.currency == "EUR" and opp.stage.external_id == "s-neg" and opp.owner.external_id == "u-1"
+    assert Opportunity.objects.count() == 1
+
+
+def test_a_request_is_idempotent(api):
+    deals = [deal(f"d-{i}", amount=i, stageLabel="Proposal", ownerEmail="o@example.com") for i in range(5)]
+    first = upsert(api, *deals)
+    state = list(Opportunity.objects.order_by("external_id").values())
+    counts = (Stage.objects.count(), Owner.objects.count(), Pipeline.objects.count())
+
+    second = upsert(api, *deals)
+
+    assert [r["action"] for r in first["results"]] == ["created"] * 5
+    assert [r["action"] for r in second["results"]] == ["unchanged"] * 5
+    assert [r["id"] for r in second["results"]] == [r["id"] for r in first["results"]]
+    assert list(Opportunity.objects.order_by("external_id").values()) == state  # updated_at too
+    assert (Stage.objects.count(), Owner.objects.count(), Pipeline.objects.count()) == counts
+
+
+def test_one_bad_deal_fails_alone_and_results_keep_input_order(api):
+    out = upsert(
+        api,
+        deal("ok-1"),
+        deal("bad-amount", amount="lots"),
+        {"name": "no id"},
+        deal("bad-email", ownerEmail="not-an-email"),
+        deal("bad-date", closedDate="31/12/2026"),
+        deal("bad-currency", dealCurrencyCode="ZZZ"),
+        deal("ok-2", amount="12.50"),
+        "not an object",
+        deal("extra", colour="red"),
+        deal("", name=""),
+    )
+    results = out["results"]
+    assert [r["index"] for r in results] == list(range(10))
+    assert [r["status"] for r in results] == ["upserted", "failed", "failed", "failed", "failed", "failed",
+                                             "upserted", "failed", "failed", "failed"]  # fmt: skip
+    assert out["summary"] == {"total": 10, "upserted": 2, "failed": 8}
+    assert results[1]["error"].startswith("amount: ")
+    assert results[2]["externalDealId"] is None and results[2]["error"].startswith("externalDealId: ")
+    assert results[3]["error"].startswith("ownerEmail: ")
+    assert results[4]["error"].startswith("closedDate: ")
+    assert results[5]["error"].startswith("dealCurrencyCode: ")
+    assert results[8]["error"] == "colour: Unknown property."
+    assert {f["field"] for f in results[9]["failures"]} == {"externalDealId", "name"}
+    assert set(Opportunity.objects.values_list("external_id", flat=True)) == {"ok-1", "ok-2"}
+    assert Opportunity.objects.get(external_id="ok-2").amount == Decimal("12.5")
+
+
+def test_a_failed_update_leaves_the_deal_as_it_was(api):
+    upsert(api, deal("d-1", amount=10, closedDate="2026-01-01"))
+    out = upsert(api, deal("d-1", amount=20, closedDate="never"))
+    assert out["results"][0]["status"] == "failed"
+    opp = Opportunity.objects.get(external_id="d-1")
+    assert opp.amount == 10 and opp.close_date == date(2026, 1, 1)
+
+
+def test_duplicate_ids_in_one_request_fail_the_later_ones(api):
+    out = upsert(api, deal("d-1", amount=1), deal("d-1", amount=2))
+    assert [r["status"] for r in out["results"]] == ["upserted", "failed"]
+    assert out["results"][1]["error"] == "externalDealId: Duplicate of the deal at index 0."
+    assert Opportunity.objects.get(external_id="d-1").amount == 1
+
+
+@pytest.mark.parametrize("count", [0, 101])
+def test_envelope_limits_are_a_400(api, count):
+    response = api.post(URL, {"deals": [deal(f"d-{i}") for i in range(count)]}, format="json")
+    assert response.status_code == 400
+    [failure] = response.json()["failures"]
+    assert failure["field"] == "deals" and "1 to 100" in failure["constraint"]
+    assert not Opportunity.objects.exists()
+
+
+@pytest.mark.parametrize("payload", [{}, {"deals": "x"}, {"deals": [], "more": 1}, []])
+def test_bad_envelopes_are_a_400(api, payload):
+    assert api.post(URL, payload, format="json").status_code == 400
+
+
+def test_unauthenticated_is_401(api):
+    assert APIClient().post(URL, {"deals": [deal()]}, format="json").status_code == 401
+
+
+def test_one_hundred_deals_take_a_fixed_number_of_queries(api, django_assert_max_num_queries):
+    deals = [
+        deal(f"d-{i}", amount=i, stageId=f"s-{i % 3}", pipelineId="p", ownerId=f"u-{i % 4}", ownerName=f"User {i % 4}",
+             associatedAccounts=[{"domain": f"www.c{i}.com"}])
+        for i in range(100)
+    ]  # fmt: skip
+    with django_assert_max_num_queries(30):
+        out = upsert(api, *deals)
+    assert out["summary"]["upserted"] == 100
+    with django_assert_max_num_queries(15):
+        out = upsert(api, *deals)
+    assert {r["action"] for r in out["results"]} == {"unchanged"}
+
+
+def test_accounts_match_by_external_id_then_normalised_domain(api, other_api):
+    by_domain = Account.objects.create(site=api.site, name="Acme", domain="acme.com")
+    by_ext = Account.objects.create(site=api.site, name="Globex", domain="globex.com", external_id="CRM-9")
+    Account.objects.create(site=other_api.site, name="Elsewhere", domain="nomatch.com")
+
+    upsert(
+        api,
+        deal("d-domain", associatedAccounts=[{"domain": "https://WWW.Acme.com/about", "name": "ACME"}]),
+        deal("d-ext", associatedAccounts=[{"domain": "acme.com"}, {"externalId": "CRM-9"}]),
+        deal("d-none", associatedAccounts=[{"domain": "nomatch.com", "name": "Nobody Inc"}]),
+        deal("d-absent"),
+    )
+
+    opps = {o.external_id: o for o in Opportunity.objects.all()}
+    assert opps["d-domain"].company == by_domain and opps["d-domain"].account_name == "Acme"
+    assert opps["d-ext"].company == by_ext
+    assert opps["d-none"].company is None and opps["d-none"].account_name == "Nobody Inc"
+    assert opps["d-absent"].company is None
+
+
+def test_stage_label_matches_existing_stage_and_unknown_ids_adopt_or_create(api):
+    upsert(
+        api,
+        deal("by-label", stageLabel="proposal"),
+        deal("adopts", stageId="crm-7", stageLabel="Negotiation"),
+        deal("new", stageId="crm-8", stageLabel="Verbal"),
+        deal("default"),
+        deal("pipeline-only", pipelineLabel="Renewals"),
+    )
+    opps = {o.external_id: o for o in Opportunity.objects.select_related("stage")}
+    assert opps["by-label"].stage.name == "Proposal"
+    assert opps["adopts"].stage.name == "Negotiation" and opps["adopts"].stage.external_id == "crm-7"
+    assert opps["new"].stage.name == "Verbal" and opps["new"].stage.external_id == "crm-8"
+    assert opps["default"].stage.name == "Prospecting"
+    assert Pipeline.objects.filter(site=api.site, external_id="Renewals", label="Renewals").exists()
+    # a stage id whose label is taken by a stage with another id fails that deal only
+    out = upsert(api, deal("clash", stageId="crm-9", stageLabel="Verbal"), deal("fine"))
+    assert [r["status"] for r in out["results"]] == ["failed", "upserted"]
+    assert out["results"][0]["error"].startswith("stageId: ")
+
+
+def test_updates_opportunities_from_other_doors_and_keeps_their_fields(api):
+    opp = OpportunityFactory(site=api.site, external_id="ELQ-5", territory="EMEA", currency="USD")
+    out = upsert(api, deal("ELQ-5", name="Renamed"))
+    assert out["results"][0] == {
+        "index": 0, "externalDealId": "ELQ-5", "status": "upserted", "action": "updated", "id": str(opp.uuid)
+    }  # fmt: skip
+    opp.refresh_from_db()
+    assert opp.name == "Renamed" and opp.territory == "EMEA" and opp.currency == "USD"
+
+
+def test_explicit_nulls_clear_and_the_site_currency_is_the_default(api):
+    api.site.default_currency = "GBP"
+    api.site.save()
+    upsert(api, deal("d-1", amount=5, closedDate="2026-01-01"))
+    opp = Opportunity.objects.get(external_id="d-1")
+    assert opp.currency == "GBP"
+    upsert(api, deal("d-1", amount=None, closedDate=None))
+    opp.refresh_from_db()
+    assert opp.amount is None and opp.close_date is None and opp.currency == "GBP"
+
+
+def test_deals_are_site_scoped(api, other_api):
+    upsert(api, deal("same-id", amount=1))
+    upsert(other_api, deal("same-id", amount=2))
+    assert sorted(Opportunity.objects.values_list("site_id", "amount")) == sorted(
+        [(api.site.pk, Decimal(1)), (other_api.site.pk, Decimal(2))]
+    )
+
+
+def test_service_reports_outcomes_in_input_order(site):
+    outcomes = deals_upsert(
+        site=site, deals=[(0, {"external_id": "b", "name": "B"}), (1, {"external_id": "a", "name": "A"})]
+    )
+    assert [(o.index, o.external_id, o.action) for o in outcomes] == [(0, "b", "created"), (1, "a", "created")]

@@ -1,0 +1,158 @@
+"""`Idempotency-Key` on data uploads, `POST /syncs`, the batch upload and the deal upsert: the same key
+and request replay the stored answer without doing the work again; another request under the key is
+a 422; a request while the first is in flight is a 409; keys are per site and user, and expire."""
+
+import json
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from doors.batch.models import BatchJob
+from entities.opportunities.models import Opportunity
+from kernel.models import IdempotencyKey, StagedRow
+from pipeline.models import Sync
+from tests.concurrency import conninfo
+from tests.conftest import bearer
+from tests.doors.batch.helpers import rows_csv, upload
+from tests.factories import ImportDefinitionFactory, TokenFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ROWS = [{"OpportunityID": "1", "OpportunityName": "One", "Amount": "10", "Stage": "Proposal"}]
+
+
+def key(k: str) -> dict:
+    return {"HTTP_IDEMPOTENCY_KEY": k}
+
+
+def data_url(definition) -> str:
+    return f"/api/bulk/2.0/opportunities/imports/{definition.pk}/data"
+
+
+def test_a_retried_upload_stages_its_rows_once(api):
+    definition = ImportDefinitionFactory(site=api.site)
+    body = json.dumps(ROWS)
+
+    first = api.post(data_url(definition), body, content_type="application/json", **key("up-1"))
+    again = api.post(data_url(definition), body, content_type="application/json", **key("up-1"))
+
+    assert first.status_code == again.status_code == 204
+    assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
+    assert StagedRow.objects.filter(definition=definition).count() == 1
+    csv = "OpportunityID,OpportunityName,Amount,Stage\n2,Two,5,Proposal\n"
+    assert api.post(data_url(definition), csv, content_type="text/csv", **key("up-2")).status_code == 204
+    assert api.post(data_url(definition), csv, content_type="text/csv", **key("up-2")).status_code == 204
+    assert StagedRow.objects.filter(definition=definition).count() == 2
+
+
+def test_the_same_key_with_another_body_is_a_422_and_nothing_is_done(api):
+    definition = ImportDefinitionFactory(site=api.site)
+    assert (
+        api.post(data_url(definition), json.dumps(ROWS), content_type="application/json", **key("k")).status_code == 204
+    )
+
+    other = api.post(data_url(definition), json.dumps(ROWS * 2), content_type="application/json", **key("k"))
+
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert other.json()["failures"][0]["field"] == "Idempotency-Key"
+    assert StagedRow.objects.filter(definition=definition).count() == 1
+
+
+def test_an_auto_sync_upload_replays_its_sync(api):
+    definition = ImportDefinitionFactory(site=api.site, is_sync_triggered_on_import=True)
+    body = json.dumps(ROWS)
+
+    first = api.post(data_url(definition), body, content_type="application/json", **key("auto"))
+    again = api.post(data_url(definition), body, content_type="application/json", **key("auto"))
+
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json() and Sync.objects.filter(definition=definition).count() == 1
+
+
+def test_a_retried_sync_request_makes_one_sync(api):
+    definition = ImportDefinitionFactory(site=api.site)
+    body = {"syncedInstanceUri": f"/opportunities/imports/{definition.pk}"}
+
+    first = api.post("/api/bulk/2.0/syncs", body, format="json", **key("s-1"))
+    again = api.post("/api/bulk/2.0/syncs", body, format="json", **key('"s-1"'))  # the draft's quoted form
+
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert Sync.objects.filter(definition=definition).count() == 1
+
+
+def test_a_key_in_flight_is_a_409(api):
+    """Another request holds the key (its session lock) while it runs."""
+    definition = ImportDefinitionFactory(site=api.site)
+    with psycopg.connect(conninfo(), autocommit=True) as other:
+        lock = f"idempotency:{api.site.pk}:{api.user.pk}:busy"
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [lock])
+        response = api.post(data_url(definition), json.dumps(ROWS), content_type="application/json", **key("busy"))
+    assert response.status_code == 409 and response.json()["code"] == "idempotency_key_in_use"
+    assert StagedRow.objects.filter(definition=definition).count() == 0
+    assert (
+        api.post(data_url(definition), json.dumps(ROWS), content_type="application/json", **key("busy")).status_code
+        == 204
+    )
+
+
+def test_keys_are_per_user_and_expire_and_refused_requests_are_not_stored(api):
+    definition = ImportDefinitionFactory(site=api.site)
+    other = APIClient()
+    other.credentials(**bearer(TokenFactory(user=UserFactory(site=api.site)).raw))
+    body = json.dumps(ROWS)
+    assert api.post(data_url(definition), body, content_type="application/json", **key("shared")).status_code == 204
+    assert other.post(data_url(definition), body, content_type="application/json", **key("shared")).status_code == 204
+    assert StagedRow.objects.filter(definition=definition).count() == 2  # two users, two uploads
+
+    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    assert api.post(data_url(definition), body, content_type="application/json", **key("shared")).status_code == 204
+    assert StagedRow.objects.filter(definition=definition).count() == 3  # expired: done again
+
+    bad = api.post(data_url(definition), "[1]", content_type="application/json", **key("fix-me"))
+    assert bad.status_code == 400
+    fixed = api.post(data_url(definition), body, content_type="application/json", **key("fix-me"))
+    assert fixed.status_code == 204 and "Idempotent-Replayed" not in fixed  # the refused one did nothing
+
+    too_long = api.post(data_url(definition), body, content_type="application/json", **key("x" * 256))
+    assert too_long.status_code == 400 and too_long.json()["failures"][0]["field"] == "Idempotency-Key"
+
+
+def test_a_retried_batch_upload_makes_one_job(api):
+    text = rows_csv("2025-01-01T00:00:00Z,USD,10,Proposal,a@example.com,R-1")
+    first = api.post(
+        f"/api/v1/{api.site.pk}/opportunity/upload/batch",
+        {"file": _file(text)},
+        format="multipart",
+        **key("batch-1"),
+    )
+    again = api.post(
+        f"/api/v1/{api.site.pk}/opportunity/upload/batch",
+        {"file": _file(text)},
+        format="multipart",
+        **key("batch-1"),
+    )
+    assert first.status_code == again.status_code == 202 and first.json() == again.json()
+    assert BatchJob.objects.filter(site=api.site).count() == 1
+    changed = upload(api, text.replace("R-1", "R-2"))
+    assert changed.status_code == 202  # without a key: a new job
+
+
+def _file(text: str):
+    from tests.doors.batch.helpers import csv_file
+
+    return csv_file(text)
+
+
+def test_a_retried_deal_upsert_replays_its_results(api):
+    body = {"deals": [{"externalDealId": "d-1", "name": "Acme", "amount": 5}]}
+    first = api.post("/api/v1/deals", body, format="json", **key("deals-1"))
+    Opportunity.objects.filter(site=api.site).update(name="changed meanwhile")
+
+    again = api.post("/api/v1/deals", body, format="json", **key("deals-1"))
+
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    assert first.json()["results"][0]["action"] == "created"
+    assert Opportunity.objects.get(site=api.site).name == "changed meanwhile"  # not upserted again
