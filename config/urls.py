@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from doors.eloqua.oauth import TokenApi
 from doors.eloqua.views import HealthApi, IdApi
-from kernel.oauth import TokenApi
 from ops.metrics import metrics_view
 
 # Each door registers its own routes in its `urls.py`: `urlpatterns` (REST, /api/v1/) and

@@ -10,6 +10,7 @@ import logging
 import re
 import tempfile
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import BadRequest, DisallowedHost, PermissionDenied, SuspiciousOperation, TooManyFieldsSent
@@ -219,8 +220,14 @@ class JsonErrorMiddleware:
 
 # --- body framing, below Django (WSGI) -------------------------------------------------------
 
-_BATCH_UPLOAD = re.compile(r"/opportunity/upload/batch/*$")
+_BODY_LIMITS: list[tuple[re.Pattern, Callable[[], int]]] = []
 _SPOOL_BLOCK = 64 * 1024
+
+
+def register_body_limit(path: str, limit: Callable[[], int]) -> None:
+    """A door whose bodies have their own size limit (the batch upload's files) names its paths
+    (a regular expression searched in PATH_INFO) and the limit, read per request."""
+    _BODY_LIMITS.append((re.compile(path), limit))
 
 
 def _body_errors() -> tuple[type[BaseException], ...]:
@@ -298,11 +305,10 @@ class BodyFramingMiddleware:
 
     @staticmethod
     def _limit(environ) -> int:
-        if _BATCH_UPLOAD.search(environ.get("PATH_INFO", "")):
-            from doors.batch.api.views import MULTIPART_OVERHEAD
-            from doors.batch.services import max_upload_bytes
-
-            return max_upload_bytes() + MULTIPART_OVERHEAD
+        path = environ.get("PATH_INFO", "")
+        for pattern, limit in _BODY_LIMITS:
+            if pattern.search(path):
+                return limit()
         return max(settings.BULK_MAX_UPLOAD_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
     def _spool(self, environ):

@@ -24,7 +24,7 @@ cost grows with a site's running uploads, syncs and jobs, never with its staged 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -92,15 +92,22 @@ class Usage:
         return self.used[quota]
 
 
+_USAGE: dict[Quota, Callable[[], sql.Composable]] = {}
+
+
+def register_usage(quota: Quota, column: Callable[[], sql.Composable]) -> None:
+    """A quota whose use is stored above the pipeline (a door's own files): its owner gives the
+    expression that sums it for the site `%(site)s`. Unregistered, the use counts as 0."""
+    _USAGE[quota] = column
+
+
 def _usage_statement(quotas: Iterable[Quota]) -> sql.Composed:
-    from doors.batch.models import BatchJob
     from pipeline.models import Sync, SyncStatus
 
     names = {
         "upload": sql.Identifier(StagedUpload._meta.db_table),
         "definition": sql.Identifier(ImportDefinition._meta.db_table),
         "sync": sql.Identifier(Sync._meta.db_table),
-        "job": sql.Identifier(BatchJob._meta.db_table),
         "running": Value([SyncStatus.PENDING.value, SyncStatus.ACTIVE.value]),
     }
     # Staged rows are counted by their uploads (one row per request, never the staged rows): those
@@ -118,13 +125,12 @@ def _usage_statement(quotas: Iterable[Quota]) -> sql.Composed:
     columns = {
         Quota.STAGED_ROWS: "(SELECT coalesce(sum(row_count), 0) FROM staged)",
         Quota.STAGED_BYTES: "(SELECT coalesce(sum(byte_count), 0) FROM staged)",
-        Quota.BATCH_FILE_BYTES: "(SELECT coalesce(sum(byte_count), 0) FROM {job} WHERE site_id = %(site)s)",
         Quota.REJECTS: "(SELECT coalesce(sum(rejected), 0) FROM {sync} WHERE site_id = %(site)s)",
     }
     quotas = list(quotas)
     text = staged if {Quota.STAGED_ROWS, Quota.STAGED_BYTES} & set(quotas) else ""
-    text += "SELECT " + ", ".join(columns[q] for q in quotas)
-    return sql.SQL(text).format(**names)
+    parts = [_USAGE[q]() if q in _USAGE else sql.SQL(columns.get(q, "0")).format(**names) for q in quotas]
+    return sql.SQL(text).format(**names) + sql.SQL("SELECT ") + sql.SQL(", ").join(parts)
 
 
 def site_usage(site_id: int, quotas: Iterable[Quota] = tuple(Quota)) -> Usage:

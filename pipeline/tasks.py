@@ -86,7 +86,7 @@ def sync_callback(self, sync_id: int) -> None:
 
 @shared_task(name="syncs.purge_expired", acks_late=True)
 def purge_expired() -> dict:
-    from kernel.services import imports_purge_expired
+    from pipeline.services.imports import imports_purge_expired
 
     return imports_purge_expired()
 

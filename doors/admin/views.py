@@ -22,11 +22,11 @@ from doors.batch.csvfiles import csv_lines
 from doors.batch.selectors import batch_result_file
 from kernel.exceptions import BulkError, ValidationFailed
 from kernel.models import ImportDefinition, ImportRule, StagedRow
-from kernel.services import import_definition_create
 from pipeline.catalog import entity_spec
 from pipeline.dryrun import DRY_RUN_ROWS, sync_dry_run
 from pipeline.selectors import in_flight_rows
 from pipeline.services import sync_cancel, sync_retry
+from pipeline.services.imports import import_definition_create
 
 logger = logging.getLogger(__name__)
 

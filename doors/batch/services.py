@@ -187,3 +187,10 @@ def _stages_create(*, site: Site, names: dict[str, str]) -> list[dict]:
         )
         created = {name: pk for pk, name in cur.fetchall()}
     return [{"id": created[name], "name": name} for name in new if name in created]
+
+
+def batch_file_bytes_usage() -> sql.Composable:
+    """The site's stored batch files, for the BATCH_FILE_BYTES quota (pipeline.quotas)."""
+    return sql.SQL("(SELECT coalesce(sum(byte_count), 0) FROM {} WHERE site_id = %(site)s)").format(
+        sql.Identifier(BatchJob._meta.db_table)
+    )

@@ -34,17 +34,16 @@ from kernel.exceptions import NotFound, error_body
 from kernel.idempotency import HashingReader, idempotent
 from kernel.models import ImportDefinition
 from kernel.paging import ListSpec, paginate, paginate_list
-from kernel.services import (
-    CSV_TYPES,
-    JSON_TYPES,
+from kernel.services import CSV_TYPES, JSON_TYPES
+from pipeline.catalog import entity_spec
+from pipeline.definitions import render_definition
+from pipeline.services.imports import (
     UploadOutcome,
     import_data_load,
     import_definition_create,
     import_definition_delete,
     import_definition_update,
 )
-from pipeline.catalog import entity_spec
-from pipeline.definitions import render_definition
 from pipeline.staging import staged_rows_clear
 
 logger = logging.getLogger(__name__)

@@ -8,6 +8,8 @@ class OpportunitiesConfig(AppConfig):
     def ready(self) -> None:
         from entities.opportunities import sql
         from entities.opportunities.catalog import OPPORTUNITY
+        from entities.opportunities.services import stages_create_defaults
+        from kernel.services import site_setup_register
         from pipeline.catalog import register
         from pipeline.processors import register_processor
 
@@ -19,3 +21,4 @@ class OpportunitiesConfig(AppConfig):
             lane_key=sql.lane_key,
             writes=("opportunities_opportunity",),
         )
+        site_setup_register(lambda site: stages_create_defaults(site=site))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def define(site, entity: str, fields: dict, ident: str, **extra):
     """An import definition made through the service (the same validation as the API)."""
-    from kernel.services import import_definition_create
+    from pipeline.services.imports import import_definition_create
     from tests.factories import UserFactory
 
     body = {"name": "import", "fields": fields, "identifierFieldName": ident, **extra}

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 
 from kernel.models import ImportDefinition
-from kernel.services import import_definition_create
 from pipeline.dryrun import sync_dry_run
+from pipeline.services.imports import import_definition_create
 from tests.factories import ImportDefinitionFactory, OpportunityFactory, UserFactory
 from tests.pipeline.helpers import run_sync, stage
 

@@ -240,8 +240,8 @@ def test_a_definition_with_a_running_sync_cannot_be_deleted_by_any_path(site):
     from django.db import IntegrityError, connection, transaction
 
     from kernel.exceptions import Conflict
-    from kernel.services import import_definition_delete
     from pipeline.services import sync_start
+    from pipeline.services.imports import import_definition_delete
     from tests.factories import UserFactory
 
     definition = ImportDefinitionFactory(site=site)

@@ -48,18 +48,16 @@ from kernel.models import (
     UpdateRule,
     User,
 )
-from kernel.services import (
-    RUNNING_SYNC,
-    api_token_create,
-    api_token_revoke,
+from kernel.services import RUNNING_SYNC, api_token_create, api_token_revoke
+from pipeline.catalog import custom_field_name_problem, custom_field_statement, entity_spec, validate_custom_field_name
+from pipeline.definitions import validate_definition
+from pipeline.quotas import Quota, quota_limits, site_usage
+from pipeline.services.imports import (
     definition_has_running_sync,
     import_definition_create,
     import_definition_delete,
     import_definition_update,
 )
-from pipeline.catalog import custom_field_name_problem, custom_field_statement, entity_spec, validate_custom_field_name
-from pipeline.definitions import validate_definition
-from pipeline.quotas import Quota, quota_limits, site_usage
 
 __all__ = ["SiteScopedAdmin"]  # re-exported: other apps' admins import it from here
 

@@ -263,7 +263,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{what}: {count} sync(s) re-enqueued (a lane already running ignores its extra message)")
 
     def handle_purge(self, **_) -> None:
-        from kernel.services import imports_purge_expired
+        from pipeline.services.imports import imports_purge_expired
 
         purged = imports_purge_expired()
         self.stdout.write(

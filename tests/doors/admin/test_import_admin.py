@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from entities.opportunities.models import Opportunity
 from kernel.models import ImportDefinition, StagedRow, StagedUpload
-from kernel.services import imports_purge_expired
 from pipeline.models import Sync
+from pipeline.services.imports import imports_purge_expired
 from tests.doors.admin.helpers import staff_user
 from tests.doors.batch.helpers import csv_file
 from tests.factories import ImportDefinitionFactory, SiteFactory

@@ -27,7 +27,7 @@ ACCOUNT_FIELDS = {
 
 
 def define(site, entity, fields, ident, **extra):
-    from kernel.services import import_definition_create
+    from pipeline.services.imports import import_definition_create
 
     body = {"name": "import", "fields": fields, "identifierFieldName": ident, **extra}
     return import_definition_create(site=site, user=UserFactory(site=site), entity=entity, body=body)

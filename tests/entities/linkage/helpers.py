@@ -1,5 +1,5 @@
 from kernel.models import ImportDefinition
-from kernel.services import import_definition_create
+from pipeline.services.imports import import_definition_create
 from tests.factories import UserFactory
 
 

@@ -195,7 +195,7 @@ def test_overlapping_uploads_to_an_auto_sync_definition_run_one_after_the_other(
     """Two uploads at once to a definition that syncs on import: the first makes the sync, the
     second waits for it and finds that sync pending (409, rows staged). Both holding the
     definition FOR SHARE and then asking FOR UPDATE was a deadlock, and a 500."""
-    from kernel.services import import_data_load
+    from pipeline.services.imports import import_data_load
 
     definition = ImportDefinitionFactory(site=api.site, is_sync_triggered_on_import=True)
     raw = json.dumps(ROWS).encode()
