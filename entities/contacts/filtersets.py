@@ -7,8 +7,7 @@ from django.db.models import Q
 
 from entities.contacts.domains import normalise_domain
 from entities.contacts.models import Account, Contact
-from entities.opportunities.filtersets import TextFilter
-from kernel.filters import IsoDateTimeFilter
+from kernel.filters import IsoDateTimeFilter, TextFilter
 
 
 class ContactFilter(django_filters.FilterSet):

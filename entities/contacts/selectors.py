@@ -1,4 +1,4 @@
-"""Reads the REST views share: one site's contacts, accounts and their linked opportunities."""
+"""Reads the REST views share: one site's contacts and accounts (their opportunities: entities.linkage.selectors)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from entities.contacts.models import Account, Contact
-from entities.opportunities.models import Opportunity
-from entities.opportunities.selectors import opportunity_list
 from kernel.exceptions import NotFound
 from kernel.models import Site
 
@@ -33,13 +31,3 @@ def account_get(*, site: Site, id: UUID) -> Account:
     if account is None:
         raise NotFound()
     return account
-
-
-def contact_opportunities(*, contact: Contact) -> QuerySet[Opportunity]:
-    """The opportunities linked to the contact, loaded as `/api/v1/opportunities` renders them."""
-    return opportunity_list(site=contact.site_id).filter(contact_links__contact=contact).order_by("id")
-
-
-def account_opportunities(*, account: Account) -> QuerySet[Opportunity]:
-    """The opportunities whose company is this account (a by-account linkage sets it)."""
-    return opportunity_list(site=account.site_id).filter(company=account).order_by("id")

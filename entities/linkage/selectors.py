@@ -1,4 +1,4 @@
-"""Reads of links: an opportunity's contacts."""
+"""Reads of links: an opportunity's contacts, a contact's or an account's opportunities."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from entities.contacts.models import Contact
+from entities.contacts.models import Account, Contact
 from entities.opportunities.models import Opportunity
+from entities.opportunities.selectors import opportunity_list
 from kernel.exceptions import NotFound
 from kernel.models import Site
 
@@ -26,3 +27,13 @@ def opportunity_contacts(*, opportunity: Opportunity) -> QuerySet[Contact]:
         .select_related("account")
         .order_by("id")
     )
+
+
+def contact_opportunities(*, contact: Contact) -> QuerySet[Opportunity]:
+    """The opportunities linked to the contact, loaded as `/api/v1/opportunities` renders them."""
+    return opportunity_list(site=contact.site_id).filter(contact_links__contact=contact).order_by("id")
+
+
+def account_opportunities(*, account: Account) -> QuerySet[Opportunity]:
+    """The opportunities whose company is this account (a by-account linkage sets it)."""
+    return opportunity_list(site=account.site_id).filter(company=account).order_by("id")

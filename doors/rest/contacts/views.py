@@ -18,6 +18,7 @@ from doors.rest.opportunities.serializers import OpportunitySerializer
 from entities.contacts import selectors, services
 from entities.contacts.filtersets import AccountFilter, ContactFilter
 from entities.contacts.models import Account, Contact
+from entities.linkage import selectors as linkage_selectors
 from entities.opportunities.filtersets import OpportunityFilterSet
 from entities.opportunities.models import Opportunity
 from kernel.paging import EnvelopePagination, ListSpec
@@ -112,7 +113,7 @@ class ContactOpportunitiesApi(_LinkedOpportunitiesApi):
 
     def get_queryset(self):
         contact = selectors.contact_get(site=self.request.user.site, id=self.kwargs["id"])
-        return selectors.contact_opportunities(contact=contact)
+        return linkage_selectors.contact_opportunities(contact=contact)
 
 
 class AccountListApi(_SiteApi, generics.ListAPIView):
@@ -160,4 +161,4 @@ class AccountOpportunitiesApi(_LinkedOpportunitiesApi):
 
     def get_queryset(self):
         account = selectors.account_get(site=self.request.user.site, id=self.kwargs["id"])
-        return selectors.account_opportunities(account=account)
+        return linkage_selectors.account_opportunities(account=account)
