@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from kernel.exceptions import Failure, ValidationFailed
-from kernel.models import CustomField, DataType, Site
+from kernel.models import Site
+from pipeline.models import CustomField, DataType
 from pipeline.statements import Statement, StatementError, parse_statement
 
 CUSTOM_FIELD_ID_BASE = 1_000_000
@@ -49,7 +50,7 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class EntitySpec:
-    entity: str  # kernel.models.Entity value
+    entity: str  # pipeline.models.Entity value
     statement_root: str  # e.g. "opportunity"
     fields_uri: str  # e.g. "/opportunities/fields"
     standard: tuple[FieldSpec, ...]
@@ -163,7 +164,7 @@ class Mapping:
 
 def mappings_for(definition) -> list[Mapping]:
     """The definition's columns resolved against the site's catalog, with their update rules."""
-    from kernel.models import UpdateRule
+    from pipeline.models import UpdateRule
 
     catalog = entity_spec(definition.entity).lookup(definition.site)
     by_field = definition.update_rule_by_field or {}

@@ -12,8 +12,9 @@ from datetime import UTC, timedelta
 
 from kernel.exceptions import Failure, ValidationFailed
 from kernel.limits import parse_bounded_int, text_problem
-from kernel.models import Entity, ImportDefinition, ImportRule, Site, UpdateRule
+from kernel.models import Site
 from pipeline.catalog import EntitySpec, FieldSpec, entity_spec
+from pipeline.models import Entity, ImportDefinition, ImportRule, UpdateRule
 from pipeline.statements import StatementError, parse_statement
 
 MAX_FIELDS = 100

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from psycopg import sql
 
-from kernel.models import Entity, ImportDefinition, User
+from kernel.models import User
 from pipeline.catalog import mappings_for
 from pipeline.definitions import render_definition, validate_definition
-from pipeline.models import Reject, Sync, SyncStatus
+from pipeline.models import Entity, ImportDefinition, Reject, Sync, SyncStatus
 from pipeline.processors import registration_for, staged_chunk
 
 DRY_RUN_ROWS = 20  # rows of the file a dry run judges: enough to see the mapping work, instant

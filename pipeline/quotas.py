@@ -34,7 +34,8 @@ from psycopg import sql
 
 from kernel.db import Value
 from kernel.exceptions import QuotaExceeded
-from kernel.models import ImportDefinition, Site, StagedUpload
+from kernel.models import Site
+from pipeline.models import ImportDefinition, StagedUpload
 
 
 class Quota(StrEnum):

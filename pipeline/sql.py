@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from psycopg import sql
 
 from kernel.db import Value
-from kernel.models import DataType, UpdateRule
 from pipeline.catalog import Mapping
+from pipeline.models import DataType, UpdateRule
 
 
 def raw_columns(mappings: Iterable[Mapping], source: str = "s") -> sql.Composable:

@@ -29,7 +29,7 @@ from kernel.db import Value
 from kernel.exceptions import Failure, IncompleteBody, PayloadTooLarge, ValidationFailed
 from kernel.jsonguard import JsonGuard
 from kernel.limits import text_problem
-from kernel.models import ImportDefinition, StagedRow, StagedUpload
+from pipeline.models import ImportDefinition, StagedRow, StagedUpload
 from pipeline.quotas import UPLOAD, Quota, QuotaRoom, quota_commit_check, quota_room
 
 BLOCK = 64 * 1024  # bytes per read from the request stream and per COPY write

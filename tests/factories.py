@@ -4,7 +4,8 @@ import factory
 from factory.django import DjangoModelFactory
 
 from entities.opportunities.models import Opportunity, Stage
-from kernel.models import ApiToken, ImportDefinition, Site, User, hash_token
+from kernel.models import ApiToken, Site, User, hash_token
+from pipeline.models import ImportDefinition
 
 
 class SiteFactory(DjangoModelFactory):

@@ -10,9 +10,10 @@ from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.core.exceptions import ValidationError
 
 from kernel.auth import login_account
-from kernel.models import Entity, ImportDefinition, Site
+from kernel.models import Site
 from kernel.services import user_password_change
 from kernel.throttle import login_attempt, login_failure_record, login_refusal, login_success_record
+from pipeline.models import Entity, ImportDefinition
 
 LOGIN_HELP = "Site\\user, e.g. Demo\\demo; a plain user name works when only one site has a user of that name."
 

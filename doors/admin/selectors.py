@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from doors.batch.models import BatchJob
 from doors.batch.selectors import batch_job_state
-from kernel.models import ImportDefinition, User
-from pipeline.models import TERMINAL, Reject, Sync, SyncStatus
+from kernel.models import User
+from pipeline.models import TERMINAL, ImportDefinition, Reject, Sync, SyncStatus
 from pipeline.selectors import SyncProgress, in_flight_rows, sync_progress
 
 RECENT = 10  # finished syncs and batch jobs on the dashboard

@@ -11,9 +11,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from kernel.exceptions import Conflict, Failure, PayloadTooLarge, ValidationFailed
-from kernel.models import ImportDefinition, Site, User
+from kernel.models import Site, User
 from pipeline.definitions import parse_duration, render_definition, validate_definition
-from pipeline.models import Sync
+from pipeline.models import ImportDefinition, Sync
 from pipeline.services import sync_snapshot
 from pipeline.services.imports import import_definition_create, import_definition_delete
 from pipeline.staging import staged_rows_load_csv

@@ -21,9 +21,9 @@ from doors.admin.services import import_draft_confirm, import_draft_create, impo
 from doors.batch.csvfiles import csv_lines
 from doors.batch.selectors import batch_result_file
 from kernel.exceptions import BulkError, ValidationFailed
-from kernel.models import ImportDefinition, ImportRule, StagedRow
 from pipeline.catalog import entity_spec
 from pipeline.dryrun import DRY_RUN_ROWS, sync_dry_run
+from pipeline.models import ImportDefinition, ImportRule, StagedRow
 from pipeline.selectors import in_flight_rows
 from pipeline.services import sync_cancel, sync_retry
 from pipeline.services.imports import import_definition_create

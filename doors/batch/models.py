@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from django.db import models
 
-from kernel.models import ImportDefinition, Site
+from kernel.models import Site
 from kernel.querysets import SiteScopedQuerySet
+from pipeline.models import ImportDefinition
 
 
 class BatchStatus(models.TextChoices):

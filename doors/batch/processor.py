@@ -7,8 +7,8 @@ from psycopg import sql
 from doors.batch import sql as batch_sql
 from entities.opportunities import sql as opportunity_sql
 from entities.opportunities.catalog import OPPORTUNITY, OPPORTUNITY_FIELDS
-from kernel.models import Entity
 from pipeline.catalog import EntitySpec
+from pipeline.models import Entity
 from pipeline.processors import ChunkResult
 
 # The opportunity statements; batch-only values (date-time, labels, properties, visitor

@@ -21,7 +21,8 @@ from doors.batch.models import BatchJob
 from doors.batch.validation import MAX_ERRORS, ErrorSink, FileError, HeaderErrors, ScanResult, scan
 from entities.opportunities.models import Stage, StageStatus
 from kernel.exceptions import Failure, PayloadTooLarge, ValidationFailed
-from kernel.models import Entity, ImportDefinition, ImportRule, Site, StagedUpload, User
+from kernel.models import Site, User
+from pipeline.models import Entity, ImportDefinition, ImportRule, StagedUpload
 from pipeline.quotas import BATCH_UPLOAD, Quota, quota_commit_check, quota_room
 from pipeline.services import sync_snapshot
 

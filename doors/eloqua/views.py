@@ -32,12 +32,13 @@ from doors.eloqua.schema.shapes import (
 )
 from kernel.exceptions import NotFound, error_body
 from kernel.idempotency import HashingReader, idempotent
-from kernel.models import ImportDefinition
 from kernel.paging import ListSpec, paginate, paginate_list
-from kernel.services import CSV_TYPES, JSON_TYPES
 from pipeline.catalog import entity_spec
 from pipeline.definitions import render_definition
+from pipeline.models import ImportDefinition
 from pipeline.services.imports import (
+    CSV_TYPES,
+    JSON_TYPES,
     UploadOutcome,
     import_data_load,
     import_definition_create,

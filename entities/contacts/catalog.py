@@ -1,7 +1,7 @@
 """The contact and account field catalogs (reference sections 5.3 and 6)."""
 
-from kernel.models import DataType, Entity
 from pipeline.catalog import EntitySpec, FieldSpec
+from pipeline.models import DataType, Entity
 
 F = FieldSpec
 CONTACT_FIELDS = (

@@ -15,8 +15,8 @@ from psycopg import sql
 
 from entities.contacts.models import Account, Contact
 from kernel.db import Value
-from kernel.models import ImportRule
 from pipeline.catalog import Mapping
+from pipeline.models import ImportRule
 from pipeline.processors import ChunkResult, ConcurrentWrite, update_matched
 from pipeline.sql import (
     EMAIL_RE,

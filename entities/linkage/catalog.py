@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from entities.contacts.catalog import ACCOUNT, CONTACT
-from kernel.models import DataType, Entity, Site
+from kernel.models import Site
 from pipeline.catalog import EntitySpec, FieldSpec
+from pipeline.models import DataType, Entity
 
 OPPORTUNITY_ID = FieldSpec(
     1, "Opportunity ID", "RemoteOpportunityID", "{{Opportunity.Id}}", DataType.STRING, "external_id", 255, not_null=True

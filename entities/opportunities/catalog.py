@@ -1,7 +1,7 @@
 """The opportunity field catalog (reference section 5.1)."""
 
-from kernel.models import DataType, Entity
 from pipeline.catalog import EntitySpec, FieldSpec
+from pipeline.models import DataType, Entity
 
 F = FieldSpec
 OPPORTUNITY_FIELDS = (

@@ -13,8 +13,8 @@ from psycopg import sql
 
 from entities.opportunities.models import Opportunity, Stage
 from kernel.db import Value
-from kernel.models import ImportRule
 from pipeline.catalog import Mapping
+from pipeline.models import ImportRule
 from pipeline.processors import ChunkResult, ConcurrentWrite, staged_key, update_matched
 from pipeline.sql import (
     REGEX_PARAMS,

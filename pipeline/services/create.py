@@ -12,12 +12,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from kernel.exceptions import Conflict, Failure, ValidationFailed
-from kernel.models import ImportDefinition, Site, StagedUpload, User
+from kernel.models import Site, User
 from pipeline.callbacks import resolve
 from pipeline.catalog import mappings_for
 from pipeline.definitions import parse_definition_uri, render_definition, validate_definition, wire_time
 from pipeline.faults import BROKER_ERRORS
-from pipeline.models import Sync, SyncLane, SyncStatus
+from pipeline.models import ImportDefinition, StagedUpload, Sync, SyncLane, SyncStatus
 from pipeline.processors import lane_bounds_sample, lane_key_for
 from pipeline.quotas import SYNC, quota_room
 

@@ -14,10 +14,9 @@ from psycopg import sql
 
 from kernel.db import Value
 from kernel.exceptions import Conflict, Failure, NotFound
-from kernel.models import StagedRow, StagedUpload
 from pipeline.catalog import mappings_for
 from pipeline.faults import BROKER_ERRORS
-from pipeline.models import TERMINAL, Reject, Severity, Sync, SyncLane, SyncLog, SyncStatus
+from pipeline.models import TERMINAL, Reject, Severity, StagedRow, StagedUpload, Sync, SyncLane, SyncLog, SyncStatus
 from pipeline.processors import finish_logs_for, lane_key_for, staged_chunk
 
 logger = logging.getLogger(__name__)

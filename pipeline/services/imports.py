@@ -11,8 +11,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from kernel.exceptions import Conflict, Failure
-from kernel.models import ImportDefinition, Site, StagedRow, StagedUpload, User
+from kernel.models import Site, User
 from pipeline.definitions import render_definition, validate_definition
+from pipeline.models import ImportDefinition, StagedRow, StagedUpload
 from pipeline.staging import staged_rows_load_csv, staged_rows_load_json
 
 

@@ -11,10 +11,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from kernel.exceptions import Conflict, Failure, NotFound
-from kernel.models import StagedUpload, User
+from kernel.models import User
 from pipeline.callbacks import CallbackRefused, callback_post
 from pipeline.definitions import render_definition, validate_definition
-from pipeline.models import TERMINAL, Reject, Sync, SyncLane, SyncStatus
+from pipeline.models import TERMINAL, Reject, StagedUpload, Sync, SyncLane, SyncStatus
 from pipeline.services.create import callback_url_check, publish_run, render_sync, running_conflict, sync_snapshot
 from pipeline.services.finish import RETRYABLE_CODES
 

@@ -28,9 +28,8 @@ from psycopg.types.json import Jsonb
 
 from kernel.db import Value
 from kernel.logging import bind_log_context, log_context
-from kernel.models import ImportDefinition, StagedRow
 from pipeline.catalog import Mapping, mappings_for
-from pipeline.models import TERMINAL, Sync, SyncLane, SyncLog, SyncStatus
+from pipeline.models import TERMINAL, ImportDefinition, StagedRow, Sync, SyncLane, SyncLog, SyncStatus
 from pipeline.processors import ChunkResult, ConcurrentWrite, lane_key_for, registration_for, staged_chunk
 from pipeline.selectors import PROGRESS_PREFIX
 from pipeline.services.create import enqueue_run

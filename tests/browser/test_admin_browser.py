@@ -227,7 +227,7 @@ def test_staff_see_none_of_another_sites_records_in_a_real_browser(own_server_ur
     cascade reaches another site, their own tokens only, custom field names checked and flagged.
     With ADMIN_SECURITY_SCREENSHOTS=<dir>, each page is saved there as a PNG to look at."""
     from entities.contacts.models import Contact
-    from kernel.models import CustomField
+    from pipeline.models import CustomField
 
     shots = os.environ.get("ADMIN_SECURITY_SCREENSHOTS")
 

@@ -21,7 +21,7 @@ import pytest
 from django.conf import settings
 
 from doors.batch.models import BatchJob
-from kernel.models import ImportDefinition, StagedRow, StagedUpload
+from pipeline.models import ImportDefinition, StagedRow, StagedUpload
 from tests.conftest import ROOT, database_url
 from tests.factories import OPPORTUNITY_FIELDS, TokenFactory, UserFactory
 

@@ -5,8 +5,7 @@ import pytest
 
 from entities.contacts.models import Account, Contact
 from entities.opportunities.models import Opportunity
-from kernel.models import CustomField
-from pipeline.models import Reject
+from pipeline.models import CustomField, Reject
 from tests.factories import OPPORTUNITY_FIELDS
 from tests.hardening.helpers import define
 from tests.pipeline.helpers import run_sync

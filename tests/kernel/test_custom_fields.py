@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from entities.opportunities.models import Opportunity
 from kernel.exceptions import ValidationFailed
-from kernel.models import CustomField
 from pipeline.catalog import custom_field_name_problem, entity_spec, validate_custom_field_name
+from pipeline.models import CustomField
 from tests.doors.admin.helpers import form_data, staff_user
 from tests.factories import OPPORTUNITY_FIELDS, ImportDefinitionFactory
 from tests.pipeline.helpers import run_sync

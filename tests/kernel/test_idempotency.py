@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 
 from doors.batch.models import BatchJob
 from entities.opportunities.models import Opportunity
-from kernel.models import IdempotencyKey, StagedRow
-from pipeline.models import Sync
+from kernel.models import IdempotencyKey
+from pipeline.models import StagedRow, Sync
 from tests.concurrency import conninfo
 from tests.conftest import bearer
 from tests.doors.batch.helpers import rows_csv, upload

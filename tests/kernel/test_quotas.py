@@ -18,8 +18,7 @@ from django.urls import reverse
 from doors.batch.models import BatchFile, BatchJob
 from entities.opportunities.models import Opportunity
 from kernel.exceptions import QuotaExceeded
-from kernel.models import ImportDefinition, StagedRow, StagedUpload
-from pipeline.models import Sync, SyncStatus
+from pipeline.models import ImportDefinition, StagedRow, StagedUpload, Sync, SyncStatus
 from pipeline.quotas import Quota, site_usage
 from pipeline.services import sync_start
 from pipeline.staging import staged_rows_load_csv, staged_rows_load_json

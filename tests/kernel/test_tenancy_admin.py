@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from entities.opportunities.models import Opportunity
-from kernel.models import ImportDefinition
+from pipeline.models import ImportDefinition
 from tests.factories import ImportDefinitionFactory, OpportunityFactory, SiteFactory, UserFactory
 from tests.pipeline.helpers import run_sync
 

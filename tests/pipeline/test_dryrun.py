@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from kernel.models import ImportDefinition
 from pipeline.dryrun import sync_dry_run
+from pipeline.models import ImportDefinition
 from pipeline.services.imports import import_definition_create
 from tests.factories import ImportDefinitionFactory, OpportunityFactory, UserFactory
 from tests.pipeline.helpers import run_sync, stage

@@ -6,9 +6,8 @@ from django.db import connection
 from psycopg import sql
 
 from entities.opportunities.models import Opportunity
-from kernel.models import StagedRow
 from pipeline.catalog import mappings_for
-from pipeline.models import Reject, Sync, SyncLane
+from pipeline.models import Reject, StagedRow, Sync, SyncLane
 from pipeline.processors import lane_bounds_sample, lane_key_for, staged_chunk
 from pipeline.services import sync_run_chunk, sync_start
 from tests.factories import ImportDefinitionFactory, SiteFactory, UserFactory

@@ -352,7 +352,7 @@ def test_the_retention_purge_never_takes_rows_a_sync_is_claiming(site):
 
     from django.utils import timezone
 
-    from kernel.models import StagedRow, StagedUpload
+    from pipeline.models import StagedRow, StagedUpload
     from pipeline.services.imports import imports_purge_expired
 
     definition = ImportDefinitionFactory(site=site, data_retention_seconds=3600)

@@ -5,8 +5,7 @@ from decimal import Decimal
 import pytest
 
 from entities.opportunities.models import Opportunity
-from kernel.models import CustomField, StagedRow
-from pipeline.models import Reject, SyncLog
+from pipeline.models import CustomField, Reject, StagedRow, SyncLog
 from tests.factories import ImportDefinitionFactory, OpportunityFactory
 from tests.pipeline.helpers import drive, run_sync, stage
 

@@ -9,10 +9,9 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from kernel.models import StagedRow, StagedUpload
 from ops.broker import broker_client, queue_lengths
 from ops.models import CallbackFailure
-from pipeline.models import Reject, Sync, SyncLane
+from pipeline.models import Reject, StagedRow, StagedUpload, Sync, SyncLane
 from pipeline.services import sync_start
 from tests.factories import ImportDefinitionFactory, UserFactory
 from tests.pipeline.helpers import drive, stage

@@ -35,24 +35,14 @@ from oauth2_provider.models import (
 from doors.admin.admin_base import JsonObjectField, ReadOnlyAdmin, SiteScopedAdmin
 from doors.admin.forms import UserPasswordForm
 from kernel.exceptions import Conflict, ValidationFailed
-from kernel.models import (
-    ApiToken,
-    Currency,
-    CustomField,
-    Entity,
-    ImportDefinition,
-    ImportRule,
-    Site,
-    StagedRow,
-    StagedUpload,
-    UpdateRule,
-    User,
-)
-from kernel.services import RUNNING_SYNC, api_token_create, api_token_revoke
+from kernel.models import ApiToken, Currency, Site, User
+from kernel.services import api_token_create, api_token_revoke
 from pipeline.catalog import custom_field_name_problem, custom_field_statement, entity_spec, validate_custom_field_name
 from pipeline.definitions import validate_definition
+from pipeline.models import CustomField, Entity, ImportDefinition, ImportRule, StagedRow, StagedUpload, UpdateRule
 from pipeline.quotas import Quota, quota_limits, site_usage
 from pipeline.services.imports import (
+    RUNNING_SYNC,
     definition_has_running_sync,
     import_definition_create,
     import_definition_delete,

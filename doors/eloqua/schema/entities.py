@@ -23,7 +23,7 @@ from doors.eloqua.schema.shapes import (
     SyncSerializer,
     page_of,
 )
-from kernel.models import Entity
+from pipeline.models import Entity
 
 _STAMPS = {
     "createdBy": "API.User",

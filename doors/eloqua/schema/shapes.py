@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from kernel.models import DataType, ImportRule, UpdateRule
+from pipeline.models import DataType, ImportRule, UpdateRule
 
 # --- scalars ---------------------------------------------------------------------------------
 

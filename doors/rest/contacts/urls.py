@@ -4,7 +4,7 @@ from django.urls import path
 
 from doors.eloqua.urls import entity_urls
 from doors.rest.contacts import views
-from kernel.models import Entity
+from pipeline.models import Entity
 
 bulk_urlpatterns = entity_urls("contacts", Entity.CONTACT, "contact") + entity_urls(
     "accounts", Entity.ACCOUNT, "account"

@@ -8,7 +8,7 @@ from django.urls import path
 
 from doors.eloqua import views as bulk
 from doors.rest.linkage import views
-from kernel.models import Entity
+from pipeline.models import Entity
 
 _kw = {"entity": Entity.OPPORTUNITY_LINK}
 _prefix = "opportunities/contacts/imports"

@@ -3,7 +3,7 @@ from django.urls import path
 from doors.eloqua.urls import entity_urls
 from doors.rest.opportunities import opportunity_views, views
 from doors.upsert import views as deal_views
-from kernel.models import Entity
+from pipeline.models import Entity
 
 bulk_urlpatterns = entity_urls("opportunities", Entity.OPPORTUNITY, "opportunity")
 

@@ -13,7 +13,8 @@ from doors.admin.services import staff_user_grant
 from doors.batch.services import batch_job_create
 from entities.linkage.models import OpportunityContact
 from entities.opportunities.models import Owner, Pipeline, Stage, Tag
-from kernel.models import CustomField, User
+from kernel.models import User
+from pipeline.models import CustomField
 from tests.doors.batch.helpers import csv_file, rows_csv
 from tests.entities.contacts.factories import AccountFactory, ContactFactory
 from tests.factories import ImportDefinitionFactory, OpportunityFactory, TokenFactory, UserFactory

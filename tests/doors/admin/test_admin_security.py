@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from entities.contacts.models import Contact
 from entities.opportunities.models import Opportunity, Stage
-from kernel.models import ImportDefinition, User
-from pipeline.models import Sync
+from kernel.models import User
+from pipeline.models import ImportDefinition, Sync
 from tests.doors.admin.helpers import form_data, grant, populate, staff_user, superuser
 from tests.factories import SiteFactory, UserFactory
 
@@ -215,7 +215,7 @@ def test_deleting_a_definition_with_a_running_sync_is_refused_with_a_message(two
     response = client.post(reverse("admin:bulkapi_importdefinition_delete", args=[definition.pk]), {"post": "yes"})
     assert response.status_code == 302
     assert not ImportDefinition.objects.filter(pk=definition.pk).exists()
-    from kernel.models import StagedRow
+    from pipeline.models import StagedRow
 
     assert not StagedRow.objects.filter(definition_id=definition.pk).exists()
 

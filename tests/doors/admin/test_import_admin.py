@@ -13,8 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from entities.opportunities.models import Opportunity
-from kernel.models import ImportDefinition, StagedRow, StagedUpload
-from pipeline.models import Sync
+from pipeline.models import ImportDefinition, StagedRow, StagedUpload, Sync
 from pipeline.services.imports import imports_purge_expired
 from tests.doors.admin.helpers import staff_user
 from tests.doors.batch.helpers import csv_file

@@ -12,7 +12,7 @@ from doors.batch.models import BatchJob
 from entities.contacts.models import Contact
 from entities.linkage.models import OpportunityContact
 from entities.opportunities.models import Opportunity, Stage
-from kernel.models import ImportDefinition, StagedRow
+from pipeline.models import ImportDefinition, StagedRow
 from pipeline.services import sync_run_chunk
 from tests.doors.batch.helpers import HEADER, rows_csv, upload
 from tests.pipeline.helpers import drive

@@ -3,8 +3,7 @@
 import pytest
 
 from entities.contacts.models import Account, Contact
-from kernel.models import CustomField
-from pipeline.models import Reject, SyncLog
+from pipeline.models import CustomField, Reject, SyncLog
 from tests.entities.contacts.factories import AccountFactory, ContactFactory
 from tests.factories import UserFactory
 from tests.pipeline.helpers import run_sync

@@ -1,4 +1,4 @@
-from kernel.models import ImportDefinition
+from pipeline.models import ImportDefinition
 from pipeline.services.imports import import_definition_create
 from tests.factories import UserFactory
 

@@ -180,7 +180,7 @@ def test_other_sites_records_never_match(site):
 
 
 def test_links_across_chunks_and_by_contact_id_and_custom_field(site, settings):
-    from kernel.models import CustomField
+    from pipeline.models import CustomField
 
     settings.BULK_SYNC_CHUNK_ROWS = 2
     CustomField.objects.create(site=site, entity="contact", name="Badge", internal_name="Badge")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kernel.models import CustomField, ImportDefinition
+from pipeline.models import CustomField, ImportDefinition
 from tests.factories import OPPORTUNITY_FIELDS, ImportDefinitionFactory
 
 pytestmark = pytest.mark.django_db

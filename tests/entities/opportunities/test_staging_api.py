@@ -8,8 +8,7 @@ import pytest
 from django.db import connections
 from django.test import override_settings
 
-from kernel.models import StagedRow, StagedUpload
-from pipeline.models import Sync
+from pipeline.models import StagedRow, StagedUpload, Sync
 from tests.concurrency import wait_until_blocked
 from tests.factories import ImportDefinitionFactory
 
