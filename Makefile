@@ -16,7 +16,7 @@ help:
 	@echo "make manage  ARGS=\"syncs list\": a manage.py command on make run's database (or DATABASE_URL's)"
 	@echo "make shell   a Django shell on make run's database (or DATABASE_URL's)"
 	@echo "make test    run the test suite (PYTEST_ARGS=...); installs Debian's chromium for the browser tests"
-	@echo "make lint    ruff check + ruff format --check"
+	@echo "make lint    ruff check + ruff format --check + lint-imports (the layers contract)"
 	@echo "make fmt     ruff format + ruff check --fix"
 	@echo "make faults  the fault matrix: own PostgreSQL/Redis/gunicorn/workers/beat, faults injected mid-sync (FAULTS_ARGS=\"--rows 60000\")"
 	@echo "make bench   run every benchmark case (BENCH_ARGS=\"--rows 20000 --cases opportunities,linkage,batch,upsert\")"
@@ -66,7 +66,7 @@ test: $(VENV)/.installed
 	scripts/with-services.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/lint-imports
 
 fmt: $(VENV)/.installed
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
