@@ -125,6 +125,20 @@ class Currency(models.Model):
         return self.code
 
 
+_ENTITY_CHOICES: dict[str, str] = {}
+
+
+def entity_choices_register(value: str, label: str) -> None:
+    """An importable entity's value and label (pipeline.catalog.register calls this), for the
+    `entity` choices of definitions and custom fields: an entity added by its own package needs no
+    change to any model, nor a migration."""
+    _ENTITY_CHOICES[value] = label
+
+
+def entity_choices() -> list[tuple[str, str]]:
+    return list(_ENTITY_CHOICES.items())
+
+
 class IdempotencyKey(models.Model):
     """The stored answer to a request sent with an `Idempotency-Key` header (Stripe's semantics, and
     the IETF httpapi idempotency-key draft's): the same key and the same request within

@@ -6,11 +6,12 @@ field appears and imports exactly like a standard one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from kernel.exceptions import Failure, ValidationFailed
-from kernel.models import Site
+from kernel.models import Site, entity_choices_register
 from pipeline.models import CustomField, DataType
 from pipeline.statements import Statement, StatementError, parse_statement
 
@@ -50,10 +51,17 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class EntitySpec:
-    entity: str  # pipeline.models.Entity value
+    """What the pipeline knows of an importable entity: registered by its package (`register`),
+    never named by the pipeline itself."""
+
+    entity: str  # the definition's `entity` value, e.g. "opportunity"
     statement_root: str  # e.g. "opportunity"
     fields_uri: str  # e.g. "/opportunities/fields"
     standard: tuple[FieldSpec, ...]
+    label: str = ""  # e.g. "Opportunity" (admin choices)
+    imports_uri: str = ""  # e.g. "/opportunities/imports": a definition's uri is this, then its id
+    # False: definitions another door makes to run on the pipeline; the Bulk API never routes them.
+    bulk_routed: bool = True
     required: tuple[str, ...] = ()  # statement keys every definition must map
     identifier: str | None = None  # statement key the identifier must be mapped to
     hidden: tuple[FieldSpec, ...] = field(default_factory=tuple)  # valid, not listed by /fields
@@ -61,6 +69,14 @@ class EntitySpec:
     # Target columns that several statements can write (a contact's account, named by any account
     # identifier): a definition may map at most one statement to each.
     exclusive_columns: tuple[str, ...] = ()
+    # isIdentifierFieldCaseSensitive on the wire: "first" (always, before name), "optional" (after
+    # fields, when true) or "never" (not taken: the identifier is a match rule of its own).
+    case_sensitive_flag: str = "optional"
+    # An entity whose definitions carry more than the common properties: validates them into model
+    # values and returns the identifier key (body, pairs, resolved, ident, values, failures) -> str,
+    # and renders them (definition) -> dict.
+    validate_extra: Callable[..., str | None] | None = None
+    render_extra: Callable[..., dict] | None = None
 
     def fields_for(self, site: Site) -> list[FieldSpec]:
         """The standard fields, then the site's custom ones that a statement can name: a custom
@@ -182,10 +198,16 @@ _REGISTRY: dict[str, EntitySpec] = {}
 
 def register(spec: EntitySpec) -> None:
     _REGISTRY[spec.entity] = spec
+    entity_choices_register(spec.entity, spec.label or spec.entity)
 
 
 def entity_spec(entity: str) -> EntitySpec:
     return _REGISTRY[entity]
+
+
+def entity_specs() -> list[EntitySpec]:
+    """Every registered entity, in registration order."""
+    return list(_REGISTRY.values())
 
 
 def resolve(statement: Statement, fields: dict[str, FieldSpec]) -> FieldSpec | None:

@@ -9,31 +9,19 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, timedelta
+from functools import cache
 
 from kernel.exceptions import Failure, ValidationFailed
 from kernel.limits import parse_bounded_int, text_problem
 from kernel.models import Site
-from pipeline.catalog import EntitySpec, FieldSpec, entity_spec
-from pipeline.models import Entity, ImportDefinition, ImportRule, UpdateRule
+from pipeline.catalog import EntitySpec, FieldSpec, entity_spec, entity_specs
+from pipeline.models import ImportDefinition, ImportRule, UpdateRule
 from pipeline.statements import StatementError, parse_statement
 
 MAX_FIELDS = 100
 MAX_KEY_CHARS = 100  # a key of `fields` (a column name), as identifierFieldName
 # Longest autoDeleteDuration: ten years (a definition's deletion date must be a real date).
 MAX_AUTO_DELETE = timedelta(days=3650)
-URI_PREFIX = {
-    Entity.OPPORTUNITY: "/opportunities/imports",
-    Entity.CONTACT: "/contacts/imports",
-    Entity.ACCOUNT: "/accounts/imports",
-    Entity.OPPORTUNITY_LINK: "/opportunities/contacts/imports",
-    # Internal definitions of the batch upload door: syncs record this uri, the Bulk API does not
-    # route it (the _URI pattern below does not match it), so Bulk clients never see them.
-    Entity.OPPORTUNITY_BATCH: "/batches/imports",
-}
-_URI = re.compile(
-    r"^(?:/api/bulk/2\.0)?/?(opportunities/contacts|opportunities|contacts|accounts)/imports/(\d{1,18})/?$",
-    re.IGNORECASE,
-)
 # Each number at most 9 digits: durations are bounded where they are used, and a longer number is
 # never one anybody means.
 _DURATION = re.compile(
@@ -42,16 +30,25 @@ _DURATION = re.compile(
 
 
 def definition_uri(definition: ImportDefinition) -> str:
-    return f"{URI_PREFIX[definition.entity]}/{definition.pk}"
+    return f"{entity_spec(definition.entity).imports_uri}/{definition.pk}"
+
+
+@cache
+def _uri_pattern(prefixes: tuple[str, ...]) -> re.Pattern:
+    # Longest first: /opportunities/contacts/imports before /opportunities/imports.
+    alternatives = "|".join(re.escape(p.strip("/")) for p in sorted(prefixes, key=len, reverse=True))
+    return re.compile(rf"^(?:/api/bulk/2\.0)?/?({alternatives})/(\d{{1,18}})/?$", re.IGNORECASE)
 
 
 def parse_definition_uri(uri: str) -> tuple[str, int] | None:
-    """`/opportunities/imports/24` (also with the Bulk prefix or no leading slash) -> (entity, id)."""
-    match = _URI.match((uri or "").strip())
+    """`/opportunities/imports/24` (also with the Bulk prefix or no leading slash) -> (entity, id),
+    for the entities the Bulk API routes (an internal definition's uri, `/batches/imports/7`, is
+    not one a client may name)."""
+    routed = {spec.imports_uri.strip("/").lower(): spec.entity for spec in entity_specs() if spec.bulk_routed}
+    match = _uri_pattern(tuple(routed)).match((uri or "").strip())
     if not match:
         return None
-    kind = {v.lstrip("/").split("/imports")[0]: k for k, v in URI_PREFIX.items()}[match.group(1).lower()]
-    return kind, int(match.group(2))
+    return routed[match.group(1).lower()], int(match.group(2))
 
 
 def parse_duration(text: str) -> timedelta | None:
@@ -72,7 +69,7 @@ def wire_time(value) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
-def _bool(body: dict, key: str, failures: list[Failure]) -> bool | None:
+def body_bool(body: dict, key: str, failures: list[Failure]) -> bool | None:
     value = body.get(key)
     if value is None:
         return None
@@ -84,7 +81,7 @@ def _bool(body: dict, key: str, failures: list[Failure]) -> bool | None:
     return None
 
 
-def _string(body: dict, key: str, failures: list[Failure], max_len: int = 100) -> str | None:
+def body_string(body: dict, key: str, failures: list[Failure], max_len: int = 100) -> str | None:
     value = body.get(key)
     if value is None:
         return None
@@ -176,103 +173,6 @@ def _fields(
     return [[k, v] for k, v in raw.items()], resolved
 
 
-MAX_LINK_FIELDS = 2
-LINK_ENTITY_TYPES = ("Contact", "Account")
-
-
-def _linkage(
-    body: dict, pairs: list[list[str]], resolved: dict[str, FieldSpec], ident: str | None, values: dict, failures: list
-) -> str | None:
-    """The linkOpportunities* properties (reference 4.2); returns the identifier (= the match field).
-
-    Defaults: match field = the key mapped to {{Opportunity.Id}}, source field = the other key, entity
-    type = the kind of the source statement (Contact when there is none), flags false.
-    """
-    kinds = {}  # key -> "Contact" / "Account" / None ({{Opportunity.Id}})
-    for key, field in resolved.items():
-        path = field.key.split(".")
-        kinds[key] = path[1].capitalize() if len(path) > 2 and path[1] in ("contact", "account") else None
-    if len(pairs) > MAX_LINK_FIELDS:
-        failures.append(
-            Failure(
-                field="fields",
-                value=str(len(pairs)),
-                constraint="At most two fields: {{Opportunity.Id}} and one contact or account field.",
-            )
-        )
-    match_default = next((k for k, kind in kinds.items() if kind is None), None)
-    source_default = next((k for k, kind in kinds.items() if kind is not None), None)
-    if pairs and len(resolved) == len(pairs) and source_default is None:
-        failures.append(Failure(field="fields", constraint="Must contain one contact or account field."))
-    match = _string(body, "linkOpportunitiesMatchFieldName", failures) or match_default
-    source = _string(body, "linkOpportunitiesSourceField", failures) or source_default
-    if match is not None and match in resolved and kinds[match] is not None:
-        failures.append(
-            Failure(
-                field="linkOpportunitiesMatchFieldName",
-                value=match,
-                constraint="Must be the key of fields mapped to {{Opportunity.Id}}.",
-            )
-        )
-    elif match is not None and pairs and match not in dict(pairs):
-        failures.append(
-            Failure(
-                field="linkOpportunitiesMatchFieldName", value=match, constraint="Must be one of the keys of fields."
-            )
-        )
-    if source is not None and source in resolved and kinds[source] is None:
-        failures.append(
-            Failure(
-                field="linkOpportunitiesSourceField", value=source, constraint="Must be a contact or account field."
-            )
-        )
-    elif source is not None and pairs and source not in dict(pairs):
-        failures.append(
-            Failure(field="linkOpportunitiesSourceField", value=source, constraint="Must be one of the keys of fields.")
-        )
-    entity_type = body.get("linkOpportunitiesEntityType")
-    source_kind = kinds.get(source)
-    if entity_type is None:
-        entity_type = source_kind or "Contact"
-    else:
-        canonical = next(
-            (t for t in LINK_ENTITY_TYPES if isinstance(entity_type, str) and t.lower() == entity_type.lower()), None
-        )
-        if canonical is None:
-            failures.append(
-                Failure(
-                    field="linkOpportunitiesEntityType", value=entity_type, constraint="Must be Contact or Account."
-                )
-            )
-        elif source_kind is not None and canonical != source_kind:
-            failures.append(
-                Failure(
-                    field="linkOpportunitiesEntityType",
-                    value=entity_type,
-                    constraint=f"The source field is a {source_kind.lower()} statement; "
-                    f"use {{{{Opportunity.{canonical}.Field(...)}}}} for {canonical}.",
-                )
-            )
-        entity_type = canonical
-    if ident is not None and match is not None and ident != match:
-        failures.append(
-            Failure(
-                field="identifierFieldName",
-                value=ident,
-                constraint="Must be the match field (linkOpportunitiesMatchFieldName).",
-            )
-        )
-    values.update(
-        link_entity_type=entity_type,
-        link_match_field_name=match,
-        link_source_field=source,
-        link_case_sensitive_match_field=bool(_bool(body, "linkOpportunitiesCaseSensitiveMatchField", failures)),
-        link_case_sensitive_source_field=bool(_bool(body, "linkOpportunitiesCaseSensitiveSourceField", failures)),
-        link_multiple_source_matches=bool(_bool(body, "linkOpportunitiesMultipleSourceMatches", failures)),
-    )
-    return match
-
-
 def validate_definition(*, site: Site, entity: str, body: object) -> dict:
     """Validated model values for an import definition of `entity`, or ValidationFailed."""
     if not isinstance(body, dict):
@@ -280,14 +180,14 @@ def validate_definition(*, site: Site, entity: str, body: object) -> dict:
     spec = entity_spec(entity)
     failures: list[Failure] = []
     values: dict = {}
-    values["name"] = _string(body, "name", failures)
+    values["name"] = body_string(body, "name", failures)
     if values["name"] is None and not any(f.field == "name" for f in failures):
         failures.append(Failure(field="name", constraint="Required."))
     pairs, resolved = _fields(body, spec, site, failures)
     values["fields"] = pairs
-    ident = _string(body, "identifierFieldName", failures)
-    if entity == Entity.OPPORTUNITY_LINK:
-        ident = _linkage(body, pairs, resolved, ident, values, failures)
+    ident = body_string(body, "identifierFieldName", failures)
+    if spec.validate_extra is not None:
+        ident = spec.validate_extra(body, pairs, resolved, ident, values, failures)
     elif ident is None and not any(f.field == "identifierFieldName" for f in failures):
         failures.append(Failure(field="identifierFieldName", constraint="Required."))
     elif ident is not None and pairs:
@@ -313,8 +213,8 @@ def validate_definition(*, site: Site, entity: str, body: object) -> dict:
                 )
             )
     values["identifier_field_name"] = ident
-    values["is_identifier_field_case_sensitive"] = entity != Entity.OPPORTUNITY_LINK and bool(
-        _bool(body, "isIdentifierFieldCaseSensitive", failures)
+    values["is_identifier_field_case_sensitive"] = spec.case_sensitive_flag != "never" and bool(
+        body_bool(body, "isIdentifierFieldCaseSensitive", failures)
     )
     values["update_rule"] = _enum(body, "updateRule", UpdateRule, failures)
     by_field = body.get("updateRuleByField")
@@ -335,9 +235,9 @@ def validate_definition(*, site: Site, entity: str, body: object) -> dict:
                 _enum({name: rule}, name, UpdateRule, failures)
     values["update_rule_by_field"] = by_field
     values["import_rule"] = _enum(body, "importRule", ImportRule, failures)
-    values["is_sync_triggered_on_import"] = bool(_bool(body, "isSyncTriggeredOnImport", failures))
-    values["is_updating_multiple_matched_records"] = _bool(body, "isUpdatingMultipleMatchedRecords", failures)
-    values["null_identifier_field_name"] = _bool(body, "nullIdentifierFieldName", failures)
+    values["is_sync_triggered_on_import"] = bool(body_bool(body, "isSyncTriggeredOnImport", failures))
+    values["is_updating_multiple_matched_records"] = body_bool(body, "isUpdatingMultipleMatchedRecords", failures)
+    values["null_identifier_field_name"] = body_bool(body, "nullIdentifierFieldName", failures)
     retention = body.get("dataRetentionDuration") or "P7D"
     delta = parse_duration(retention) if isinstance(retention, str) else None
     if delta is None or not timedelta(hours=1) <= delta <= timedelta(days=14):
@@ -401,20 +301,14 @@ _ALWAYS = (
 
 def render_definition(definition: ImportDefinition) -> dict:
     out: dict = {}
-    if definition.entity == Entity.OPPORTUNITY:
+    spec = entity_spec(definition.entity)
+    if spec.case_sensitive_flag == "first":
         out["isIdentifierFieldCaseSensitive"] = definition.is_identifier_field_case_sensitive
-    if definition.entity == Entity.OPPORTUNITY_LINK:
-        out.update(
-            linkOpportunitiesMatchFieldName=definition.link_match_field_name,
-            linkOpportunitiesSourceField=definition.link_source_field,
-            linkOpportunitiesEntityType=definition.link_entity_type,
-            linkOpportunitiesCaseSensitiveSourceField=definition.link_case_sensitive_source_field,
-            linkOpportunitiesCaseSensitiveMatchField=definition.link_case_sensitive_match_field,
-            linkOpportunitiesMultipleSourceMatches=definition.link_multiple_source_matches,
-        )
+    if spec.render_extra is not None:
+        out.update(spec.render_extra(definition))
     out["name"] = definition.name
     out["fields"] = dict(definition.fields)
-    if definition.entity != Entity.OPPORTUNITY and definition.is_identifier_field_case_sensitive:
+    if spec.case_sensitive_flag == "optional" and definition.is_identifier_field_case_sensitive:
         out["isIdentifierFieldCaseSensitive"] = True
     optional = {
         "identifierFieldName": definition.identifier_field_name,

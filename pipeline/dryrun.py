@@ -19,18 +19,11 @@ from psycopg import sql
 from kernel.models import User
 from pipeline.catalog import mappings_for
 from pipeline.definitions import render_definition, validate_definition
-from pipeline.models import Entity, ImportDefinition, Reject, Sync, SyncStatus
+from pipeline.models import ImportDefinition, Reject, Sync, SyncStatus
 from pipeline.processors import registration_for, staged_chunk
 
 DRY_RUN_ROWS = 20  # rows of the file a dry run judges: enough to see the mapping work, instant
 DRY_RUN_TIMEOUT = "30s"  # bound on each statement of a dry run (it holds row locks until undone)
-
-# Entities whose records carry `last_sync_id`: table, so the preview can tell created from updated.
-WRITTEN_TABLES = {
-    Entity.OPPORTUNITY: "opportunities_opportunity",
-    Entity.CONTACT: "contacts_contact",
-    Entity.ACCOUNT: "contacts_account",
-}
 
 
 @dataclass
@@ -112,7 +105,7 @@ def _run(staged_definition_id: int, target: ImportDefinition, user: User, rows: 
         )
         if not ids:
             return DryRunResult(rows=[], processed=0, created=0, updated=0, rejected=0)
-        table = WRITTEN_TABLES.get(target.entity)
+        table = registration_for(target.entity).records
         before = 0
         if table is not None:
             cur.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(sql.Identifier(table)))

@@ -7,16 +7,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Lower
 
-from kernel.models import Site
+from kernel.models import Site, entity_choices
 from kernel.querysets import SiteScopedQuerySet
-
-
-class Entity(models.TextChoices):
-    OPPORTUNITY = "opportunity", "Opportunity"
-    CONTACT = "contact", "Contact"
-    ACCOUNT = "account", "Account"
-    OPPORTUNITY_LINK = "opportunity_link", "Opportunity linkage"
-    OPPORTUNITY_BATCH = "opportunity_batch", "Opportunity batch upload"
 
 
 class DataType(models.TextChoices):
@@ -32,7 +24,7 @@ class CustomField(models.Model):
     """A site's own field on an entity; imported like a standard one into `custom_fields`."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="custom_fields")
-    entity = models.CharField(max_length=20, choices=Entity.choices)
+    entity = models.CharField(max_length=20, choices=entity_choices)
     name = models.CharField(max_length=100)
     internal_name = models.CharField(max_length=100)
     data_type = models.CharField(max_length=20, choices=DataType.choices, default=DataType.STRING)
@@ -73,7 +65,7 @@ class ImportDefinition(models.Model):
     URLs stay as they were; a migration for them is made in kernel/migrations."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="import_definitions")
-    entity = models.CharField(max_length=20, choices=Entity.choices)
+    entity = models.CharField(max_length=20, choices=entity_choices)
     name = models.CharField(max_length=100)
     # [[key, statement], ...]: a list, because jsonb objects do not keep key order.
     fields = models.JSONField()

@@ -62,9 +62,23 @@ class Registration:
     lane_key: LaneKey | None = None
     # Tables the processor fills, analysed when a laned sync's first range is done.
     writes: tuple[str, ...] = ()
+    # The table whose records carry `last_sync_id`, so a dry run can tell created from updated.
+    records: str | None = None
 
 
 _REGISTRY: dict[str, Registration] = {}
+_STATISTICS: dict[str, tuple[str, ...]] = {}
+
+
+def register_statistics(table: str, columns: tuple[str, ...]) -> None:
+    """A table syncs write or match against, and the columns its chunk plans find rows by: the
+    pipeline refreshes their statistics (and only these columns') when a sync has just filled it
+    (pipeline.services.run). Registered by the entity that owns the table."""
+    _STATISTICS[table] = columns
+
+
+def statistics_tables() -> dict[str, tuple[str, ...]]:
+    return dict(_STATISTICS)
 
 
 def register_processor(
@@ -73,8 +87,9 @@ def register_processor(
     finish_logs: FinishLogs | None = None,
     lane_key: LaneKey | None = None,
     writes: tuple[str, ...] = (),
+    records: str | None = None,
 ) -> None:
-    _REGISTRY[entity] = Registration(processor, finish_logs, lane_key, writes)
+    _REGISTRY[entity] = Registration(processor, finish_logs, lane_key, writes, records)
 
 
 def registration_for(entity: str) -> Registration:

@@ -9,11 +9,13 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.core.exceptions import ValidationError
 
+from entities.contacts.catalog import ACCOUNT, CONTACT
+from entities.opportunities.catalog import OPPORTUNITY
 from kernel.auth import login_account
 from kernel.models import Site
 from kernel.services import user_password_change
 from kernel.throttle import login_attempt, login_failure_record, login_refusal, login_success_record
-from pipeline.models import Entity, ImportDefinition
+from pipeline.models import ImportDefinition
 
 LOGIN_HELP = "Site\\user, e.g. Demo\\demo; a plain user name works when only one site has a user of that name."
 
@@ -72,9 +74,9 @@ class OwnPasswordForm(OwnPasswordChangeForm):
 
 
 IMPORT_ENTITIES = [
-    (Entity.OPPORTUNITY, "Opportunities"),
-    (Entity.CONTACT, "Contacts"),
-    (Entity.ACCOUNT, "Accounts"),
+    (OPPORTUNITY.entity, "Opportunities"),
+    (CONTACT.entity, "Contacts"),
+    (ACCOUNT.entity, "Accounts"),
 ]
 
 

@@ -77,3 +77,10 @@ class BackofficeAdminConfig(AdminConfig):
     """`django.contrib.admin` with `BackofficeAdminSite` as `admin.site`."""
 
     default_site = "doors.admin.sites.BackofficeAdminSite"
+
+    def ready(self) -> None:
+        """Every app's own admin first (autodiscover: django.contrib.auth's, django-oauth-toolkit's),
+        then ours (`doors.admin.registry`, one module per layer or entity), which replaces some of
+        them: no package below the doors imports the admin."""
+        super().ready()
+        from doors.admin.registry import batches, contacts, kernel, linkage, opportunities, syncs  # noqa: F401

@@ -8,13 +8,17 @@ from doors.batch import sql as batch_sql
 from entities.opportunities import sql as opportunity_sql
 from entities.opportunities.catalog import OPPORTUNITY, OPPORTUNITY_FIELDS
 from pipeline.catalog import EntitySpec
-from pipeline.models import Entity
 from pipeline.processors import ChunkResult
 
 # The opportunity statements; batch-only values (date-time, labels, properties, visitor
 # identifiers) travel as extra keys of the staged rows and are written by `doors.batch.sql`.
 OPPORTUNITY_BATCH = EntitySpec(
-    entity=Entity.OPPORTUNITY_BATCH,
+    entity="opportunity_batch",
+    label="Opportunity batch upload",
+    # Internal definitions of the batch upload door: syncs record this uri, the Bulk API does not
+    # route it, so Bulk clients never see them.
+    imports_uri="/batches/imports",
+    bulk_routed=False,
     statement_root="opportunity",
     fields_uri="/batches/fields",
     standard=OPPORTUNITY_FIELDS,

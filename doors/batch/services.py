@@ -18,11 +18,12 @@ from psycopg import sql
 from doors.batch import sql as batch_sql
 from doors.batch.csvfiles import batch_file_store
 from doors.batch.models import BatchJob
+from doors.batch.processor import OPPORTUNITY_BATCH
 from doors.batch.validation import MAX_ERRORS, ErrorSink, FileError, HeaderErrors, ScanResult, scan
 from entities.opportunities.models import Stage, StageStatus
 from kernel.exceptions import Failure, PayloadTooLarge, ValidationFailed
 from kernel.models import Site, User
-from pipeline.models import Entity, ImportDefinition, ImportRule, StagedUpload
+from pipeline.models import ImportDefinition, ImportRule, StagedUpload
 from pipeline.quotas import BATCH_UPLOAD, Quota, quota_commit_check, quota_room
 from pipeline.services import sync_snapshot
 
@@ -97,7 +98,7 @@ def batch_job_create(
         with transaction.atomic(durable=True):
             definition = ImportDefinition.objects.create(
                 site=site,
-                entity=Entity.OPPORTUNITY_BATCH,
+                entity=OPPORTUNITY_BATCH.entity,
                 name=f"Batch upload {job_uuid}",
                 fields=DEFINITION_FIELDS,
                 identifier_field_name="Reference",

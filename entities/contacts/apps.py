@@ -8,8 +8,9 @@ class ContactsConfig(AppConfig):
     def ready(self) -> None:
         from entities.contacts import sql
         from entities.contacts.catalog import ACCOUNT, CONTACT
+        from entities.contacts.models import Account, Contact
         from pipeline.catalog import register
-        from pipeline.processors import register_processor
+        from pipeline.processors import register_processor, register_statistics
 
         register(CONTACT)
         register(ACCOUNT)
@@ -18,9 +19,15 @@ class ContactsConfig(AppConfig):
             CONTACT.entity,
             lambda cursor, **kw: sql.process_chunk(cursor, target=sql.CONTACT_TARGET, **kw),
             finish_logs=sql.finish_logs(("ELQ-00004", "Contacts created."), ("ELQ-00022", "Contacts updated.")),
+            records=Contact._meta.db_table,
         )
         register_processor(
             ACCOUNT.entity,
             lambda cursor, **kw: sql.process_chunk(cursor, target=sql.ACCOUNT_TARGET, **kw),
             finish_logs=sql.finish_logs(("ELQ-00005", "Accounts created."), ("ELQ-00023", "Accounts updated.")),
+            records=Account._meta.db_table,
         )
+        register_statistics(
+            Contact._meta.db_table, ("id", "site_id", "email", "phone", "visitor_id", "external_id", "account_id")
+        )
+        register_statistics(Account._meta.db_table, ("id", "site_id", "name", "domain", "external_id"))

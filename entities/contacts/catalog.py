@@ -1,7 +1,7 @@
 """The contact and account field catalogs (reference sections 5.3 and 6)."""
 
 from pipeline.catalog import EntitySpec, FieldSpec
-from pipeline.models import DataType, Entity
+from pipeline.models import DataType
 
 F = FieldSpec
 CONTACT_FIELDS = (
@@ -40,7 +40,9 @@ ACCOUNT_FIELDS = (
 ACCOUNT_HIDDEN = (F(200100, "Account ID", "AccountID", "{{Account.Id}}", DataType.STRING, "uuid", 36, unique=True),)
 
 CONTACT = EntitySpec(
-    entity=Entity.CONTACT,
+    entity="contact",
+    label="Contact",
+    imports_uri="/contacts/imports",
     statement_root="contact",
     fields_uri="/contacts/fields",
     standard=CONTACT_FIELDS,
@@ -50,7 +52,9 @@ CONTACT = EntitySpec(
 )
 
 ACCOUNT = EntitySpec(
-    entity=Entity.ACCOUNT,
+    entity="account",
+    label="Account",
+    imports_uri="/accounts/imports",
     statement_root="account",
     fields_uri="/accounts/fields",
     standard=ACCOUNT_FIELDS,

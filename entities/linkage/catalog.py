@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from entities.contacts.catalog import ACCOUNT, CONTACT
+from entities.linkage.definitions import render_linkage, validate_linkage
 from kernel.models import Site
 from pipeline.catalog import EntitySpec, FieldSpec
-from pipeline.models import DataType, Entity
+from pipeline.models import DataType
 
 OPPORTUNITY_ID = FieldSpec(
     1, "Opportunity ID", "RemoteOpportunityID", "{{Opportunity.Id}}", DataType.STRING, "external_id", 255, not_null=True
@@ -51,7 +52,12 @@ class LinkageSpec(EntitySpec):
 
 
 OPPORTUNITY_LINK = LinkageSpec(
-    entity=Entity.OPPORTUNITY_LINK,
+    entity="opportunity_link",
+    label="Opportunity linkage",
+    imports_uri="/opportunities/contacts/imports",
+    case_sensitive_flag="never",
+    validate_extra=validate_linkage,
+    render_extra=render_linkage,
     statement_root="opportunity",
     fields_uri="/opportunities/contacts/fields",
     standard=(OPPORTUNITY_ID,),

@@ -8,10 +8,11 @@ class OpportunitiesConfig(AppConfig):
     def ready(self) -> None:
         from entities.opportunities import sql
         from entities.opportunities.catalog import OPPORTUNITY
+        from entities.opportunities.models import Opportunity
         from entities.opportunities.services import stages_create_defaults
         from kernel.services import site_setup_register
         from pipeline.catalog import register
-        from pipeline.processors import register_processor
+        from pipeline.processors import register_processor, register_statistics
 
         register(OPPORTUNITY)
         # looked up at call time, so tests can wrap sql.process_chunk
@@ -19,6 +20,8 @@ class OpportunitiesConfig(AppConfig):
             OPPORTUNITY.entity,
             lambda cursor, **kw: sql.process_chunk(cursor, **kw),
             lane_key=sql.lane_key,
-            writes=("opportunities_opportunity",),
+            writes=(Opportunity._meta.db_table,),
+            records=Opportunity._meta.db_table,
         )
+        register_statistics(Opportunity._meta.db_table, ("id", "site_id", "external_id"))
         site_setup_register(lambda site: stages_create_defaults(site=site))

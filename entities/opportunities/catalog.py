@@ -1,7 +1,7 @@
 """The opportunity field catalog (reference section 5.1)."""
 
 from pipeline.catalog import EntitySpec, FieldSpec
-from pipeline.models import DataType, Entity
+from pipeline.models import DataType
 
 F = FieldSpec
 OPPORTUNITY_FIELDS = (
@@ -30,7 +30,10 @@ OPPORTUNITY_FIELDS = (
 )  # fmt: skip
 
 OPPORTUNITY = EntitySpec(
-    entity=Entity.OPPORTUNITY,
+    entity="opportunity",
+    label="Opportunity",
+    imports_uri="/opportunities/imports",
+    case_sensitive_flag="first",
     statement_root="opportunity",
     fields_uri="/opportunities/fields",
     standard=OPPORTUNITY_FIELDS,

@@ -30,7 +30,14 @@ from kernel.db import Value
 from kernel.logging import bind_log_context, log_context
 from pipeline.catalog import Mapping, mappings_for
 from pipeline.models import TERMINAL, ImportDefinition, StagedRow, Sync, SyncLane, SyncLog, SyncStatus
-from pipeline.processors import ChunkResult, ConcurrentWrite, lane_key_for, registration_for, staged_chunk
+from pipeline.processors import (
+    ChunkResult,
+    ConcurrentWrite,
+    lane_key_for,
+    registration_for,
+    staged_chunk,
+    statistics_tables,
+)
 from pipeline.selectors import PROGRESS_PREFIX
 from pipeline.services.create import enqueue_run
 from pipeline.services.finish import finish, locked, rows_before
@@ -227,30 +234,19 @@ def _activate(sync_id: int) -> None:
             )
 
 
-# Tables syncs write and match against. A table that a sync (or a first import) has just filled still
-# looks empty to the planner until autovacuum analyses it, and the planner then seq-scans it once per
-# staged row: a 20,000-row batch chunk took 167 s that way, 5 s with fresh statistics.
-SYNC_TARGET_TABLES = (
-    "bulkapi_stagedrow",
-    "opportunities_opportunity",
-    "contacts_contact",
-    "contacts_account",
-    "linkage_opportunitycontact",
-)
+# Tables syncs write and match against (each entity registers its own: register_statistics). A
+# table that a sync (or a first import) has just filled still looks empty to the planner until
+# autovacuum analyses it, and the planner then seq-scans it once per staged row: a 20,000-row batch
+# chunk took 167 s that way, 5 s with fresh statistics.
+#
+# Only the columns sync plans find rows by are analysed; the row count comes with any analysis.
+# Statistics of the other columns (names, jsonb, dates: sorting 30,000 sampled values each) serve
+# no sync plan and were most of the cost: a full ANALYZE of 120,000 opportunities took 1.1 s, these
+# three columns 0.2 s (an update sync of 100,000 rows ran two, 3.7 s of its 17 s). Autovacuum's own
+# analyses still cover every column and the expression indexes (lower(external_id), lower(email)).
+def _analysed_columns() -> dict[str, tuple[str, ...]]:
+    return {StagedRow._meta.db_table: ("definition_id", "id"), **statistics_tables()}
 
-
-# The columns sync plans find rows by; the row count comes with any analysis. Statistics of the
-# other columns (names, jsonb, dates: sorting 30,000 sampled values each) serve no sync plan and
-# were most of the cost: a full ANALYZE of 120,000 opportunities took 1.1 s, these three columns
-# 0.2 s (an update sync of 100,000 rows ran two, 3.7 s of its 17 s). Autovacuum's own analyses
-# still cover every column and the expression indexes (lower(external_id), lower(email)).
-ANALYZED_COLUMNS = {
-    "bulkapi_stagedrow": ("definition_id", "id"),
-    "opportunities_opportunity": ("id", "site_id", "external_id"),
-    "contacts_contact": ("id", "site_id", "email", "phone", "visitor_id", "external_id", "account_id"),
-    "contacts_account": ("id", "site_id", "name", "domain", "external_id"),
-    "linkage_opportunitycontact": ("opportunity_id", "contact_id", "site_id"),
-}
 
 # Advisory lock key serialising the statistics refresh of concurrent chunks ("syncstat").
 STATISTICS_LOCK = 0x73796E6373746174
@@ -281,15 +277,15 @@ def _refresh_stale_statistics(sync_id: int) -> None:
             " WHERE t.relname = ANY(%s) AND t.n_mod_since_analyze > 1000 AND ("
             "  t.n_mod_since_analyze > 4 * c.reltuples"
             "  OR coalesce(greatest(t.last_analyze, t.last_autoanalyze), '-infinity') < %s)",
-            [list(SYNC_TARGET_TABLES), row[0] if row and row[0] else "-infinity"],
+            [list(_analysed_columns()), row[0] if row and row[0] else "-infinity"],
         )
         for (table,) in cur.fetchall():
             _analyse(cur, table)
 
 
 def _analyse(cur, table: str) -> None:
-    """ANALYZE `table`, on the columns plans need (ANALYZED_COLUMNS) where not all of them."""
-    columns = ANALYZED_COLUMNS.get(table)
+    """ANALYZE `table`, on the columns plans need (registered) where not all of them."""
+    columns = _analysed_columns().get(table)
     cur.execute(
         sql.SQL("ANALYZE {}{}").format(
             sql.Identifier(table),

@@ -34,12 +34,19 @@ from oauth2_provider.models import (
 
 from doors.admin.admin_base import JsonObjectField, ReadOnlyAdmin, SiteScopedAdmin
 from doors.admin.forms import UserPasswordForm
+from entities.linkage.catalog import OPPORTUNITY_LINK
 from kernel.exceptions import Conflict, ValidationFailed
 from kernel.models import ApiToken, Currency, Site, User
 from kernel.services import api_token_create, api_token_revoke
-from pipeline.catalog import custom_field_name_problem, custom_field_statement, entity_spec, validate_custom_field_name
+from pipeline.catalog import (
+    custom_field_name_problem,
+    custom_field_statement,
+    entity_spec,
+    entity_specs,
+    validate_custom_field_name,
+)
 from pipeline.definitions import validate_definition
-from pipeline.models import CustomField, Entity, ImportDefinition, ImportRule, StagedRow, StagedUpload, UpdateRule
+from pipeline.models import CustomField, ImportDefinition, ImportRule, StagedRow, StagedUpload, UpdateRule
 from pipeline.quotas import Quota, quota_limits, site_usage
 from pipeline.services.imports import (
     RUNNING_SYNC,
@@ -354,7 +361,8 @@ WIRE = {
 }
 FORM_FIELD = {wire: name for name, wire in WIRE.items()}
 LINK_FIELDS = [name for name in WIRE if name.startswith("link_")]
-PUBLIC_ENTITIES = [(value, label) for value, label in Entity.choices if value != Entity.OPPORTUNITY_BATCH]
+# The entities a Bulk API client (and so the admin) makes definitions of: not another door's internal ones.
+PUBLIC_ENTITIES = [(spec.entity, spec.label) for spec in entity_specs() if spec.bulk_routed]
 
 
 class ImportDefinitionForm(forms.ModelForm):
@@ -447,7 +455,7 @@ class ImportDefinitionAdmin(SiteScopedAdmin):
             "external_system_id",
         ]
         sets = [(None, {"fields": main})]
-        if entity in (None, Entity.OPPORTUNITY_LINK):
+        if entity in (None, OPPORTUNITY_LINK.entity):
             sets.append(
                 (
                     "Linkage (opportunity-contact imports only)",

@@ -23,7 +23,9 @@ from doors.eloqua.schema.shapes import (
     SyncSerializer,
     page_of,
 )
-from pipeline.models import Entity
+from entities.contacts.catalog import ACCOUNT, CONTACT
+from entities.linkage.catalog import OPPORTUNITY_LINK
+from entities.opportunities.catalog import OPPORTUNITY
 
 _STAMPS = {
     "createdBy": "API.User",
@@ -50,7 +52,7 @@ class _Entity:
 
 
 _ENTITIES = {
-    Entity.OPPORTUNITY: _Entity(
+    OPPORTUNITY.entity: _Entity(
         slug="opportunity",
         tag="Bulk: opportunities",
         noun="opportunity",
@@ -87,7 +89,7 @@ _ENTITIES = {
             },
         ],
     ),  # fmt: skip
-    Entity.CONTACT: _Entity(
+    CONTACT.entity: _Entity(
         slug="contact",
         tag="Bulk: contacts",
         noun="contact",
@@ -115,7 +117,7 @@ _ENTITIES = {
         },
         rows=[{"EmailAddress": "ann@acme.example", "FirstName": "Ann", "LastName": "Lee", "CompanyIDExt": "A-1"}],
     ),
-    Entity.ACCOUNT: _Entity(
+    ACCOUNT.entity: _Entity(
         slug="account",
         tag="Bulk: accounts",
         noun="account",
@@ -142,7 +144,7 @@ _ENTITIES = {
         },
         rows=[{"CompanyIDExt": "A-1", "CompanyName": "Acme", "Domain": "acme.example"}],
     ),
-    Entity.OPPORTUNITY_LINK: _Entity(
+    OPPORTUNITY_LINK.entity: _Entity(
         slug="opportunity_contact_linkage",
         tag="Bulk: opportunity contact linkage",
         noun="opportunity contact linkage",

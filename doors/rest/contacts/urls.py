@@ -4,10 +4,10 @@ from django.urls import path
 
 from doors.eloqua.urls import entity_urls
 from doors.rest.contacts import views
-from pipeline.models import Entity
+from entities.contacts.catalog import ACCOUNT, CONTACT
 
-bulk_urlpatterns = entity_urls("contacts", Entity.CONTACT, "contact") + entity_urls(
-    "accounts", Entity.ACCOUNT, "account"
+bulk_urlpatterns = entity_urls("contacts", CONTACT.entity, "contact") + entity_urls(
+    "accounts", ACCOUNT.entity, "account"
 )
 
 urlpatterns = [

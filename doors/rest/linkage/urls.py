@@ -8,9 +8,9 @@ from django.urls import path
 
 from doors.eloqua import views as bulk
 from doors.rest.linkage import views
-from pipeline.models import Entity
+from entities.linkage.catalog import OPPORTUNITY_LINK
 
-_kw = {"entity": Entity.OPPORTUNITY_LINK}
+_kw = {"entity": OPPORTUNITY_LINK.entity}
 _prefix = "opportunities/contacts/imports"
 
 bulk_urlpatterns = [

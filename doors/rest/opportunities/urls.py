@@ -3,9 +3,9 @@ from django.urls import path
 from doors.eloqua.urls import entity_urls
 from doors.rest.opportunities import opportunity_views, views
 from doors.upsert import views as deal_views
-from pipeline.models import Entity
+from entities.opportunities.catalog import OPPORTUNITY
 
-bulk_urlpatterns = entity_urls("opportunities", Entity.OPPORTUNITY, "opportunity")
+bulk_urlpatterns = entity_urls("opportunities", OPPORTUNITY.entity, "opportunity")
 
 urlpatterns = [
     path("stages", views.StageListApi.as_view(), name="stage-list"),
