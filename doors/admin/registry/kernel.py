@@ -361,15 +361,19 @@ WIRE = {
 }
 FORM_FIELD = {wire: name for name, wire in WIRE.items()}
 LINK_FIELDS = [name for name in WIRE if name.startswith("link_")]
-# The entities a Bulk API client (and so the admin) makes definitions of: not another door's internal ones.
-PUBLIC_ENTITIES = [(spec.entity, spec.label) for spec in entity_specs() if spec.bulk_routed]
+
+
+# The entities a Bulk API client (and so the admin) makes definitions of: not another door's internal
+# ones. Read when a form is made (the admin registers before the entities do).
+def public_entities() -> list[tuple[str, str]]:
+    return [(spec.entity, spec.label) for spec in entity_specs() if spec.bulk_routed]
 
 
 class ImportDefinitionForm(forms.ModelForm):
     """The definition's wire properties, validated exactly as `POST/PUT .../imports` validates them
     (`pipeline.definitions.validate_definition`); the admin then saves through the same services."""
 
-    entity = forms.ChoiceField(choices=PUBLIC_ENTITIES)
+    entity = forms.ChoiceField(choices=public_entities)
     fields = JsonObjectField(
         help_text='Your column names mapped to field statements, e.g. {"OpportunityID": "{{Opportunity.Id}}", '
         '"Amount": "{{Opportunity.Field(Amount)}}"}.',
