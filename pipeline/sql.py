@@ -13,7 +13,7 @@ from psycopg import sql
 
 from kernel.db import Value
 from pipeline.catalog import Mapping
-from pipeline.models import DataType, UpdateRule
+from pipeline.models import DataType, Reject, StagedRow, UpdateRule
 
 
 def raw_columns(mappings: Iterable[Mapping], source: str = "s") -> sql.Composable:
@@ -73,6 +73,22 @@ def messages_values(messages: dict[str, str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL("({}, {})").format(Value(c), Value(t)) for c, t in messages.items())
 
 
+REJECT_COLUMNS = ("sync_id", "record_index", "field_values", "invalid_fields", "status_code", "message")
+
+
+def reject_into() -> sql.Composed:
+    """`INSERT INTO <rejects> (sync_id, record_index, field_values, invalid_fields, status_code,
+    message)`: the head of every statement that writes rejects (judged rows, unwritable rows, rows
+    a sync ended without reaching), followed by a SELECT of those six values."""
+    return sql.SQL("INSERT INTO {} ({})").format(
+        sql.Identifier(Reject._meta.db_table), sql.SQL(", ").join(map(sql.Identifier, REJECT_COLUMNS))
+    )
+
+
+def staged_rows() -> sql.Identifier:
+    return sql.Identifier(StagedRow._meta.db_table)
+
+
 def insert_rejects(cursor, *, invalid_fields: sql.Composable, messages: dict[str, str], params: dict) -> int:
     """Copy the judged rows of `_rows` that carry a `code` into the sync's rejects; returns how many.
 
@@ -82,13 +98,15 @@ def insert_rejects(cursor, *, invalid_fields: sql.Composable, messages: dict[str
     cursor.execute(
         sql.SQL(
             """
-            INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)
+            {reject_into}
             SELECT %(sync)s, r.rec, s.data, to_jsonb({invalid}), r.code, msg.text
             FROM _rows r JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = r.code
-            JOIN bulkapi_stagedrow s ON s.definition_id = %(definition)s AND s.id = r.sid
+            JOIN {staged} s ON s.definition_id = %(definition)s AND s.id = r.sid
             ORDER BY r.rec
             """
-        ).format(invalid=invalid_fields, messages=messages_values(messages)),
+        ).format(
+            reject_into=reject_into(), invalid=invalid_fields, messages=messages_values(messages), staged=staged_rows()
+        ),
         params,
     )
     return cursor.rowcount

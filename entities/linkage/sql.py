@@ -19,7 +19,7 @@ from entities.opportunities.models import Opportunity
 from kernel.db import Value
 from pipeline.catalog import Mapping
 from pipeline.processors import ChunkResult, staged_key
-from pipeline.sql import key_params, messages_values, raw_columns
+from pipeline.sql import key_params, messages_values, raw_columns, reject_into, staged_rows
 
 UNMATCHED_OPPORTUNITY = ("ELQ-00084", "Opportunity does not exist.")
 UNMATCHED = {"Contact": ("ELQ-00085", "Contact does not exist."), "Account": ("SRV-00085", "Account does not exist.")}
@@ -151,7 +151,7 @@ def process_chunk(
               ) o ON o.sid = r.sid
               LEFT JOIN (SELECT sid, count(*) AS n FROM src GROUP BY sid) n ON n.sid = r.sid
             ), rejected AS (
-              INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)
+              {reject_into}
               SELECT %(sync)s, j.rec, s.data,
                 to_jsonb(CASE j.code
                   WHEN 'ELQ-00059' THEN '{{}}'::text[]
@@ -161,7 +161,7 @@ def process_chunk(
                   ELSE ARRAY[{skey}]::text[] END),
                 j.code, msg.text
               FROM j JOIN (VALUES {messages}) AS msg(code, text) ON msg.code = j.code
-              JOIN bulkapi_stagedrow s ON s.definition_id = %(definition)s AND s.id = j.sid
+              JOIN {staged} s ON s.definition_id = %(definition)s AND s.id = j.sid
               ORDER BY j.rec
               RETURNING 1
             ){company}, p AS MATERIALIZED (
@@ -197,6 +197,8 @@ def process_chunk(
             mkey=match.name,
             skey=src_field.name,
             messages=messages_values(MESSAGES),
+            reject_into=reject_into(),
+            staged=staged_rows(),
             company=company,
             links=links,
             pairs=pairs,

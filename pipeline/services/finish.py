@@ -18,6 +18,7 @@ from pipeline.catalog import mappings_for
 from pipeline.faults import BROKER_ERRORS
 from pipeline.models import TERMINAL, Reject, Severity, StagedRow, StagedUpload, Sync, SyncLane, SyncLog, SyncStatus
 from pipeline.processors import finish_logs_for, lane_key_for, staged_chunk
+from pipeline.sql import reject_into, staged_rows
 
 logger = logging.getLogger(__name__)
 
@@ -143,9 +144,10 @@ def _return_unprocessed(sync: Sync, reason: tuple[str, str]) -> tuple[int, int]:
     if sync.definition_id is not None and started < len(sync.range_ends):
         with connection.cursor() as cur:
             cur.execute(
-                "INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)"
-                " SELECT %s, %s + row_number() OVER (ORDER BY s.id), s.data, '[]'::jsonb, %s, %s"
-                " FROM bulkapi_stagedrow s WHERE s.definition_id = %s AND s.id > %s AND s.id <= %s",
+                sql.SQL(
+                    "{} SELECT %s, %s + row_number() OVER (ORDER BY s.id), s.data, '[]'::jsonb, %s, %s"
+                    " FROM {} s WHERE s.definition_id = %s AND s.id > %s AND s.id <= %s"
+                ).format(reject_into(), staged_rows()),
                 [sync.pk, rows_before(sync, started), *reason, sync.definition_id,
                  sync.range_ends[started - 1] if started else 0, sync.upto_id],
             )  # fmt: skip
@@ -185,10 +187,9 @@ def _reject_unprocessed(sync: Sync, reason: tuple[str, str]) -> int:
                     bounds=sync.lane_bounds,
                 )
                 cur.execute(
-                    sql.SQL(
-                        "INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields,"
-                        " status_code, message) SELECT {}, q.rec, q.data, '[]'::jsonb, {}, {} FROM {} q ORDER BY q.rec"
-                    ).format(Value(sync.pk), Value(reason[0]), Value(reason[1]), source)
+                    sql.SQL("{} SELECT {}, q.rec, q.data, '[]'::jsonb, {}, {} FROM {} q ORDER BY q.rec").format(
+                        reject_into(), Value(sync.pk), Value(reason[0]), Value(reason[1]), source
+                    )
                 )
                 missed += cur.rowcount
     if missed:

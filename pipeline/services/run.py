@@ -41,6 +41,7 @@ from pipeline.processors import (
 from pipeline.selectors import PROGRESS_PREFIX
 from pipeline.services.create import enqueue_run
 from pipeline.services.finish import finish, locked, rows_before
+from pipeline.sql import reject_into, staged_rows
 
 logger = logging.getLogger(__name__)
 
@@ -396,8 +397,9 @@ def _reject_unwritable(cur, span: _Span, *, sid: int, rec: int, exc: Exception) 
     column = getattr(diag, "column_name", None)
     fields = [m.key for m in span.mappings if column and m.field.column == column]
     cur.execute(
-        "INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)"
-        " SELECT %s, %s, s.data, %s::jsonb, %s, %s FROM bulkapi_stagedrow s WHERE s.definition_id = %s AND s.id = %s",
+        sql.SQL(
+            "{} SELECT %s, %s, s.data, %s::jsonb, %s, %s FROM {} s WHERE s.definition_id = %s AND s.id = %s"
+        ).format(reject_into(), staged_rows()),
         [span.sync.pk, rec, Jsonb(fields), *UNWRITABLE, span.definition.pk, sid],
     )
     logger.warning(
