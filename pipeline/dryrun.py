@@ -20,6 +20,7 @@ from kernel.models import User
 from pipeline.catalog import mappings_for
 from pipeline.definitions import render_definition, validate_definition
 from pipeline.models import ImportDefinition, Reject, Sync, SyncStatus
+from pipeline.planner import chunk_settings
 from pipeline.processors import registration_for, staged_chunk
 
 DRY_RUN_ROWS = 20  # rows of the file a dry run judges: enough to see the mapping work, instant
@@ -82,8 +83,7 @@ def _run(staged_definition_id: int, target: ImportDefinition, user: User, rows: 
     shadow.save()
     with connection.cursor() as django_cur:
         cur = django_cur.cursor
-        cur.execute("SELECT set_config('statement_timeout', %s, true)", [DRY_RUN_TIMEOUT])
-        cur.execute("SET LOCAL jit = off")
+        chunk_settings(cur, statement_timeout=DRY_RUN_TIMEOUT, work_mem=None)
         cur.execute(
             "INSERT INTO bulkapi_stagedrow (definition_id, upload_id, data)"
             " SELECT %s, upload_id, data FROM bulkapi_stagedrow WHERE definition_id = %s ORDER BY id LIMIT %s"

@@ -6,8 +6,7 @@ Everything is composed with `psycopg.sql`; values are parameters, identifiers `s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 from psycopg import sql
 
@@ -110,16 +109,6 @@ def insert_rejects(cursor, *, invalid_fields: sql.Composable, messages: dict[str
         params,
     )
     return cursor.rowcount
-
-
-@contextmanager
-def without_seq_scans(cursor) -> Iterator[None]:
-    """Statements run inside plan no seq scan (in the caller's transaction): for a per-row lookup
-    into a table another lane may be filling, which then looks small to the planner, and a scan of
-    it per staged row reads every row the other lane inserts."""
-    cursor.execute("SET LOCAL enable_seqscan = off")
-    yield
-    cursor.execute("SET LOCAL enable_seqscan = on")
 
 
 def text_array(names: Iterable[sql.Composable]) -> sql.Composable:

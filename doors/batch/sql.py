@@ -18,7 +18,7 @@ from entities.contacts.models import Contact
 from entities.linkage.models import OpportunityContact
 from entities.opportunities.models import Opportunity
 from kernel.exceptions import Failure
-from pipeline.sql import without_seq_scans
+from pipeline.planner import without_seq_scans
 
 # Each identifier kind grouped on its own (a VALUES list joined to every row to make one key column
 # cost twice the whole query: 1.1 of 2.2 s on 200,000 rows); duplicates are rare, so finding the

@@ -17,6 +17,7 @@ from entities.contacts.models import Account, Contact
 from kernel.db import Value
 from pipeline.catalog import Mapping
 from pipeline.models import ImportRule
+from pipeline.planner import FENCE
 from pipeline.processors import ChunkResult, ConcurrentWrite, update_matched
 from pipeline.sql import (
     EMAIL_RE,
@@ -277,14 +278,14 @@ def process_chunk(
             SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync,
               row_number() OVER (PARTITION BY {id_key} ORDER BY x.sid) AS dup_rank
             FROM (
-              SELECT s.sid, s.rec, {raw_cols} FROM {source} s OFFSET 0
+              SELECT s.sid, s.rec, {raw_cols} FROM {source} s {fence}
             ) x
             {account_joins}
             LEFT JOIN LATERAL (
               SELECT t.id, t.last_sync_id FROM {table} t
               WHERE t.site_id = %(site)s AND {match_cond} ORDER BY t.id LIMIT 1
             ) m ON x.{id_raw} IS NOT NULL
-          ) y OFFSET 0
+          ) y {fence}
         ) z
         """
     ).format(
@@ -298,6 +299,7 @@ def process_chunk(
         id_key=key(id_col, sql.SQL("x.") + ident.raw),
         raw_cols=raw_columns(mappings),
         source=source,
+        fence=FENCE,
         account_joins=account_joins,
         table=table,
         match_cond=match_cond,

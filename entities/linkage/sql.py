@@ -18,6 +18,7 @@ from entities.linkage.models import OpportunityContact
 from entities.opportunities.models import Opportunity
 from kernel.db import Value
 from pipeline.catalog import Mapping
+from pipeline.planner import without_seq_scans
 from pipeline.processors import ChunkResult, staged_key
 from pipeline.sql import key_params, messages_values, raw_columns, reject_into, staged_rows
 
@@ -120,16 +121,14 @@ def process_chunk(
         )
     # Every join here is a per-row index lookup; with the materialised CTEs' unknown sizes the
     # planner otherwise may scan contacts once per row (20,000 rows: 97 s instead of 2.4 s).
-    cursor.execute("SET LOCAL enable_seqscan = off")
     # One statement: the rows, their source records (contacts or accounts) and opportunity, the
     # judgement, then rejects, (company,) and links written by data-modifying CTEs.
     # Links have no FK constraints (a per-row RI check cost a third of the sync): the records a
     # link names are locked FOR KEY SHARE here instead, in one set-based pass. A record deleted
     # before the lock is skipped (the row is unmatched); one deleted after waits for this commit,
     # and its delete trigger (migration linkage.0003) then removes the new links.
-    cursor.execute(
-        sql.SQL(
-            """
+    statement = sql.SQL(
+        """
             WITH r AS MATERIALIZED (
               SELECT s.sid, s.rec, {raw} FROM {source} s
             ), src AS MATERIALIZED (
@@ -180,34 +179,33 @@ def process_chunk(
                     ) f JOIN linked l ON l.opportunity_id = f.opp_id AND l.contact_id = f.contact_id),
                    {company_count}
             """
-        ).format(
-            raw=raw_columns([match, src_field]),
-            source=source,
-            records=records,
-            cond=_source_match(src_field, "t", sv, definition.link_case_sensitive_source_field),
-            sv=sv,
-            mraw=match.raw,
-            sraw=src_field.raw,
-            no_opp=Value(UNMATCHED_OPPORTUNITY[0]),
-            missing=Value(missing[0]),
-            ambiguous=Value(ambiguous[0]),
-            multiple=Value(bool(multiple)),
-            opp=opp,
-            opp_cond=opp_cond,
-            mkey=match.name,
-            skey=src_field.name,
-            messages=messages_values(MESSAGES),
-            reject_into=reject_into(),
-            staged=staged_rows(),
-            company=company,
-            links=links,
-            pairs=pairs,
-            company_count=company_count,
-        ),
-        params,
+    ).format(
+        raw=raw_columns([match, src_field]),
+        source=source,
+        records=records,
+        cond=_source_match(src_field, "t", sv, definition.link_case_sensitive_source_field),
+        sv=sv,
+        mraw=match.raw,
+        sraw=src_field.raw,
+        no_opp=Value(UNMATCHED_OPPORTUNITY[0]),
+        missing=Value(missing[0]),
+        ambiguous=Value(ambiguous[0]),
+        multiple=Value(bool(multiple)),
+        opp=opp,
+        opp_cond=opp_cond,
+        mkey=match.name,
+        skey=src_field.name,
+        messages=messages_values(MESSAGES),
+        reject_into=reject_into(),
+        staged=staged_rows(),
+        company=company,
+        links=links,
+        pairs=pairs,
+        company_count=company_count,
     )
-    processed, rejected, links, linked_rows, companies = cursor.fetchone()
-    cursor.execute("SET LOCAL enable_seqscan = on")
+    with without_seq_scans(cursor):
+        cursor.execute(statement, params)
+        processed, rejected, links, linked_rows, companies = cursor.fetchone()
     # Rows, not links, are what a sync counts: a valid row "created" when it made at least one new
     # link (a link two rows name is the first one's) and "updated" when every link it names was
     # there already, so processed = created + updated + rejected; links and companies set are

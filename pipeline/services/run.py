@@ -30,6 +30,7 @@ from kernel.db import Value
 from kernel.logging import bind_log_context, log_context
 from pipeline.catalog import Mapping, mappings_for
 from pipeline.models import TERMINAL, ImportDefinition, StagedRow, Sync, SyncLane, SyncLog, SyncStatus
+from pipeline.planner import chunk_settings
 from pipeline.processors import (
     ChunkResult,
     ConcurrentWrite,
@@ -336,13 +337,9 @@ def _process(state: SyncLane, sync: Sync, definition: ImportDefinition) -> Chunk
         lane_key=lane_key_for(definition.entity, definition, mappings) if sync.lanes > 1 else None,
     )
     with connection.cursor() as cur:
-        cur.execute("SET LOCAL work_mem = '64MB'")
         # A statement that cannot finish is cancelled by the server before the task's soft time
         # limit, so the chunk rolls back and its lane counts an overrun (`sync_chunk_overran`).
-        cur.execute("SELECT set_config('statement_timeout', %s, true)", [f"{chunk_statement_timeout_ms()}ms"])
-        # JIT-compiling the chunk's expression-heavy statements costs far more than it saves
-        # (measured on 5,000 rows: sync 1.9 s with JIT, 0.6 s without; one update chunk 26 s).
-        cur.execute("SET LOCAL jit = off")
+        chunk_settings(cur, statement_timeout=f"{chunk_statement_timeout_ms()}ms")
         return _process_span(
             cur.cursor, span, lo=sync.range_ends[r - 1] if r else 0, hi=sync.range_ends[r], base=rows_before(sync, r)
         )
