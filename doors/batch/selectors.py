@@ -18,6 +18,7 @@ from doors.batch.csvfiles import (
 from doors.batch.models import TERMINAL, BatchJob, BatchStatus
 from kernel.exceptions import NotFound
 from kernel.models import Site
+from pipeline.codes import Code
 from pipeline.models import SyncStatus
 
 FILE_BATCH_ROWS = 5000  # rows per keyset query while streaming a file (~1 MB of Python objects)
@@ -80,7 +81,7 @@ def is_terminal(state: JobState) -> bool:
 
 
 # A row the sync neither stored nor rejected (the sync ended in error, or the job could not start).
-NOT_PROCESSED = ("SRV-00100", "Not processed: the sync ended in error.")
+NOT_PROCESSED = Code.NOT_PROCESSED.pair
 
 
 def batch_result_file(job: BatchJob, *, successes: bool) -> tuple[list[str], Iterator[list]]:

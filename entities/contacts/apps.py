@@ -10,6 +10,7 @@ class ContactsConfig(AppConfig):
         from entities.contacts.catalog import ACCOUNT, CONTACT
         from entities.contacts.models import Account, Contact
         from pipeline.catalog import register
+        from pipeline.codes import Code
         from pipeline.processors import register_processor, register_statistics
 
         register(CONTACT)
@@ -18,13 +19,13 @@ class ContactsConfig(AppConfig):
         register_processor(
             CONTACT.entity,
             lambda cursor, **kw: sql.process_chunk(cursor, target=sql.CONTACT_TARGET, **kw),
-            finish_logs=sql.finish_logs(("ELQ-00004", "Contacts created."), ("ELQ-00022", "Contacts updated.")),
+            finish_logs=sql.finish_logs(Code.CONTACTS_CREATED.pair, Code.CONTACTS_UPDATED.pair),
             records=Contact._meta.db_table,
         )
         register_processor(
             ACCOUNT.entity,
             lambda cursor, **kw: sql.process_chunk(cursor, target=sql.ACCOUNT_TARGET, **kw),
-            finish_logs=sql.finish_logs(("ELQ-00005", "Accounts created."), ("ELQ-00023", "Accounts updated.")),
+            finish_logs=sql.finish_logs(Code.ACCOUNTS_CREATED.pair, Code.ACCOUNTS_UPDATED.pair),
             records=Account._meta.db_table,
         )
         register_statistics(

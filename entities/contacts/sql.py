@@ -16,6 +16,7 @@ from psycopg import sql
 from entities.contacts.models import Account, Contact
 from kernel.db import Value
 from pipeline.catalog import Mapping
+from pipeline.codes import Code, messages
 from pipeline.models import ImportRule
 from pipeline.planner import FENCE
 from pipeline.processors import ChunkResult, ConcurrentWrite, update_matched
@@ -41,18 +42,18 @@ DOMAIN_RE = r"^[^\s.@/]+(\.[^\s.@/]+)+$"
 # Patterns go in as query parameters: `%` inside a composed literal would clash with placeholders.
 REGEX_PARAMS = {"email_re": EMAIL_RE, "phone_re": PHONE_RE, "uuid_re": UUID_RE, "domain_re": DOMAIN_RE}
 
-ACCOUNT_MISSING = ("SRV-00085", "Account does not exist.")
-ACCOUNT_AMBIGUOUS = ("ELQ-00062", "Duplicate account linkage.")
-CONTACT_MISSING = ("ELQ-00085", "Contact does not exist.")
-MESSAGES = {
-    "ELQ-00059": "Empty records.",
-    "ELQ-00061": "Rejected records (missing fields).",
-    "ELQ-00026": "Duplicate identifier.",
-    "ELQ-00032": "Malformed records.",
-    CONTACT_MISSING[0]: CONTACT_MISSING[1],
-    ACCOUNT_MISSING[0]: ACCOUNT_MISSING[1],
-    ACCOUNT_AMBIGUOUS[0]: ACCOUNT_AMBIGUOUS[1],
-}
+ACCOUNT_MISSING = Code.NO_ACCOUNT.pair
+ACCOUNT_AMBIGUOUS = Code.DUPLICATE_ACCOUNT_LINK.pair
+CONTACT_MISSING = Code.NO_CONTACT.pair
+MESSAGES = messages(
+    Code.EMPTY,
+    Code.MISSING_FIELDS,
+    Code.DUPLICATE,
+    Code.MALFORMED,
+    Code.NO_CONTACT,
+    Code.NO_ACCOUNT,
+    Code.DUPLICATE_ACCOUNT_LINK,
+)
 
 # How a contact's `{{Contact.Account.…}}` value finds its account (`a`), by statement: the external id
 # exactly (unique per site), the company name ignoring case (several accounts may share one: the
@@ -221,10 +222,10 @@ def process_chunk(
     must_match = import_rule == ImportRule.UPDATE_ONLY or id_col == "uuid"
     # (condition on z, code, invalid fields): the first that holds judges the row.
     rules = [
-        (sql.SQL("z.empty"), "ELQ-00059", sql.SQL("'{}'::text[]")),
-        (sql.SQL("z.{} IS NULL").format(ident.raw), "ELQ-00061", id_name),
-        (sql.SQL("z.dup"), "ELQ-00026", id_name),
-        (sql.SQL("cardinality(z.bad) > 0"), "ELQ-00032", sql.SQL("z.bad")),
+        (sql.SQL("z.empty"), Code.EMPTY, sql.SQL("'{}'::text[]")),
+        (sql.SQL("z.{} IS NULL").format(ident.raw), Code.MISSING_FIELDS, id_name),
+        (sql.SQL("z.dup"), Code.DUPLICATE, id_name),
+        (sql.SQL("cardinality(z.bad) > 0"), Code.MALFORMED, sql.SQL("z.bad")),
     ]
     for m in accounts:
         rules += [
@@ -242,7 +243,7 @@ def process_chunk(
     rules += [
         (
             sql.SQL("z.{}").format(sql.Identifier(f"t{m.index}")),
-            "ELQ-00026",
+            Code.DUPLICATE,
             sql.SQL("ARRAY[{}]::text[]").format(m.name),
         )
         for m in uniques
@@ -251,12 +252,12 @@ def process_chunk(
         (sql.SQL("z.match_id IS NULL AND {}").format(Value(must_match)), target.missing[0], id_name),
         (
             sql.SQL("z.match_id IS NOT NULL AND {}").format(Value(import_rule == ImportRule.CREATE_ONLY)),
-            "ELQ-00026",
+            Code.DUPLICATE,
             id_name,
         ),
         (
             sql.SQL("z.match_id IS NULL AND (cardinality(z.missing) > 0 OR {})").format(Value(bool(missing_required))),
-            "ELQ-00061",
+            Code.MISSING_FIELDS,
             sql.SQL("CASE WHEN cardinality(z.missing) > 0 THEN z.missing ELSE {} END").format(id_name),
         ),
     ]

@@ -18,19 +18,19 @@ from entities.linkage.models import OpportunityContact
 from entities.opportunities.models import Opportunity
 from kernel.db import Value
 from pipeline.catalog import Mapping
+from pipeline.codes import Code, messages
 from pipeline.planner import without_seq_scans
 from pipeline.processors import ChunkResult, staged_key
 from pipeline.sql import key_params, messages_values, raw_columns, reject_into, staged_rows
 
-UNMATCHED_OPPORTUNITY = ("ELQ-00084", "Opportunity does not exist.")
-UNMATCHED = {"Contact": ("ELQ-00085", "Contact does not exist."), "Account": ("SRV-00085", "Account does not exist.")}
+UNMATCHED_OPPORTUNITY = Code.NO_OPPORTUNITY.pair
+UNMATCHED = {"Contact": Code.NO_CONTACT.pair, "Account": Code.NO_ACCOUNT.pair}
 AMBIGUOUS = {
-    "Contact": ("SRV-00062", "Duplicate contact linkage."),
-    "Account": ("ELQ-00062", "Duplicate account linkage."),
+    "Contact": Code.DUPLICATE_CONTACT_LINK.pair,
+    "Account": Code.DUPLICATE_ACCOUNT_LINK.pair,
 }
 MESSAGES = {
-    "ELQ-00059": "Empty records.",
-    "ELQ-00061": "Rejected records (missing fields).",
+    **messages(Code.EMPTY, Code.MISSING_FIELDS),
     UNMATCHED_OPPORTUNITY[0]: UNMATCHED_OPPORTUNITY[1],
     **dict(UNMATCHED.values()),
     **dict(AMBIGUOUS.values()),
@@ -136,8 +136,8 @@ def process_chunk(
               WHERE {sv} IS NOT NULL FOR KEY SHARE OF t
             ), j AS MATERIALIZED (
               SELECT r.sid, r.rec, r.{mraw} AS m, r.{sraw} AS v, o.opp_id,
-                CASE WHEN r.{mraw} IS NULL AND r.{sraw} IS NULL THEN 'ELQ-00059'
-                     WHEN r.{mraw} IS NULL OR r.{sraw} IS NULL THEN 'ELQ-00061'
+                CASE WHEN r.{mraw} IS NULL AND r.{sraw} IS NULL THEN {empty}
+                     WHEN r.{mraw} IS NULL OR r.{sraw} IS NULL THEN {missing_fields}
                      WHEN o.opp_id IS NULL THEN {no_opp}
                      WHEN n.n IS NULL THEN {missing}
                      WHEN n.n > 1 AND NOT {multiple} THEN {ambiguous}
@@ -153,8 +153,8 @@ def process_chunk(
               {reject_into}
               SELECT %(sync)s, j.rec, s.data,
                 to_jsonb(CASE j.code
-                  WHEN 'ELQ-00059' THEN '{{}}'::text[]
-                  WHEN 'ELQ-00061' THEN array_remove(ARRAY[CASE WHEN j.m IS NULL THEN {mkey} END,
+                  WHEN {empty} THEN '{{}}'::text[]
+                  WHEN {missing_fields} THEN array_remove(ARRAY[CASE WHEN j.m IS NULL THEN {mkey} END,
                                                            CASE WHEN j.v IS NULL THEN {skey} END]::text[], NULL)
                   WHEN {no_opp} THEN ARRAY[{mkey}]::text[]
                   ELSE ARRAY[{skey}]::text[] END),
@@ -197,6 +197,8 @@ def process_chunk(
         skey=src_field.name,
         messages=messages_values(MESSAGES),
         reject_into=reject_into(),
+        empty=Value(Code.EMPTY.value),
+        missing_fields=Value(Code.MISSING_FIELDS.value),
         staged=staged_rows(),
         company=company,
         links=links,
@@ -235,8 +237,8 @@ def finish_logs(sync) -> list:
         return SyncLog(sync=sync, status_code=code, message=message, count=count, severity=severity)
 
     return [
-        log("SRV-00201", "Total linked records.", sync.processed - sync.rejected),
-        log("SRV-00202", "Opportunity contact links created.", sync.extra_counts.get("links", 0)),
-        log("SRV-00203", "Total unmatched records.", counts["unmatched"], warn=True),
-        log("SRV-00204", "Total ambiguous records.", counts["ambiguous"], warn=True),
+        log(*Code.LINKED.pair, sync.processed - sync.rejected),
+        log(*Code.LINKS_CREATED.pair, sync.extra_counts.get("links", 0)),
+        log(*Code.UNMATCHED.pair, counts["unmatched"], warn=True),
+        log(*Code.AMBIGUOUS.pair, counts["ambiguous"], warn=True),
     ]

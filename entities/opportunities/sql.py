@@ -14,6 +14,7 @@ from psycopg import sql
 from entities.opportunities.models import Opportunity, Stage
 from kernel.db import Value
 from pipeline.catalog import Mapping
+from pipeline.codes import Code, messages
 from pipeline.models import ImportRule
 from pipeline.planner import FENCE, unindexed, without_seq_scans
 from pipeline.processors import ChunkResult, ConcurrentWrite, staged_key, update_matched
@@ -33,14 +34,9 @@ from pipeline.sql import (
 REQUIRED_COLUMNS = ("name", "stage_id", "amount")
 # Columns an empty incoming value never clears on update, whatever the update rule.
 NEVER_CLEARED = (*REQUIRED_COLUMNS, "created_at")
-MESSAGES = {
-    "ELQ-00059": "Empty records.",
-    "ELQ-00061": "Rejected records (missing fields).",
-    "ELQ-00026": "Duplicate identifier.",
-    "ELQ-00032": "Malformed records.",
-    "ELQ-00039": "Invalid opportunity stage.",
-    "ELQ-00084": "Opportunity does not exist.",
-}
+MESSAGES = messages(
+    Code.EMPTY, Code.MISSING_FIELDS, Code.DUPLICATE, Code.MALFORMED, Code.INVALID_STAGE, Code.NO_OPPORTUNITY
+)
 
 
 def _parse_expr(m: Mapping) -> sql.Composable:
@@ -136,14 +132,25 @@ def process_chunk(
     stage_bad = (
         sql.SQL("y.{} IS NOT NULL AND y.{} IS NULL").format(stage.raw, stage.parsed) if stage else sql.SQL("false")
     )
+    codes = {
+        name: Value(code.value)
+        for name, code in (
+            ("empty", Code.EMPTY),
+            ("missing_fields", Code.MISSING_FIELDS),
+            ("duplicate", Code.DUPLICATE),
+            ("malformed", Code.MALFORMED),
+            ("invalid_stage", Code.INVALID_STAGE),
+            ("no_opportunity", Code.NO_OPPORTUNITY),
+        )
+    }
     invalid = sql.SQL(
         """CASE j.code
-             WHEN 'ELQ-00032' THEN j.bad
-             WHEN 'ELQ-00039' THEN ARRAY[{stage_key}]::text[]
-             WHEN 'ELQ-00061' THEN CASE WHEN j.{id_raw} IS NULL THEN ARRAY[{id_key}] ELSE j.missing END
-             WHEN 'ELQ-00059' THEN '{{}}'::text[]
+             WHEN {malformed} THEN j.bad
+             WHEN {invalid_stage} THEN ARRAY[{stage_key}]::text[]
+             WHEN {missing_fields} THEN CASE WHEN j.{id_raw} IS NULL THEN ARRAY[{id_key}] ELSE j.missing END
+             WHEN {empty} THEN '{{}}'::text[]
              ELSE ARRAY[{id_key}] END"""
-    ).format(stage_key=stage.name if stage else Value(""), id_raw=ident.raw, id_key=ident.name)
+    ).format(stage_key=stage.name if stage else Value(""), id_raw=ident.raw, id_key=ident.name, **codes)
     # `_rows` keeps only what the writes and the rejects read: the parsed values, the identifier,
     # the match, the code and (for a rejected row) its invalid fields. A chunk's rows are written
     # once and read three times, and the raw copies, flags and arrays were most of their width.
@@ -159,14 +166,14 @@ def process_chunk(
         SELECT {kept}, CASE WHEN j.code IS NOT NULL THEN {invalid} END AS invalid
         FROM (
         SELECT z.*,
-          CASE WHEN z.empty THEN 'ELQ-00059'
-               WHEN z.{id_raw} IS NULL THEN 'ELQ-00061'
-               WHEN z.dup THEN 'ELQ-00026'
-               WHEN cardinality(z.bad) > 0 THEN 'ELQ-00032'
-               WHEN z.stage_bad THEN 'ELQ-00039'
-               WHEN z.match_id IS NULL AND {update_only} THEN 'ELQ-00084'
-               WHEN z.match_id IS NOT NULL AND {create_only} THEN 'ELQ-00026'
-               WHEN z.match_id IS NULL AND cardinality(z.missing) > 0 THEN 'ELQ-00061'
+          CASE WHEN z.empty THEN {empty}
+               WHEN z.{id_raw} IS NULL THEN {missing_fields}
+               WHEN z.dup THEN {duplicate}
+               WHEN cardinality(z.bad) > 0 THEN {malformed}
+               WHEN z.stage_bad THEN {invalid_stage}
+               WHEN z.match_id IS NULL AND {update_only} THEN {no_opportunity}
+               WHEN z.match_id IS NOT NULL AND {create_only} THEN {duplicate}
+               WHEN z.match_id IS NULL AND cardinality(z.missing) > 0 THEN {missing_fields}
           END AS code
         FROM (
           SELECT y.*, {all_empty} AS empty,
@@ -209,6 +216,7 @@ def process_chunk(
         match_cond=match_cond,
         fence=FENCE,
         lowest_id=unindexed(sql.SQL("o.id")),
+        **codes,
     )
     params = {"sync": sync_id, "site": site_id, "definition": definition.pk}
     params.update(key_params(mappings), **REGEX_PARAMS)

@@ -15,6 +15,7 @@ from psycopg import sql
 from kernel.db import Value
 from kernel.exceptions import Conflict, Failure, NotFound
 from pipeline.catalog import mappings_for
+from pipeline.codes import Code
 from pipeline.faults import BROKER_ERRORS
 from pipeline.models import TERMINAL, Reject, Severity, StagedRow, StagedUpload, Sync, SyncLane, SyncLog, SyncStatus
 from pipeline.processors import finish_logs_for, lane_key_for, staged_chunk
@@ -24,8 +25,8 @@ logger = logging.getLogger(__name__)
 
 # Rows a sync did not reach when it ended in error, or was cancelled: rejects with these codes, so a
 # client can upload exactly those rows again, or `sync_retry` them.
-NOT_PROCESSED = ("SRV-00100", "Not processed: the sync ended in error.")
-CANCELLED = ("SRV-00101", "Not processed: the sync was cancelled.")
+NOT_PROCESSED = Code.NOT_PROCESSED.pair
+CANCELLED = Code.CANCELLED.pair
 RETRYABLE_CODES = (NOT_PROCESSED[0], CANCELLED[0])
 
 
@@ -56,12 +57,12 @@ def finish(sync: Sync, status: str, error: str = "", unprocessed: tuple[str, str
             logs.append(_log(sync, UNLISTED[0], UNLISTED[1], unlisted, Severity.ERROR))
     if status != SyncStatus.ERROR or sync.total_rows:
         logs += _upload_logs(sync)
-        logs.append(_log(sync, "ELQ-00130", "Total records staged for import.", sync.total_rows))
+        logs.append(_log(sync, *Code.TOTAL_STAGED.pair, sync.total_rows))
     if sync.total_rows == 0 and status != SyncStatus.ERROR:
-        logs.append(_log(sync, "ELQ-00124", "There was no data available to process."))
-    logs.append(_log(sync, "ELQ-00001", "Total records processed.", sync.processed))
-    logs.append(_log(sync, "ELQ-00049", "Total new records.", sync.created_count))
-    logs.append(_log(sync, "SRV-00001", "Total updated records.", sync.updated_count))
+        logs.append(_log(sync, *Code.NO_DATA.pair))
+    logs.append(_log(sync, *Code.TOTAL_PROCESSED.pair, sync.processed))
+    logs.append(_log(sync, *Code.TOTAL_NEW.pair, sync.created_count))
+    logs.append(_log(sync, *Code.TOTAL_UPDATED.pair, sync.updated_count))
     entity_logs = finish_logs_for(sync.definition.entity) if sync.definition is not None else None
     if entity_logs is not None:
         logs += entity_logs(sync)
@@ -76,24 +77,25 @@ def finish(sync: Sync, status: str, error: str = "", unprocessed: tuple[str, str
     logs.append(
         _log(
             sync,
-            "ELQ-00060",
-            "Total rejected records.",
+            *Code.TOTAL_REJECTED.pair,
             sync.rejected,
             Severity.WARNING if sync.rejected else Severity.INFORMATION,
         )
     )
     if sync.cancelled_by:
-        logs.append(_log(sync, "SRV-00102", f"Sync cancelled by {sync.cancelled_by}.", 0, Severity.ERROR))
+        logs.append(
+            _log(sync, Code.CANCELLED_BY, Code.CANCELLED_BY.message.format(user=sync.cancelled_by), 0, Severity.ERROR)
+        )
     elif error:
-        logs.append(_log(sync, "SRV-00103", error, 0, Severity.ERROR))
+        logs.append(_log(sync, Code.FAILED, error, 0, Severity.ERROR))
     if error:
         sync.error_message = error
-    logs.append(_log(sync, "ELQ-00131", "Deleted internal staging for data transfer."))
+    logs.append(_log(sync, *Code.STAGING_DELETED.pair))
     logs.append(
         _log(
             sync,
-            "ELQ-00101",
-            f"Sync processed for sync {sync.pk}, resulting in {status} status.",
+            Code.SYNC_PROCESSED,
+            Code.SYNC_PROCESSED.message.format(sync=sync.pk, status=status),
             0,
             Severity.ERROR if status == SyncStatus.ERROR else Severity.INFORMATION,
         )
@@ -156,7 +158,7 @@ def _return_unprocessed(sync: Sync, reason: tuple[str, str]) -> tuple[int, int]:
 
 
 # Rows not processed that could not be listed one by one (see `_return_unprocessed`).
-UNLISTED = ("SRV-00104", "Not processed, and not listed as rejects: the sync ended in error.")
+UNLISTED = Code.UNLISTED.pair
 
 
 def _reject_unprocessed(sync: Sync, reason: tuple[str, str]) -> int:
@@ -209,8 +211,8 @@ def _upload_logs(sync: Sync) -> list[SyncLog]:
                 logs.append(
                     _log(
                         sync,
-                        "ELQ-00111",
-                        f"Field {column} is not part of import definition, and will be ignored.",
+                        Code.FIELD_NOT_IN_DEFINITION,
+                        Code.FIELD_NOT_IN_DEFINITION.message.format(field=column),
                         0,
                         Severity.WARNING,
                     )
@@ -221,8 +223,8 @@ def _upload_logs(sync: Sync) -> list[SyncLog]:
                     logs.append(
                         _log(
                             sync,
-                            "ELQ-00121",
-                            f"Field {key} is part of import definition, but not included in file {name}.",
+                            Code.FIELD_NOT_IN_FILE,
+                            Code.FIELD_NOT_IN_FILE.message.format(field=key, file=name),
                             0,
                             Severity.WARNING,
                         )

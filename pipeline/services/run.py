@@ -29,6 +29,7 @@ from psycopg.types.json import Jsonb
 from kernel.db import Value
 from kernel.logging import bind_log_context, log_context
 from pipeline.catalog import Mapping, mappings_for
+from pipeline.codes import Code
 from pipeline.models import TERMINAL, ImportDefinition, StagedRow, Sync, SyncLane, SyncLog, SyncStatus
 from pipeline.planner import chunk_settings
 from pipeline.processors import (
@@ -230,8 +231,8 @@ def _activate(sync_id: int) -> None:
         if started:
             SyncLog.objects.create(
                 sync_id=sync_id,
-                status_code="ELQ-00137",
-                message="Ready for data import processing.",
+                status_code=Code.READY,
+                message=Code.READY.message,
                 severity="information",
             )
 
@@ -386,7 +387,7 @@ def _staged_between(cur, definition_id: int, lo: int, hi: int) -> int:
     return cur.fetchone()[0]
 
 
-UNWRITABLE = ("ELQ-00032", "Malformed records.")
+UNWRITABLE = Code.MALFORMED.pair
 
 
 def _reject_unwritable(cur, span: _Span, *, sid: int, rec: int, exc: Exception) -> ChunkResult:

@@ -22,6 +22,7 @@ from doors.eloqua.schema.shapes import (
 from kernel.exceptions import NotFound
 from kernel.idempotency import body_digest, idempotent
 from kernel.paging import ListSpec, paginate
+from pipeline.codes import Code
 from pipeline.definitions import wire_time
 from pipeline.models import Reject, Sync, SyncLog
 from pipeline.services import render_sync, sync_cancel, sync_create, sync_retry
@@ -61,15 +62,15 @@ LOG_EXAMPLE = {
     "syncUri": "/syncs/10",
     "count": 2,
     "severity": "information",
-    "statusCode": "ELQ-00001",
-    "message": "Total records processed.",
+    "statusCode": Code.TOTAL_PROCESSED.value,
+    "message": Code.TOTAL_PROCESSED.message,
     "createdAt": WIRE_TIME_EXAMPLE,
 }
 REJECT_EXAMPLE = {
     "fieldValues": {"OpportunityID": "3", "OpportunityName": "Acme", "Stage": "Nope", "Amount": "10"},
     "invalidFields": ["Stage"],
-    "message": "Invalid opportunity stage.",
-    "statusCode": "ELQ-00039",
+    "message": Code.INVALID_STAGE.message,
+    "statusCode": Code.INVALID_STAGE.value,
     "recordIndex": 3,
 }
 
