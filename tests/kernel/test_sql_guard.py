@@ -101,13 +101,13 @@ def app_sources() -> list[Path]:
     return [
         path
         for path in sorted(ROOT.rglob("*.py"))
-        if not skip.intersection(path.relative_to(ROOT).parts) and path.parent != ROOT / "bulkapi" / "db"
+        if not skip.intersection(path.relative_to(ROOT).parts) and path.parent != ROOT / "kernel" / "db"
     ]
 
 
 def test_no_code_puts_text_in_sql_but_through_parameters():
     sources = app_sources()
-    assert len(sources) > 100 and ROOT / "syncs" / "processors.py" in sources
+    assert len(sources) > 100 and ROOT / "pipeline" / "processors.py" in sources
     violations = [v for path in sources for v in sql_text_violations(path.read_text(), str(path.relative_to(ROOT)))]
     assert violations == []
 
