@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from bulkapi.api.schema.shapes import idempotency_parameters, idempotency_responses
 from bulkapi.idempotency import body_digest, idempotent
-from bulkapi.parsers import JSONParser
+from bulkapi.parsers import per_item_json_parser
 
 from ..services import deals_upsert
 from .fields import currency_codes
@@ -34,7 +34,10 @@ def _result(outcome) -> dict:
 
 
 class DealUpsertApi(APIView):
-    parser_classes = [JSONParser]  # a form or any other body is a 415, never read as if it were JSON
+    # A form or any other body is a 415, never read as if it were JSON. The shared bounds (NUL,
+    # unpaired surrogates, numbers too long or not finite, nesting) are checked per deal, so such a
+    # deal fails alone (deals_validate) while the rest of the body is held to them as a whole.
+    parser_classes = [per_item_json_parser("deals")]
 
     @extend_schema(
         summary="Upsert deals",
