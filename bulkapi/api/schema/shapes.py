@@ -26,7 +26,7 @@ from bulkapi.models import DataType, ImportRule, UpdateRule
 WIRE_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z$"
 WIRE_TIME_EXAMPLE = "2018-02-15T15:25:32.4730364Z"
 DURATION_PATTERN = r"^P(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$"
-STATUS_CODE_PATTERN = r"^[A-Z]{3}-\d{5}$"
+ELOQUA_STATUS_CODE_PATTERN = r"^ELQ-\d{5}$"  # Eloqua's codes: the only ones its door answers
 DEFINITION_URI_PATTERN = r"^/(opportunities/contacts|opportunities|contacts|accounts|batches)/imports/\d+$"
 SYNC_URI_PATTERN = r"^/syncs/\d+$"
 
@@ -469,7 +469,7 @@ class SyncLogSerializer(serializers.Serializer):
     syncUri = uri_field(SYNC_URI_PATTERN)  # noqa: N815
     count = serializers.IntegerField(min_value=0, help_text="Records the entry is about (0 for events).")
     severity = serializers.ChoiceField(choices=["information", "warning", "error"])
-    statusCode = serializers.RegexField(STATUS_CODE_PATTERN, help_text="`ELQ-xxxxx` (Eloqua's) or `SRV-xxxxx`.")  # noqa: N815
+    statusCode = serializers.RegexField(ELOQUA_STATUS_CODE_PATTERN, help_text="`ELQ-xxxxx`, Eloqua's code.")  # noqa: N815
     message = serializers.CharField(help_text="Eloqua's exact text for its codes (clients match on it).")
     createdAt = wire_time_field()  # noqa: N815
 
@@ -488,7 +488,7 @@ class RejectSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="Definition keys that caused the rejection."
     )
     message = serializers.CharField()
-    statusCode = serializers.RegexField(STATUS_CODE_PATTERN)  # noqa: N815
+    statusCode = serializers.RegexField(ELOQUA_STATUS_CODE_PATTERN, help_text="`ELQ-xxxxx`, Eloqua's code.")  # noqa: N815
     recordIndex = serializers.IntegerField(  # noqa: N815
         min_value=1, help_text="1 = the first row the sync took, counting across every upload it consumed."
     )
