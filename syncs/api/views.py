@@ -40,6 +40,14 @@ SYNC_LIST = ListSpec(
     default_order=("-created_at", "-id"),
     date_fields={"createdAt", "syncStartedAt", "syncEndedAt"},
 )
+# A sync's logs and rejects: sorted and filtered on what is the same in every door (not the codes,
+# which this door answers as Eloqua's: see eloqua_codes).
+LOG_LIST = ListSpec(
+    fields={"createdAt": "created_at", "severity": "severity", "count": "count"},
+    default_order=("id",),
+    date_fields={"createdAt"},
+)
+REJECT_LIST = ListSpec(fields={"recordIndex": "record_index"}, default_order=("record_index", "id"))
 
 
 SYNC_EXAMPLE = {
@@ -92,7 +100,7 @@ class SyncListApi(APIView):
         operation_id="syncs_list",
         summary="List syncs",
         description="Newest first unless `orderBy` says otherwise; batch upload jobs' syncs are listed too.",
-        parameters=bulk_list_parameters(order_by=tuple(SYNC_LIST.fields), q_terms=tuple(SYNC_LIST.fields)),
+        parameters=bulk_list_parameters(order_by=tuple(SYNC_LIST.fields), q_terms=tuple(SYNC_LIST.fields), eloqua=True),
         responses={
             200: OpenApiResponse(
                 page_of(SyncSerializer, "SyncPage"), examples=[OpenApiExample("One page", value=_page(SYNC_EXAMPLE))]
@@ -101,7 +109,9 @@ class SyncListApi(APIView):
     )
     def get(self, request):
         qs = Sync.objects.for_site(request.user.site)
-        return Response(paginate(qs, request.query_params, lambda rows: [render_sync(s) for s in rows], SYNC_LIST))
+        return Response(
+            paginate(qs, request.query_params, lambda rows: [render_sync(s) for s in rows], SYNC_LIST, eloqua=True)
+        )
 
     @extend_schema(
         operation_id="syncs_create",
@@ -274,7 +284,7 @@ class SyncLogsApi(APIView):
             "In the order they were written. Every `statusCode` is Eloqua's (`ELQ-` and 5 digits) with Eloqua's "
             "exact text: the server's own entries either map to the closest Eloqua code or are not listed here."
         ),
-        parameters=bulk_list_parameters(),
+        parameters=bulk_list_parameters(order_by=tuple(LOG_LIST.fields), q_terms=tuple(LOG_LIST.fields), eloqua=True),
         responses={
             200: OpenApiResponse(
                 page_of(SyncLogSerializer, "SyncLogPage"),
@@ -284,9 +294,10 @@ class SyncLogsApi(APIView):
     )
     def get(self, request, pk: int):
         sync = _sync(request, pk)
-        qs = eloqua_logs(SyncLog.objects.filter(sync=sync)).order_by("id")
+        qs = eloqua_logs(SyncLog.objects.filter(sync=sync))
         entity = _entity(sync)
-        return Response(paginate(qs, request.query_params, lambda rows: [render_log(r, entity) for r in rows]))
+        render = lambda rows: [render_log(r, entity) for r in rows]  # noqa: E731
+        return Response(paginate(qs, request.query_params, render, LOG_LIST, eloqua=True))
 
 
 class SyncRejectsApi(APIView):
@@ -298,7 +309,9 @@ class SyncRejectsApi(APIView):
             "(`ELQ-` and 5 digits) with Eloqua's exact text; rows the sync did not reach (it ended in error or was "
             "cancelled) are `ELQ-00146`."
         ),
-        parameters=bulk_list_parameters(),
+        parameters=bulk_list_parameters(
+            order_by=tuple(REJECT_LIST.fields), q_terms=tuple(REJECT_LIST.fields), eloqua=True
+        ),
         responses={
             200: OpenApiResponse(
                 page_of(RejectSerializer, "RejectPage"),
@@ -308,6 +321,7 @@ class SyncRejectsApi(APIView):
     )
     def get(self, request, pk: int):
         sync = _sync(request, pk)
-        qs = Reject.objects.filter(sync=sync).order_by("record_index", "id")
+        qs = Reject.objects.filter(sync=sync)
         entity = _entity(sync)
-        return Response(paginate(qs, request.query_params, lambda rows: [render_reject(r, entity) for r in rows]))
+        render = lambda rows: [render_reject(r, entity) for r in rows]  # noqa: E731
+        return Response(paginate(qs, request.query_params, render, REJECT_LIST, eloqua=True))

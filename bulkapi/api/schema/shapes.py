@@ -20,6 +20,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from bulkapi.models import DataType, ImportRule, UpdateRule
+from bulkapi.paging import ELOQUA_PARAMS
 
 # --- scalars ---------------------------------------------------------------------------------
 
@@ -169,9 +170,11 @@ def page_of(item, name: str) -> serializers.Serializer:
 
 
 def bulk_list_parameters(
-    *, order_by: tuple[str, ...] = (), q_terms: tuple[str, ...] = (), max_limit: int = 1000
+    *, order_by: tuple[str, ...] = (), q_terms: tuple[str, ...] = (), max_limit: int = 1000, eloqua: bool = False
 ) -> list[OpenApiParameter]:
-    """The query parameters of a Bulk list (reference 2.2), as far as the list supports them."""
+    """The query parameters of a Bulk list (reference 2.2), as far as the list supports them; with
+    `eloqua`, also Eloqua's `links` and `depth`, taken and ignored (bulkapi.paging.ELOQUA_PARAMS).
+    Any other parameter is a 400 naming it (bulkapi.paging.query_check)."""
     params = [
         OpenApiParameter(
             "limit",
@@ -210,6 +213,17 @@ def bulk_list_parameters(
                 examples=[OpenApiExample("By name", value=f"{q_terms[0]}='*Import*'")],
             )
         )
+    if eloqua:
+        params += [
+            OpenApiParameter(
+                "links", OpenApiTypes.STR, description="Eloqua's link relations to return: taken and ignored."
+            ),
+            OpenApiParameter(
+                "depth",
+                {"type": "string", "enum": sorted(ELOQUA_PARAMS["depth"])},
+                description="Eloqua's level of detail: taken and ignored (the answer is the same).",
+            ),
+        ]
     return params
 
 
