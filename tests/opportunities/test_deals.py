@@ -296,6 +296,18 @@ BAD_DEALS = {
         "dealCurrencyCode",
         "string",
     ),
+    "51 associatedAccounts": (
+        '{"externalDealId": "bad", "name": "n", "associatedAccounts": [' + ", ".join(['{"name": "a"}'] * 51) + "]}",
+        "associatedAccounts",
+        "50",
+    ),
+    "an account not an object": (
+        '{"externalDealId": "bad", "name": "n", "associatedAccounts": ["acme.com"]}',
+        "associatedAccounts[0].body",
+        "object",
+    ),
+    "amount 1e400 in text": ('{"externalDealId": "bad", "name": "n", "amount": "1e400"}', "amount", "digits"),
+    "a number where text belongs, 1e400": ('{"externalDealId": "bad", "name": 1e400}', "name", "finite"),
     "associatedAccounts an object": (
         '{"externalDealId": "bad", "name": "n", "associatedAccounts": {"name": "a"}}',
         "associatedAccounts",
