@@ -43,7 +43,11 @@ class DealUpsertApi(APIView):
         summary="Upsert deals",
         description=(
             f"Create or update 1 to {MAX_DEALS} deals by `externalDealId`. Always 200 when the envelope is "
-            "valid, with a result per deal in input order and a summary; a failed deal writes nothing."
+            "valid, with a result per deal in input order and a summary; a failed deal writes nothing. Every "
+            "check of a deal fails that deal alone, naming the field, the shared input bounds included (a NUL "
+            "or unpaired surrogate, a number not finite such as `1e400` or over 40 characters, nesting over 32). "
+            "400 only for the body: not JSON, not an object, `deals` not a list of 1 to 100, another property, "
+            "or a bound broken outside the deals."
         ),
         request=DealsRequestSchema,
         parameters=idempotency_parameters(200),
