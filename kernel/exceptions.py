@@ -174,6 +174,9 @@ def _flatten(detail, prefix: str = "") -> list[dict]:
     if isinstance(detail, dict):
         out = []
         for key, value in detail.items():
+            if isinstance(key, int):  # a ListField's errors, by item index: `tags[2]`, as a body's path is named
+                out += _flatten(value, f"{prefix}[{key}]")
+                continue
             name = "" if key == "non_field_errors" else str(key)
             out += _flatten(value, f"{prefix}.{name}".strip(".") if name else prefix)
         return out

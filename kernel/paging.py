@@ -31,6 +31,57 @@ _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: PostgreSQL text cannot hold them
 
 
+# What every list takes (reference 2.2): the page and whether to count.
+PAGE_PARAMS = frozenset({"limit", "offset", "totalResults"})
+# What a list with a ListSpec takes besides: its sort and its Eloqua-style filter.
+SPEC_PARAMS = frozenset({"orderBy", "q"})
+# What Eloqua documents for every Bulk list beyond those, and we accept and ignore (reference 2.2:
+# `links`, "return only these link relations", answers carry none; `depth`, the level of detail of
+# Eloqua's application API, which clients send to the Bulk API too: its three values only).
+ELOQUA_PARAMS: dict[str, frozenset[str] | None] = {
+    "links": None,
+    "depth": frozenset({"minimal", "partial", "complete"}),
+}
+
+
+def query_check(query, allowed) -> None:
+    """Refuse a list's query parameters that the list does not take, or gives more than once: a 400
+    naming each (`failures[].field` is the parameter, as an unknown body property is named), never
+    ignored. A filter a client mistypes (`?account=` for `?accountId=`) would otherwise list
+    everything. `allowed` maps a name to its allowed values (None: any), or is a set of names."""
+    failures = []
+    for name, values in query.lists():
+        if name not in allowed:
+            failures.append(Failure(field=name, value=values[0][:100], constraint="Unknown query parameter."))
+        elif len(values) > 1:
+            failures.append(Failure(field=name, value=values[-1][:100], constraint="Given more than once."))
+        elif isinstance(allowed, dict) and allowed[name] is not None and values[0] not in {"", *allowed[name]}:
+            failures.append(
+                Failure(
+                    field=name,
+                    value=values[0][:100],
+                    constraint="Must be one of: " + ", ".join(sorted(allowed[name])) + ".",
+                )
+            )
+    if failures:
+        raise ValidationFailed(failures)
+
+
+def list_params(*, spec: ListSpec | None = None, q: bool = False, filters=(), eloqua: bool = False) -> dict:
+    """The query parameters a list takes: paging, `orderBy`/`q` with a spec (`q` alone with q=True),
+    the names of its filters (a django-filter FilterSet or names), and Eloqua's ignored ones."""
+    names = set(PAGE_PARAMS)
+    if spec is not None:
+        names |= SPEC_PARAMS
+    if q:
+        names.add("q")
+    names |= set(getattr(filters, "base_filters", filters))
+    allowed: dict = dict.fromkeys(names)
+    if eloqua:
+        allowed.update(ELOQUA_PARAMS)
+    return allowed
+
+
 def _parse_bool(raw: str | None, default: bool, name: str = "totalResults") -> bool:
     if raw is None or raw == "":
         return default
@@ -187,8 +238,14 @@ def paginate(
     render: Callable[[Iterable], list],
     spec: ListSpec | None = None,
     max_limit: int = MAX_LIMIT,
+    *,
+    filters=(),
+    eloqua: bool = False,
 ) -> dict:
-    """Filter, sort and page `qs` per the request's query, render the page, and wrap it."""
+    """Filter, sort and page `qs` per the request's query, render the page, and wrap it. The query
+    holds nothing else: `filters` (already applied by the caller) and, on the Eloqua door
+    (`eloqua=True`), Eloqua's ignored parameters; anything more is a 400 (`query_check`)."""
+    query_check(query, list_params(spec=spec, filters=filters, eloqua=eloqua))
     page = page_params(query, max_limit)
     if spec is not None:
         qs = apply_query(qs, query, spec)
@@ -196,9 +253,26 @@ def paginate(
     return envelope(render(rows), page, total, has_more)
 
 
-def paginate_list(values: list, query, max_limit: int = MAX_LIMIT) -> dict:
-    """The envelope over an in-memory list (small catalogs such as /fields)."""
+def paginate_list(
+    values: list[dict], query, max_limit: int = MAX_LIMIT, *, q: bool = False, order_keys=(), eloqua: bool = False
+) -> dict:
+    """The envelope over an in-memory list of dicts (small catalogs such as /fields); `q`: the caller
+    has applied a `q` filter; `order_keys`: the keys `orderBy` may name (the list keeps its order
+    otherwise). Other query parameters are refused as in `paginate`."""
+    allowed = list_params(q=q, eloqua=eloqua)
+    if order_keys:
+        allowed["orderBy"] = None
+    query_check(query, allowed)
     page = page_params(query, max_limit)
+    order = (query.get("orderBy") or "").strip()
+    if order:
+        name, _, direction = order.partition(" ")
+        key = next((k for k in order_keys if k.lower() == name.lower()), None)
+        if key is None or direction.strip().upper() not in ("", "ASC", "DESC"):
+            raise ValidationFailed([Failure(field="orderBy", value=order, constraint="Unknown sort.")])
+        values = sorted(
+            values, key=lambda v: str(v.get(key) or "").lower(), reverse=direction.strip().upper() == "DESC"
+        )
     rows = values[page.offset : page.offset + page.limit]
     return envelope(rows, page, len(values), page.offset + len(rows) < len(values))
 
@@ -210,8 +284,10 @@ class EnvelopePagination(BasePagination):
     max_limit = MAX_LIMIT
 
     def paginate_queryset(self, queryset, request, view=None):
-        self.page = page_params(request.query_params, self.max_limit)
         spec = getattr(view, "list_spec", None)
+        filters = getattr(view, "filterset_class", None) or ()
+        query_check(request.query_params, list_params(spec=spec, filters=filters))
+        self.page = page_params(request.query_params, self.max_limit)
         if spec is not None:
             queryset = apply_query(queryset, request.query_params, spec)
         rows, self.total, self.has_more = page_rows(queryset, self.page)

@@ -24,28 +24,42 @@ def _refuse(failure: Failure):
     raise ValidationFailed([failure])
 
 
-def load_json(text: str):
-    """Parse an ordinary (bounded) JSON body under the shared bounds; ValidationFailed or ParseError."""
+def load_json(text: str, *, per_item: str | None = None):
+    """Parse an ordinary (bounded) JSON body under the shared bounds; ValidationFailed or ParseError.
+
+    `per_item` names a top-level array whose elements the endpoint checks one by one (the deal
+    upsert's `deals`: one bad deal fails alone, so `json_failure` runs on each deal there, not here).
+    Everything else in the body, the nesting limit and the syntax stay whole-body errors."""
     try:
         data = json.loads(text, parse_int=parse_json_int, parse_float=parse_json_float, parse_constant=strict_constant)
     except RecursionError:
         _refuse(Failure(field="body", constraint=f"Arrays and objects nest at most {json_max_depth()} deep."))
     except ValueError as exc:
         raise ParseError(f"JSON parse error - {exc}") from None
-    failure = json_failure(data)
+    if per_item is not None and isinstance(data, dict) and isinstance(data.get(per_item), list):
+        failure = json_failure({k: v for k, v in data.items() if k != per_item})
+    else:
+        failure = json_failure(data)
     if failure is not None:
         _refuse(failure)
     return data
 
 
 class JSONParser(parsers.JSONParser):
+    per_item: str | None = None  # see load_json
+
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = parsers.get_encoding(parser_context or {})
         try:
             text = codecs.getreader(encoding)(stream).read()
         except UnicodeDecodeError:
             raise ParseError(f"JSON parse error - the body is not {encoding}.") from None
-        return load_json(text)
+        return load_json(text, per_item=self.per_item)
+
+
+def per_item_json_parser(key: str) -> type[JSONParser]:
+    """A JSONParser leaving the elements of the top-level array `key` to be checked one by one."""
+    return type(f"PerItem{key.title()}JSONParser", (JSONParser,), {"per_item": key})
 
 
 def form_failure(data) -> Failure | None:

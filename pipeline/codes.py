@@ -60,6 +60,9 @@ class Code(StrEnum):
     NOT_PROCESSED = "SRV-00100", "Not processed: the sync ended in error."
     CANCELLED = "SRV-00101", "Not processed: the sync was cancelled."
     UNLISTED = "SRV-00104", "Not processed, and not listed as rejects: the sync ended in error."
+    # Eloqua's, not stored: what the Eloqua door answers for some of ours (doors/eloqua/codes.py)
+    MULTIPLE_MATCHES = "ELQ-00135", "Multiple matched record limit exceeded."
+    TEMPORARY_ERROR = "ELQ-00146", "The sync failed because of a temporary error."
 
 
 def messages(*codes: Code) -> dict[str, str]:

@@ -226,6 +226,10 @@ class EntityApi(APIView):
         return definition
 
 
+# `orderBy` on /fields (reference: the fields list "supports limit/offset/orderBy/q/totalResults").
+FIELD_ORDER = ("name", "internalName", "dataType", "statement")
+
+
 class FieldListApi(EntityApi):
     @entity_schema(
         "fields_list",
@@ -235,7 +239,7 @@ class FieldListApi(EntityApi):
             "`q` filters on `name`, `internalName` or `statement` with `=` and `*` wildcards, e.g. `name='Email*'`."
         ),
         parameters=[
-            *bulk_list_parameters(),
+            *bulk_list_parameters(order_by=FIELD_ORDER, eloqua=True),
             OpenApiParameter("q", OpenApiTypes.STR, description="`name=`, `internalName=` or `statement=` a value."),
         ],
         responses={200: "field_page"},
@@ -252,7 +256,7 @@ class FieldListApi(EntityApi):
             import fnmatch
 
             fields = [f for f in fields if fnmatch.fnmatchcase(f[key].lower(), value)]
-        return Response(paginate_list(fields, request.query_params))
+        return Response(paginate_list(fields, request.query_params, q=True, order_keys=FIELD_ORDER, eloqua=True))
 
 
 class FieldDetailApi(EntityApi):
@@ -290,14 +294,17 @@ class ImportListApi(EntityApi):
     @entity_schema(
         "imports_list",
         "List the {noun} import definitions",
-        parameters=bulk_list_parameters(order_by=tuple(DEFINITION_LIST.fields), q_terms=tuple(DEFINITION_LIST.fields)),
+        parameters=bulk_list_parameters(
+            order_by=tuple(DEFINITION_LIST.fields), q_terms=tuple(DEFINITION_LIST.fields), eloqua=True
+        ),
         responses={200: "definition_page"},
     )
     def get(self, request):
         qs = _with_kb_used(
             ImportDefinition.objects.for_site(request.user.site).filter(entity=self.entity, is_internal=False)
         )
-        return Response(paginate(qs, request.query_params, lambda rows: [_render(d) for d in rows], DEFINITION_LIST))
+        render = lambda rows: [_render(d) for d in rows]  # noqa: E731
+        return Response(paginate(qs, request.query_params, render, DEFINITION_LIST, eloqua=True))
 
     @entity_schema(
         "imports_create",

@@ -18,7 +18,7 @@ from doors.rest.opportunities.serializers import (
 )
 from entities.opportunities.services import deals_upsert
 from kernel.idempotency import body_digest, idempotent
-from kernel.parsers import JSONParser
+from kernel.parsers import per_item_json_parser
 
 
 def _result(outcome) -> dict:
@@ -33,13 +33,20 @@ def _result(outcome) -> dict:
 
 
 class DealUpsertApi(APIView):
-    parser_classes = [JSONParser]  # a form or any other body is a 415, never read as if it were JSON
+    # A form or any other body is a 415, never read as if it were JSON. The shared bounds (NUL,
+    # unpaired surrogates, numbers too long or not finite, nesting) are checked per deal, so such a
+    # deal fails alone (deals_validate) while the rest of the body is held to them as a whole.
+    parser_classes = [per_item_json_parser("deals")]
 
     @extend_schema(
         summary="Upsert deals",
         description=(
             f"Create or update 1 to {MAX_DEALS} deals by `externalDealId`. Always 200 when the envelope is "
-            "valid, with a result per deal in input order and a summary; a failed deal writes nothing."
+            "valid, with a result per deal in input order and a summary; a failed deal writes nothing. Every "
+            "check of a deal fails that deal alone, naming the field, the shared input bounds included (a NUL "
+            "or unpaired surrogate, a number not finite such as `1e400` or over 40 characters, nesting over 32). "
+            "400 only for the body: not JSON, not an object, `deals` not a list of 1 to 100, another property, "
+            "or a bound broken outside the deals."
         ),
         request=DealsRequestSchema,
         parameters=idempotency_parameters(200),

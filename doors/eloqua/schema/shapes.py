@@ -19,6 +19,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from kernel.paging import ELOQUA_PARAMS
 from pipeline.models import DataType, ImportRule, UpdateRule
 
 # --- scalars ---------------------------------------------------------------------------------
@@ -26,7 +27,7 @@ from pipeline.models import DataType, ImportRule, UpdateRule
 WIRE_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z$"
 WIRE_TIME_EXAMPLE = "2018-02-15T15:25:32.4730364Z"
 DURATION_PATTERN = r"^P(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$"
-STATUS_CODE_PATTERN = r"^[A-Z]{3}-\d{5}$"
+ELOQUA_STATUS_CODE_PATTERN = r"^ELQ-\d{5}$"  # Eloqua's codes: the only ones its door answers
 DEFINITION_URI_PATTERN = r"^/(opportunities/contacts|opportunities|contacts|accounts|batches)/imports/\d+$"
 SYNC_URI_PATTERN = r"^/syncs/\d+$"
 
@@ -169,9 +170,11 @@ def page_of(item, name: str) -> serializers.Serializer:
 
 
 def bulk_list_parameters(
-    *, order_by: tuple[str, ...] = (), q_terms: tuple[str, ...] = (), max_limit: int = 1000
+    *, order_by: tuple[str, ...] = (), q_terms: tuple[str, ...] = (), max_limit: int = 1000, eloqua: bool = False
 ) -> list[OpenApiParameter]:
-    """The query parameters of a Bulk list (reference 2.2), as far as the list supports them."""
+    """The query parameters of a Bulk list (reference 2.2), as far as the list supports them; with
+    `eloqua`, also Eloqua's `links` and `depth`, taken and ignored (kernel.paging.ELOQUA_PARAMS).
+    Any other parameter is a 400 naming it (kernel.paging.query_check)."""
     params = [
         OpenApiParameter(
             "limit",
@@ -210,6 +213,17 @@ def bulk_list_parameters(
                 examples=[OpenApiExample("By name", value=f"{q_terms[0]}='*Import*'")],
             )
         )
+    if eloqua:
+        params += [
+            OpenApiParameter(
+                "links", OpenApiTypes.STR, description="Eloqua's link relations to return: taken and ignored."
+            ),
+            OpenApiParameter(
+                "depth",
+                {"type": "string", "enum": sorted(ELOQUA_PARAMS["depth"])},
+                description="Eloqua's level of detail: taken and ignored (the answer is the same).",
+            ),
+        ]
     return params
 
 
@@ -469,7 +483,7 @@ class SyncLogSerializer(serializers.Serializer):
     syncUri = uri_field(SYNC_URI_PATTERN)  # noqa: N815
     count = serializers.IntegerField(min_value=0, help_text="Records the entry is about (0 for events).")
     severity = serializers.ChoiceField(choices=["information", "warning", "error"])
-    statusCode = serializers.RegexField(STATUS_CODE_PATTERN, help_text="`ELQ-xxxxx` (Eloqua's) or `SRV-xxxxx`.")  # noqa: N815
+    statusCode = serializers.RegexField(ELOQUA_STATUS_CODE_PATTERN, help_text="`ELQ-xxxxx`, Eloqua's code.")  # noqa: N815
     message = serializers.CharField(help_text="Eloqua's exact text for its codes (clients match on it).")
     createdAt = wire_time_field()  # noqa: N815
 
@@ -488,7 +502,7 @@ class RejectSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="Definition keys that caused the rejection."
     )
     message = serializers.CharField()
-    statusCode = serializers.RegexField(STATUS_CODE_PATTERN)  # noqa: N815
+    statusCode = serializers.RegexField(ELOQUA_STATUS_CODE_PATTERN, help_text="`ELQ-xxxxx`, Eloqua's code.")  # noqa: N815
     recordIndex = serializers.IntegerField(  # noqa: N815
         min_value=1, help_text="1 = the first row the sync took, counting across every upload it consumed."
     )

@@ -88,6 +88,7 @@ class OpportunityListApi(_SiteApi):
             lambda rows: OpportunitySerializer(rows, many=True, context=context).data,
             LIST_SPEC,
             max_limit=MAX_PAGE,
+            filters=self.filterset_class,
         )
         return Response(body)
 

@@ -31,6 +31,7 @@ from entities.contacts.domains import normalise_domain
 from entities.contacts.models import Account
 from entities.opportunities.models import Opportunity, Owner, Pipeline, Priority, Stage, StageStatus, Tag
 from kernel.exceptions import Failure, _flatten
+from kernel.limits import OversizedNumber, json_failure, text_problem
 
 MAX_DEALS = 100
 
@@ -442,6 +443,16 @@ class DealItem:
     failures: list[Failure] | None = None
 
 
+def _echo_id(raw: dict) -> str | None:
+    """The failed deal's externalDealId as its result echoes it: text or an integer as text; null when it
+    is anything else, or text that could not be stored (NUL, an unpaired surrogate; `index` names the deal)."""
+    ext = raw.get("externalDealId")
+    if isinstance(ext, bool) or not isinstance(ext, str | int) or isinstance(ext, OversizedNumber):
+        return None
+    ext = str(ext)
+    return ext if text_problem(ext) is None else None
+
+
 def deals_validate(deals: list, *, context: dict) -> list[DealItem]:
     """Validate every deal on its own, collecting errors per item instead of failing the request.
 
@@ -453,13 +464,20 @@ def deals_validate(deals: list, *, context: dict) -> list[DealItem]:
         if not isinstance(raw, dict):
             items.append(DealItem(index, None, failures=[Failure(field="body", constraint="Expected a JSON object.")]))
             continue
+        # The shared bounds the parser left to this deal (kernel.parsers.per_item_json_parser): NUL or an
+        # unpaired surrogate in a value or property name, a number too long or not finite (`1e400`),
+        # nesting deeper than JSON_MAX_DEPTH (the deal sits 2 deep in the body).
+        bound = json_failure(raw, depth=2)
+        if bound is not None:
+            items.append(
+                DealItem(index, _echo_id(raw), failures=[Failure(field=bound.field, constraint=bound.constraint)])
+            )
+            continue
         try:
             data = serializer.run_validation(raw)
         except serializers.ValidationError as exc:
-            ext = raw.get("externalDealId")
-            ext = str(ext) if isinstance(ext, str | int) and not isinstance(ext, bool) else None
             failures = [Failure(field=f["field"], constraint=f["constraint"]) for f in _flatten(exc.detail)]
-            items.append(DealItem(index, ext, failures=failures))
+            items.append(DealItem(index, _echo_id(raw), failures=failures))
         else:
             items.append(DealItem(index, data["external_id"], data=dict(data)))
     return items

@@ -5,6 +5,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from doors.eloqua.codes import as_eloqua, eloqua_logs
 from doors.eloqua.schema import page_of
 from doors.eloqua.schema.shapes import (
     QUOTA_507,
@@ -39,6 +40,14 @@ SYNC_LIST = ListSpec(
     default_order=("-created_at", "-id"),
     date_fields={"createdAt", "syncStartedAt", "syncEndedAt"},
 )
+# A sync's logs and rejects: sorted and filtered on what is the same in every door (not the codes,
+# which this door answers as Eloqua's: see doors.eloqua.codes).
+LOG_LIST = ListSpec(
+    fields={"createdAt": "created_at", "severity": "severity", "count": "count"},
+    default_order=("id",),
+    date_fields={"createdAt"},
+)
+REJECT_LIST = ListSpec(fields={"recordIndex": "record_index"}, default_order=("record_index", "id"))
 
 
 SYNC_EXAMPLE = {
@@ -80,7 +89,7 @@ def _page(item: dict) -> dict:
 
 
 def _sync(request, pk: int) -> Sync:
-    sync = Sync.objects.for_site(request.user.site).filter(pk=pk).first()
+    sync = Sync.objects.for_site(request.user.site).select_related("definition").filter(pk=pk).first()
     if sync is None:
         raise NotFound()
     return sync
@@ -91,7 +100,7 @@ class SyncListApi(APIView):
         operation_id="syncs_list",
         summary="List syncs",
         description="Newest first unless `orderBy` says otherwise; batch upload jobs' syncs are listed too.",
-        parameters=bulk_list_parameters(order_by=tuple(SYNC_LIST.fields), q_terms=tuple(SYNC_LIST.fields)),
+        parameters=bulk_list_parameters(order_by=tuple(SYNC_LIST.fields), q_terms=tuple(SYNC_LIST.fields), eloqua=True),
         responses={
             200: OpenApiResponse(
                 page_of(SyncSerializer, "SyncPage"), examples=[OpenApiExample("One page", value=_page(SYNC_EXAMPLE))]
@@ -100,7 +109,9 @@ class SyncListApi(APIView):
     )
     def get(self, request):
         qs = Sync.objects.for_site(request.user.site)
-        return Response(paginate(qs, request.query_params, lambda rows: [render_sync(s) for s in rows], SYNC_LIST))
+        return Response(
+            paginate(qs, request.query_params, lambda rows: [render_sync(s) for s in rows], SYNC_LIST, eloqua=True)
+        )
 
     @extend_schema(
         operation_id="syncs_create",
@@ -175,17 +186,17 @@ class SyncDetailApi(APIView):
 
 
 class SyncCancelApi(APIView):
-    """Beyond Eloqua: stop a pending or active sync (it ends `error`, its unprocessed rows rejected
-    as `SRV-00101`); 409 when it has already ended."""
+    """Beyond Eloqua: stop a pending or active sync (it ends `error`, its unprocessed rows rejected;
+    this door answers them as `ELQ-00146`, see `doors.eloqua.codes`); 409 when it has already ended."""
 
     @extend_schema(
         operation_id="syncs_cancel",
         summary="Cancel a pending or active sync",
         description=(
             "Beyond Eloqua. The sync stops after the chunk in flight (which commits or rolls back whole): what it "
-            "committed stays, every row it had not processed becomes a reject `SRV-00101` (\"Not processed: the "
-            "sync was cancelled.\"), a log names who cancelled, and its status ends `error` (Eloqua clients know "
-            "only five statuses). Retry it to process those rows. No body. 409 when the sync has already ended."
+            "committed stays, every row it had not processed becomes a reject `ELQ-00146` (\"The sync failed "
+            "because of a temporary error.\": Eloqua has no cancel code), and its status ends `error` (Eloqua "
+            "clients know only five statuses); the REST API and the admin say who cancelled. Retry it to process those rows. No body. 409 when the sync has already ended."
         ),
         request=None,
         responses={
@@ -217,7 +228,7 @@ class SyncRetryApi(APIView):
         summary="Retry the rows an errored or cancelled sync did not process",
         description=(
             "Beyond Eloqua. A new sync of the same definition over the rows the sync rejected as not processed "
-            "(`SRV-00100` after an error, `SRV-00101` after a cancel), staged again in record order with whatever "
+            "(the `ELQ-00146` rejects, after an error or a cancel), staged again in record order with whatever "
             "else is staged for the definition. One retry per sync. No body. 409 when the sync did not end in "
             "`error`, has no such rows, was retried already, or its definition is gone (or is a batch job's: "
             "upload its error file instead); 400 when the definition is no longer valid."
@@ -238,33 +249,42 @@ class SyncRetryApi(APIView):
         return Response(render_sync(retry), status=status.HTTP_201_CREATED)
 
 
-def render_log(log: SyncLog) -> dict:
+def render_log(log: SyncLog, entity: str | None = None) -> dict:
+    code, message = as_eloqua(log.status_code, log.message, entity)
     return {
         "syncUri": f"/syncs/{log.sync_id}",
         "count": log.count,
         "severity": log.severity,
-        "statusCode": log.status_code,
-        "message": log.message,
+        "statusCode": code,
+        "message": message,
         "createdAt": wire_time(log.created_at),
     }
 
 
-def render_reject(reject: Reject) -> dict:
+def render_reject(reject: Reject, entity: str | None = None) -> dict:
+    code, message = as_eloqua(reject.status_code, reject.message, entity)
     return {
         "fieldValues": reject.field_values,
         "invalidFields": reject.invalid_fields,
-        "message": reject.message,
-        "statusCode": reject.status_code,
+        "message": message,
+        "statusCode": code,
         "recordIndex": reject.record_index,
     }
+
+
+def _entity(sync: Sync) -> str | None:
+    return sync.definition.entity if sync.definition_id is not None else None
 
 
 class SyncLogsApi(APIView):
     @extend_schema(
         operation_id="sync_logs_list",
         summary="A sync's log entries",
-        description="In the order they were written; Eloqua's codes carry Eloqua's exact texts.",
-        parameters=bulk_list_parameters(),
+        description=(
+            "In the order they were written. Every `statusCode` is Eloqua's (`ELQ-` and 5 digits) with Eloqua's "
+            "exact text: the server's own entries either map to the closest Eloqua code or are not listed here."
+        ),
+        parameters=bulk_list_parameters(order_by=tuple(LOG_LIST.fields), q_terms=tuple(LOG_LIST.fields), eloqua=True),
         responses={
             200: OpenApiResponse(
                 page_of(SyncLogSerializer, "SyncLogPage"),
@@ -273,16 +293,25 @@ class SyncLogsApi(APIView):
         },
     )
     def get(self, request, pk: int):
-        qs = SyncLog.objects.filter(sync=_sync(request, pk)).order_by("id")
-        return Response(paginate(qs, request.query_params, lambda rows: [render_log(r) for r in rows]))
+        sync = _sync(request, pk)
+        qs = eloqua_logs(SyncLog.objects.filter(sync=sync))
+        entity = _entity(sync)
+        render = lambda rows: [render_log(r, entity) for r in rows]  # noqa: E731
+        return Response(paginate(qs, request.query_params, render, LOG_LIST, eloqua=True))
 
 
 class SyncRejectsApi(APIView):
     @extend_schema(
         operation_id="sync_rejects_list",
         summary="A sync's rejected rows",
-        description="By `recordIndex`: each row as uploaded, the keys at fault and why.",
-        parameters=bulk_list_parameters(),
+        description=(
+            "By `recordIndex`: each row as uploaded, the keys at fault and why. Every `statusCode` is Eloqua's "
+            "(`ELQ-` and 5 digits) with Eloqua's exact text; rows the sync did not reach (it ended in error or was "
+            "cancelled) are `ELQ-00146`."
+        ),
+        parameters=bulk_list_parameters(
+            order_by=tuple(REJECT_LIST.fields), q_terms=tuple(REJECT_LIST.fields), eloqua=True
+        ),
         responses={
             200: OpenApiResponse(
                 page_of(RejectSerializer, "RejectPage"),
@@ -291,5 +320,8 @@ class SyncRejectsApi(APIView):
         },
     )
     def get(self, request, pk: int):
-        qs = Reject.objects.filter(sync=_sync(request, pk)).order_by("record_index", "id")
-        return Response(paginate(qs, request.query_params, lambda rows: [render_reject(r) for r in rows]))
+        sync = _sync(request, pk)
+        qs = Reject.objects.filter(sync=sync)
+        entity = _entity(sync)
+        render = lambda rows: [render_reject(r, entity) for r in rows]  # noqa: E731
+        return Response(paginate(qs, request.query_params, render, REJECT_LIST, eloqua=True))

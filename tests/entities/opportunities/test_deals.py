@@ -1,5 +1,6 @@
 """`POST /api/v1/deals`: upsert by externalDealId with per-item results."""
 
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -238,3 +239,123 @@ def test_service_reports_outcomes_in_input_order(site):
         site=site, deals=[(0, {"external_id": "b", "name": "B"}), (1, {"external_id": "a", "name": "A"})]
     )
     assert [(o.index, o.external_id, o.action) for o in outcomes] == [(0, "b", "created"), (1, "a", "created")]
+
+
+# One bad deal among 99 good ones, for every edge check of the door: each fails that deal alone,
+# naming the field, and the 99 others are stored. The body is sent as raw JSON text, so values JSON
+# can carry but Python's encoder would not write as such (1e400, a lone surrogate escape) arrive as
+# a client sends them. `field` is the failure's field; `constraint` a part of its message.
+BAD_DEALS = {
+    "NUL in name": (r'{"externalDealId": "bad", "name": "a\u0000b"}', "name", "NUL"),
+    "NUL in externalDealId": (r'{"externalDealId": "b\u0000d", "name": "n"}', "externalDealId", "NUL"),
+    "amount 1e400": ('{"externalDealId": "bad", "name": "n", "amount": 1e400}', "amount", "finite"),
+    "amount -1e400": ('{"externalDealId": "bad", "name": "n", "amount": -1e400}', "amount", "finite"),
+    "amount of 41 digits": ('{"externalDealId": "bad", "name": "n", "amount": ' + "9" * 41 + "}", "amount", "40"),
+    "amount 1e308 (too many digits)": ('{"externalDealId": "bad", "name": "n", "amount": 1e308}', "amount", "digits"),
+    "amount NaN text": ('{"externalDealId": "bad", "name": "n", "amount": "NaN"}', "amount", "number"),
+    "amount Infinity text": ('{"externalDealId": "bad", "name": "n", "amount": "Infinity"}', "amount", "number"),
+    "amount an object": ('{"externalDealId": "bad", "name": "n", "amount": {"v": 1}}', "amount", "number"),
+    "name an object": ('{"externalDealId": "bad", "name": {"v": "n"}}', "name", "valid string"),
+    "name a list": ('{"externalDealId": "bad", "name": ["n"]}', "name", "valid string"),
+    "externalDealId an object": ('{"externalDealId": {"id": 1}, "name": "n"}', "externalDealId", "valid string"),
+    "name 256 characters": ('{"externalDealId": "bad", "name": "' + "n" * 256 + '"}', "name", "255"),
+    "externalDealId 100,000 characters": (
+        '{"externalDealId": "' + "x" * 100_000 + '", "name": "n"}',
+        "externalDealId",
+        "255",
+    ),
+    "lone surrogate in stageLabel": (
+        r'{"externalDealId": "bad", "name": "n", "stageLabel": "\ud800"}',
+        "stageLabel",
+        "surrogate",
+    ),
+    "NUL in a nested account": (
+        r'{"externalDealId": "bad", "name": "n", "associatedAccounts": [{"name": "a\u0000"}]}',
+        "associatedAccounts[0].name",
+        "NUL",
+    ),
+    "NUL in a property name": (r'{"externalDealId": "bad", "name": "n", "x\u0000": 1}', "x\x00", "Property name"),
+    "nested too deep": (
+        '{"externalDealId": "bad", "name": "n", "associatedAccounts": ' + "[" * 40 + "]" * 40 + "}",
+        "associatedAccounts" + "[0]" * 29,  # the deal is 2 deep in the body: 32 in all
+        "nest",
+    ),
+    "ownerEmail with NUL": (
+        r'{"externalDealId": "bad", "name": "n", "ownerEmail": "a\u0000@x.io"}',
+        "ownerEmail",
+        "NUL",
+    ),
+    "startDate an object": ('{"externalDealId": "bad", "name": "n", "startDate": {"y": 2026}}', "startDate", "ISO"),
+    "closedDate with NUL": (
+        r'{"externalDealId": "bad", "name": "n", "closedDate": "2026-01-01\u0000"}',
+        "closedDate",
+        "NUL",
+    ),
+    "dealCurrencyCode a number": (
+        '{"externalDealId": "bad", "name": "n", "dealCurrencyCode": 840}',
+        "dealCurrencyCode",
+        "string",
+    ),
+    "51 associatedAccounts": (
+        '{"externalDealId": "bad", "name": "n", "associatedAccounts": [' + ", ".join(['{"name": "a"}'] * 51) + "]}",
+        "associatedAccounts",
+        "50",
+    ),
+    "an account not an object": (
+        '{"externalDealId": "bad", "name": "n", "associatedAccounts": ["acme.com"]}',
+        "associatedAccounts[0].body",
+        "object",
+    ),
+    "amount 1e400 in text": ('{"externalDealId": "bad", "name": "n", "amount": "1e400"}', "amount", "digits"),
+    "a number where text belongs, 1e400": ('{"externalDealId": "bad", "name": 1e400}', "name", "finite"),
+    "associatedAccounts an object": (
+        '{"externalDealId": "bad", "name": "n", "associatedAccounts": {"name": "a"}}',
+        "associatedAccounts",
+        "list",
+    ),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_DEALS.values(), ids=BAD_DEALS.keys())
+def test_one_bad_deal_among_99_good_fails_alone_naming_the_field(api, bad):
+    # given 99 good deals and one bad one in the middle, as raw JSON text
+    raw, field, constraint = bad
+    good = [json.dumps(deal(f"good-{i:02}", amount=i)) for i in range(99)]
+    body = '{"deals": [' + ", ".join([*good[:50], raw, *good[50:]]) + "]}"
+
+    # when
+    response = api.generic("POST", URL, body.encode(), content_type="application/json")
+
+    # then the request is a 200 with a result per deal; the bad one alone failed, naming the field
+    assert response.status_code == 200, response.content
+    out = response.json()
+    assert out["summary"] == {"total": 100, "upserted": 99, "failed": 1}
+    failed = out["results"][50]
+    assert failed["index"] == 50 and failed["status"] == "failed", failed
+    assert [f["field"] for f in failed["failures"]] == [field], failed
+    assert constraint.lower() in failed["failures"][0]["constraint"].lower(), failed
+    assert failed["error"].startswith(f"{field}: ")
+    # the id is echoed when it is text that could be stored, else null (the index names the deal)
+    assert failed["externalDealId"] in ("bad", None, "x" * 100_000)
+    assert failed["externalDealId"] is None or "\x00" not in failed["externalDealId"]
+    assert [r["status"] for i, r in enumerate(out["results"]) if i != 50] == ["upserted"] * 99
+    # and the 99 good ones are stored, the bad one is not
+    assert set(Opportunity.objects.values_list("external_id", flat=True)) == {f"good-{i:02}" for i in range(99)}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        r'{"deals": [{"externalDealId": "d", "name": "n"}], "x\u0000": 1}',  # NUL beside the deals
+        r'{"deals": [{"externalDealId": "d", "name": "n"}], "extra": "\u0000"}',
+        '{"deals": [{"externalDealId": "d", "name": "n"}], "extra": 1e400}',
+        '{"deals": [{"externalDealId": "d", "name": "n", "amount": NaN}]}',  # not JSON at all
+        '{"deals": [{"externalDealId": "d", "name": "n"}]',  # cut short
+        '{"deals": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        r'"\u0000"',
+    ],
+)
+def test_what_is_not_a_deal_stays_a_whole_request_400(api, body):
+    response = api.generic("POST", URL, body.encode(), content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert not Opportunity.objects.exists()
