@@ -14,9 +14,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from batches.csvfiles import csv_lines
 from batches.selectors import batch_result_file
 from bulkapi.catalog import entity_spec
+from bulkapi.csvcells import csv_lines
 from bulkapi.exceptions import BulkError, ValidationFailed
 from bulkapi.models import ImportDefinition, ImportRule, StagedRow
 from bulkapi.services import import_definition_create

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from bulkapi.csvcells import unneutralise
 from bulkapi.exceptions import NotFound
 from bulkapi.models import Site
 from syncs.models import SyncStatus
 
-from .csvfiles import ERROR_COLUMNS, OUTCOME_COLUMNS, SUCCESS_COLUMNS, stored_file_exists, stored_records, unneutralise
+from .csvfiles import ERROR_COLUMNS, OUTCOME_COLUMNS, SUCCESS_COLUMNS, stored_file_exists, stored_records
 from .models import TERMINAL, BatchJob, BatchStatus
 
 FILE_BATCH_ROWS = 5000  # rows per keyset query while streaming a file (~1 MB of Python objects)

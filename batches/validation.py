@@ -21,10 +21,11 @@ import phonenumbers
 import pycountry
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, region_code_for_country_code
 
+from bulkapi.csvcells import unneutralise
 from bulkapi.exceptions import Failure
 from bulkapi.limits import text_problem
 
-from .csvfiles import OUTCOME_COLUMNS, data_records, first_row, unneutralise
+from .csvfiles import OUTCOME_COLUMNS, data_records, first_row
 
 REQUIRED = ("OpportunityDateTime", "CurrencyCode", "OpportunityValue", "PipelineStage")
 IDENTIFIERS = ("RaId", "EmailAddress", "PhoneNumber", "PayloadValue")

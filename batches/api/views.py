@@ -20,13 +20,13 @@ from bulkapi.api.schema.shapes import (
     idempotency_parameters,
     idempotency_responses,
 )
+from bulkapi.csvcells import csv_lines
 from bulkapi.definitions import wire_time
 from bulkapi.exceptions import Conflict, Failure, NotFound, ValidationFailed
 from bulkapi.idempotency import files_digest, idempotent
 from bulkapi.paging import ListSpec, paginate
 from bulkapi.parsers import MultiPartParser
 
-from ..csvfiles import csv_lines
 from ..models import BatchJob
 from ..selectors import batch_job_get, batch_job_state, batch_result_file, is_terminal
 from ..services import BatchInvalid, batch_job_create, max_upload_bytes, too_large
