@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from django.db import connection
 
-SUCCESS_COLUMNS = ("RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated")
+SUCCESS_COLUMNS = ("RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated", "Outcome")
 ERROR_COLUMNS = ("RowNumber", "ErrorCode", "ErrorField", "ErrorMessage")
 # The columns a result file adds; an upload ignores them (any letter case), and nothing else.
 OUTCOME_COLUMNS = tuple(dict.fromkeys((*SUCCESS_COLUMNS, *ERROR_COLUMNS)))

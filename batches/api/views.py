@@ -84,6 +84,8 @@ def render_job(request, job: BatchJob) -> dict:
         "updatedOn": wire_time(updated),
         "actualRowCount": job.row_count,
         "totalUploadedCount": state.stored,
+        "createdCount": state.created,
+        "updatedCount": state.updated,
         "errorCount": state.errors,
         "progress": {
             "processedRows": state.processed,

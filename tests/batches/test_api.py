@@ -52,7 +52,8 @@ def download(api, url):
     "row, column, value",
     [
         (",GBP,1,Proposal,a@example.com,R", "OpportunityDateTime", None),
-        ("2024-05-01,GBP,1,Proposal,a@example.com,R", "OpportunityDateTime", "2024-05-01"),
+        ("2024-05-01T10:00,GBP,1,Proposal,a@example.com,R", "OpportunityDateTime", "2024-05-01T10:00"),
+        ("2024-05-01Z,GBP,1,Proposal,a@example.com,R", "OpportunityDateTime", "2024-05-01Z"),
         (
             "2024-05-01T10:00:00+02:00,GBP,1,Proposal,a@example.com,R",
             "OpportunityDateTime",
@@ -82,7 +83,7 @@ def test_phone_and_properties_rules(api):
     header = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,PhoneNumber,AdditionalDataProperties"
     text = rows_csv(
         "2024-05-01T10:00:00Z,GBP,1,Proposal,+447911123456,Name=Source,Value=Google",
-        "2024-05-01T10:00:00Z,GBP,1,Proposal,07911 123456,",
+        "2024-05-01T10:00:00Z,GBP,1,Proposal,call me,",
         '2024-05-01T10:00:00Z,GBP,1,Proposal,+447911123457,"Name=Source,Value=Google;Campaign=x"',
         header=header,
     )
@@ -96,20 +97,17 @@ def test_phone_and_properties_rules(api):
     assert "Name=X,Value=Y" in failures[2]["constraint"]
 
 
-def test_reference_must_be_unique_in_file_and_site(api):
+def test_reference_must_be_unique_in_the_file_but_the_sites_own_are_fine(api):
     Opportunity.objects.create(
         site=api.site, external_id="taken", name="x", stage=Stage.objects.for_site(api.site).first()
     )
     text = rows_csv(
         OK,
         "2024-05-02T10:00:00Z,GBP,1,Proposal,b@example.com,ref-1",
-        "2024-05-03T10:00:00Z,GBP,1,Proposal,c@example.com,TAKEN",
+        "2024-05-03T10:00:00Z,GBP,1,Proposal,c@example.com,TAKEN",  # known to the site: an update
     )
     failures = _failures(upload(api, text))
-    assert [(f["row"], f["field"], f["value"]) for f in failures] == [
-        (2, "Reference", "ref-1"),
-        (3, "Reference", "TAKEN"),
-    ]
+    assert [(f["row"], f["field"], f["value"]) for f in failures] == [(2, "Reference", "ref-1")]
     assert "row 1" in failures[0]["constraint"]
 
 
@@ -262,13 +260,13 @@ def test_upload_runs_to_complete_with_labels_properties_contacts(api):
         ("REF-5", ann.pk),
     }
     success = download(api, status["successFileUrl"])
-    outcome = ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated"]
+    outcome = ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated", "Outcome"]
     assert success[0] == outcome + header.split(",")  # the file's own header, repeated Labels and all
     assert [r[0] for r in success[1:]] == ["1", "2", "3", "4", "5"]
-    assert success[1][:4] == ["1", str(opp.uuid), "REF-1", "false"]
-    assert success[2][:4] == ["2", str(generated.uuid), f"batch-{job_id}-2", "true"]  # Demo Booked was new
-    assert success[1][4:] == next(csv.reader(io.StringIO(text.split("\r\n")[1])))  # the row's own cells
-    assert success[3][4:][2] == "-5"  # a plain number is not neutralised
+    assert success[1][:5] == ["1", str(opp.uuid), "REF-1", "false", "created"]
+    assert success[2][:5] == ["2", str(generated.uuid), f"batch-{job_id}-2", "true", "created"]  # Demo Booked was new
+    assert success[1][5:] == next(csv.reader(io.StringIO(text.split("\r\n")[1])))  # the row's own cells
+    assert success[3][5:][2] == "'-5"  # OWASP: a number starting with - is neutralised too
     errors = download(api, status["errorFileUrl"])
     assert errors == [["RowNumber", "ErrorCode", "ErrorField", "ErrorMessage", *header.split(",")]]
     jobs = api.get(f"/api/v1/{api.site.pk}/batch").json()
@@ -288,33 +286,34 @@ def test_files_are_409_until_the_job_ends(api):
 
 
 def test_record_index_is_the_csv_row_number_across_chunks(api, settings):
-    # given: small chunks, a blank line (not a row), and row 4's Reference taken after validation
+    # given: small chunks, a blank line (not a row), and row 4's stage deleted after validation
     settings.BULK_SYNC_CHUNK_ROWS = 2
-    text = rows_csv(*[OK.replace("REF-1", f"R{i}").replace("ann@", f"u{i}@") for i in range(1, 4)], "")
-    text += rows_csv(*[OK.replace("REF-1", f"R{i}").replace("ann@", f"u{i}@") for i in range(4, 6)], header="")[2:]
+    rows = [OK.replace("REF-1", f"R{i}").replace("ann@", f"u{i}@") for i in range(1, 6)]
+    rows[3] = rows[3].replace("Proposal", "Short Lived")
+    text = rows_csv(*rows[:3], "") + rows_csv(*rows[3:], header="")[2:]
     job_id = upload(api, text).json()["jobId"]
-    Opportunity.objects.create(
-        site=api.site, external_id="r4", name="x", stage=Stage.objects.for_site(api.site).first()
-    )
+    Stage.objects.for_site(api.site).filter(name="Short Lived").delete()
     # when
     status = run_job(api, job_id)
     # then
     assert (status["status"], status["actualRowCount"], status["errorCount"]) == ("partialcomplete", 5, 1)
     errors = download(api, status["errorFileUrl"])
-    assert [(r[0], r[1], r[2], r[-1]) for r in errors[1:]] == [("4", "ELQ-00026", "Reference", "R4")]
+    assert [(r[0], r[1], r[2], r[-1]) for r in errors[1:]] == [("4", "ELQ-00039", "PipelineStage", "R4")]
     successes = download(api, status["successFileUrl"])
     assert [(r[0], r[2], r[-1]) for r in successes[1:]] == [
         ("1", "R1", "R1"), ("2", "R2", "R2"), ("3", "R3", "R3"), ("5", "R5", "R5"),
     ]  # fmt: skip
 
 
-def test_formula_cells_are_neutralised_but_plain_numbers_are_not():
-    from batches.csvfiles import csv_lines, unneutralise
+def test_every_cell_starting_with_a_formula_character_is_neutralised_numbers_too():
+    from bulkapi.csvcells import csv_lines, unneutralise
 
-    cells = ["=1+1", "+1 555", "-x", "@x", "\tx", "\rx", "-5.25", "+44", "-.5", "1e5", "ok", None]
-    lines = "".join(csv_lines(["h"], [(c,) for c in cells]))
-    written = lines.split("\r\n")[1:-1]
-    assert written == ["'=1+1", "'+1 555", "'-x", "'@x", "'\tx", '"\'\rx"', "-5.25", "+44", "-.5", "1e5", "ok", '""']
+    cells = ["=1+1", "+1 555", "-x", "@x", "\tx", "\rx", "-5.25", "+442079460958", "-.5", "1e5", "ok", " =x", None]
+    lines = "".join(csv_lines(["=h"], [(c,) for c in cells]))
+    written = lines.split("\r\n")
+    assert written[0] == "'=h"
+    assert written[1:-1] == ["'=1+1", "'+1 555", "'-x", "'@x", "'\tx", '"\'\rx"', "'-5.25", "'+442079460958",
+                             "'-.5", "1e5", "ok", " =x", '""']  # fmt: skip
     # an upload reads a neutralised cell back as the text after the apostrophe, and nothing else changes
     read = [unneutralise(c) for c in ["'=1+1", "'+1 555", "'-x", "'@x", "'\tx", "'\rx", "-5.25", "'ok", "'", "''="]]
     assert read == ["=1+1", "+1 555", "-x", "@x", "\tx", "\rx", "-5.25", "'ok", "'", "''="]
@@ -468,9 +467,9 @@ def test_an_upload_ignores_exactly_the_outcome_columns_and_reads_neutralised_cel
     assert Contact.objects.filter(site=api.site, phone="+447911123456").exists()
     success = download(api, status["successFileUrl"])
     # the uploaded outcome columns are not repeated: a result file's header is always uploadable
-    assert success[0] == ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated",
+    assert success[0] == ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated", "Outcome",
                           *HEADER.split(","), "PhoneNumber", "Label"]  # fmt: skip
-    assert success[1][4:] == ["2024-05-01T10:00:00Z", "GBP", "'-5.5", "Proposal", "ann@example.com", "'=A1",
+    assert success[1][5:] == ["2024-05-01T10:00:00Z", "GBP", "'-5.5", "Proposal", "ann@example.com", "'=A1",
                               "'+44 7911 123456", "'@hot"]  # fmt: skip
     # any other unknown column is still refused
     failures = _failures(upload(api, rows_csv(OK + ",x", header=HEADER + ",ErrorDetails")))
@@ -491,8 +490,8 @@ def test_the_stored_file_is_read_back_one_part_at_a_time(api, monkeypatch):
     status = run_job(api, job_id)
     # then
     successes = download(api, status["successFileUrl"])
-    assert [r[4:] for r in successes[1:]] == [r.split(",") for r in rows]
-    assert successes[0][4:] == HEADER.split(",")  # the BOM is not part of the first column's name
+    assert [r[5:] for r in successes[1:]] == [r.split(",") for r in rows]
+    assert successes[0][5:] == HEADER.split(",")  # the BOM is not part of the first column's name
 
 
 def test_jobs_accepted_before_files_were_kept_give_outcome_columns_only(api):
