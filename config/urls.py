@@ -9,11 +9,14 @@ from bulkapi.oauth import TokenApi
 from ops.metrics import metrics_view
 
 # Each app registers its own routes in `<app>/api/urls.py`: `urlpatterns` (REST, /api/v1/) and
-# `bulk_urlpatterns` (Eloqua Bulk API 2.0). This module only includes them.
+# `bulk_urlpatterns` (Eloqua Bulk API 2.0), `document_urlpatterns` (a seed document's own paths).
+# This module only includes them.
 API_APPS = ("opportunities", "contacts", "linkage", "syncs", "batches")
 _modules = [import_module(f"{app}.api.urls") for app in API_APPS]
 bulk_patterns = [p for m in _modules for p in getattr(m, "bulk_urlpatterns", [])]
 v1_patterns = [p for m in _modules for p in getattr(m, "urlpatterns", [])]
+# Paths exactly as a seed API's own document writes them (Ruler's batch upload: /v1/...).
+document_patterns = [p for m in _modules for p in getattr(m, "document_urlpatterns", [])]
 
 urlpatterns = [
     path("id", IdApi.as_view(), name="id"),
@@ -22,6 +25,7 @@ urlpatterns = [
     path("auth/oauth2/token", TokenApi.as_view(), name="oauth2-token"),
     path("api/bulk/2.0/", include(bulk_patterns)),
     path("api/v1/", include(v1_patterns)),
+    path("v1/", include(document_patterns)),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

@@ -256,3 +256,22 @@ class BatchErrorFileApi(_FileApi):
 @_file_schema("batch_successes_file", "A batch job's success file", "Every stored row and its opportunity.")
 class BatchSuccessFileApi(_FileApi):
     successes, suffix = True, "successes"
+
+
+# The two paths of Ruler's document (`/v1/...`, batches.api.urls.document_urlpatterns): the same
+# views, documented under their own operation ids.
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="ruler_batch_upload",
+        summary="Upload a CSV of opportunities as one batch job (Ruler's path)",
+    )
+)
+class BatchUploadDocumentApi(BatchUploadApi):
+    pass
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="ruler_batch_job_status", summary="A batch job's status and counts (Ruler's path)")
+)
+class BatchJobStatusDocumentApi(BatchJobStatusApi):
+    pass
