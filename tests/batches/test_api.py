@@ -14,7 +14,7 @@ from contacts.models import Contact
 from linkage.models import OpportunityContact
 from opportunities.models import Opportunity, Stage
 from syncs.services import sync_run_chunk
-from tests.batches.helpers import HEADER, rows_csv, upload
+from tests.batches.helpers import HEADER, csv_file, rows_csv, upload
 from tests.plans import captured_plans, plan_of
 from tests.syncs.helpers import drive
 
@@ -502,3 +502,108 @@ def test_jobs_accepted_before_files_were_kept_give_outcome_columns_only(api):
     status = run_job(api, job_id)
     assert download(api, status["successFileUrl"])[1][:3] == ["1", str(Opportunity.objects.get().uuid), "REF-1"]
     assert download(api, status["errorFileUrl"]) == [["RowNumber", "ErrorCode", "ErrorField", "ErrorMessage"]]
+
+
+def test_a_known_reference_updates_its_opportunity_and_the_job_says_so(api):
+    # given: an opportunity the site has, under its Reference in another letter case
+    stage = Stage.objects.for_site(api.site).get(name="Proposal")
+    known = Opportunity.objects.create(site=api.site, external_id="ref-7", name="Acme deal", amount=5, stage=stage)
+    header = HEADER + ",Label,AdditionalDataProperties"
+    text = rows_csv(
+        '2024-05-01T10:00:00Z,EUR,99.5,Negotiation,ann@example.com,REF-7,hot,"Name=Source,Value=Google"',
+        "2024-05-02T10:00:00Z,GBP,10,Proposal,bob@example.com,REF-8,,",
+        header=header,
+    )
+    # when
+    response = upload(api, text)
+    assert response.status_code == 202, response.content
+    status = run_job(api, response.json()["jobId"])
+    # then: the known one is updated in place (its name and external id kept), the new one created
+    assert status["status"] == "complete"
+    assert (status["totalUploadedCount"], status["createdCount"], status["updatedCount"]) == (2, 1, 1)
+    known.refresh_from_db()
+    assert (known.external_id, known.name, known.amount, known.currency) == ("ref-7", "Acme deal", 99.5, "EUR")
+    assert (known.stage.name, known.labels, known.properties) == ("Negotiation", ["hot"], {"Source": "Google"})
+    assert Opportunity.objects.filter(site=api.site).count() == 2
+    assert OpportunityContact.objects.filter(opportunity=known, contact__email="ann@example.com").exists()
+    success = download(api, status["successFileUrl"])
+    assert [(r[0], r[1], r[2], r[4]) for r in success[1:]] == [
+        ("1", str(known.uuid), "ref-7", "updated"),
+        ("2", str(Opportunity.objects.get(external_id="REF-8").uuid), "REF-8", "created"),
+    ]
+
+
+def test_the_same_file_uploaded_twice_updates_what_the_first_created(api):
+    text = rows_csv(OK, OK.replace("REF-1", "REF-2").replace("ann@", "bob@"))
+    first = run_job(api, upload(api, text).json()["jobId"])
+    second = run_job(api, upload(api, text).json()["jobId"])
+    assert (first["createdCount"], first["updatedCount"]) == (2, 0)
+    assert (second["status"], second["createdCount"], second["updatedCount"]) == ("complete", 0, 2)
+    assert Opportunity.objects.filter(site=api.site).count() == 2
+    assert [r[4] for r in download(api, second["successFileUrl"])[1:]] == ["updated", "updated"]
+
+
+def test_national_phone_numbers_are_stored_in_e164_and_link_by_it(api):
+    # given: a contact whose phone is stored in E.164, and the site's region GB (the default)
+    assert api.site.phone_region == "GB"
+    known = Contact.objects.create(site=api.site, phone="+442079460958")
+    header = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,PhoneNumber,Reference"
+    text = rows_csv(
+        "2024-05-01T10:00:00Z,GBP,1,Proposal,(020) 7946-0958,P-1",
+        "2024-05-01T10:00:00Z,GBP,2,Proposal,07911 123456 ext. 12,P-2",
+        "2024-05-01T10:00:00Z,GBP,3,Proposal,+44 (0)7911-123456,P-3",  # same number, international: a duplicate
+        header=header,
+    )
+    failures = _failures(upload(api, text))
+    assert [(f["row"], f["field"], f["value"]) for f in failures] == [(3, "PhoneNumber", "+447911123456")]
+    # when: without the duplicate
+    response = upload(api, text.rsplit("\r\n", 2)[0] + "\r\n")
+    status = run_job(api, response.json()["jobId"])
+    # then
+    assert status["status"] == "complete"
+    links = dict(OpportunityContact.objects.filter(site=api.site).values_list("opportunity__external_id", "contact"))
+    assert links["P-1"] == known.pk
+    assert Contact.objects.get(pk=links["P-2"]).phone == "+447911123456"
+    # the file's cells as sent, in the success file
+    assert [r[5 + 4] for r in download(api, status["successFileUrl"])[1:]] == [
+        "(020) 7946-0958",
+        "07911 123456 ext. 12",
+    ]
+
+
+def test_a_national_number_is_read_with_the_sites_region_or_kept_as_sent_without_one(api):
+    header = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,PhoneNumber"
+    text = rows_csv("2024-05-01T10:00:00Z,GBP,1,Proposal,01234 567890", header=header)
+    api.site.phone_region = "US"
+    api.site.save(update_fields=["phone_region"])
+    failures = _failures(upload(api, text))  # 11 digits are no US number
+    assert (failures[0]["row"], failures[0]["field"]) == (1, "PhoneNumber") and "US" in failures[0]["constraint"]
+    api.site.phone_region = ""
+    api.site.save(update_fields=["phone_region"])
+    status = run_job(api, upload(api, text).json()["jobId"])
+    assert status["status"] == "complete"
+    assert Contact.objects.filter(site=api.site, phone="01234 567890").exists()
+
+
+def test_the_documents_own_paths_serve_the_same_views(api, other_api):
+    # when: Ruler's paths, /v1/{siteId}/...
+    response = api.post(
+        f"/v1/{api.site.pk}/opportunity/upload/batch", {"file": csv_file(rows_csv(OK))}, format="multipart"
+    )
+    # then
+    assert response.status_code == 202, response.content
+    job_id = response.json()["jobId"]
+    status = api.get(f"/v1/{api.site.pk}/batch/{job_id}/status")
+    assert status.status_code == 200
+    assert status.json() == api.get(f"/api/v1/{api.site.pk}/batch/{job_id}/status").json()
+    assert status.json()["status"] == "pending"
+    # another site's id in the path, or another site's caller: 404; no credentials: 401
+    assert other_api.get(f"/v1/{api.site.pk}/batch/{job_id}/status").status_code == 404
+    assert other_api.get(f"/v1/{other_api.site.pk}/batch/{job_id}/status").status_code == 404
+    refused = api.post(
+        f"/v1/{other_api.site.pk}/opportunity/upload/batch", {"file": csv_file(rows_csv(OK))}, format="multipart"
+    )
+    assert refused.status_code == 404
+    api.credentials()
+    assert api.get(f"/v1/{api.site.pk}/batch/{job_id}/status").status_code == 401
+    assert BatchJob.objects.filter(site=api.site).count() == 1

@@ -9,9 +9,11 @@ import io
 import pytest
 
 from batches.models import BatchJob
+from contacts.models import Contact
+from linkage.models import OpportunityContact
 from opportunities.models import Opportunity, Stage
 from syncs.models import Reject
-from tests.batches.helpers import upload
+from tests.batches.helpers import csv_file, upload
 from tests.conftest import WorkerProcess, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,3 +100,55 @@ def test_result_files_carry_each_rows_cells_and_the_error_file_uploads_again(api
     successes = _csv(api.get(status["successFileUrl"]))
     assert successes[0] == ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated", "Outcome", *original]
     assert successes[1][5:] == errors[1][4:]  # round trip: the same cells again
+
+
+# Ruler's template file as its document writes it: the header (the document's columns, in its order)
+# and the example row, unmodified.
+RULER_TEMPLATE = (
+    "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,RaId,EmailAddress,PhoneNumber,"
+    "PayloadValue,Label,Reference,AdditionalDataProperties\r\n"
+    '2024-01-15,GBP,1000.00,Proposal,ra-example-id,example@email.com,01234567890,,Deal,REF-001,"Name=Source,Value=Google"\r\n'
+)
+
+
+def test_rulers_template_file_is_stored_and_uploading_it_again_updates_it(api):
+    # when: the template is uploaded through the document's own path and a worker runs the job
+    def send() -> dict:
+        response = api.post(
+            f"/v1/{api.site.pk}/opportunity/upload/batch",
+            {"file": csv_file(RULER_TEMPLATE, "opportunities.csv")},
+            format="multipart",
+        )
+        assert response.status_code == 202, response.content
+        job_id = response.json()["jobId"]
+        return wait_for(
+            lambda: (
+                (s := api.get(f"/v1/{api.site.pk}/batch/{job_id}/status").json())["status"]
+                in ("complete", "partialcomplete", "failed")
+                and s
+            ),
+            timeout=60,
+        )
+
+    worker = WorkerProcess()
+    try:
+        first = send()
+        second = send()  # an export that overlaps the first one
+    finally:
+        worker.stop()
+
+    # then: stored once, as the row says; the second upload updated it
+    assert (first["status"], first["totalUploadedCount"], first["createdCount"], first["updatedCount"]) == (
+        "complete", 1, 1, 0
+    )  # fmt: skip
+    assert (second["status"], second["createdCount"], second["updatedCount"]) == ("complete", 0, 1)
+    opp = Opportunity.objects.get(site=api.site, external_id="REF-001")
+    assert opp.occurred_at.isoformat() == "2024-01-15T00:00:00+00:00"
+    assert (opp.amount, opp.currency, opp.stage.name, opp.labels) == (1000, "GBP", "Proposal", ["Deal"])
+    assert opp.properties == {"Source": "Google"}
+    contact = Contact.objects.get(site=api.site, email="example@email.com")
+    assert (contact.phone, contact.visitor_id) == ("+441234567890", "ra-example-id")
+    assert list(OpportunityContact.objects.filter(opportunity=opp).values_list("contact", flat=True)) == [contact.pk]
+    successes = _csv(api.get(second["successFileUrl"]))
+    assert successes[1][:5] == ["1", str(opp.uuid), "REF-001", "false", "updated"]
+    assert successes[1][5:] == next(csv.reader(io.StringIO(RULER_TEMPLATE.split("\r\n", 1)[1])))
