@@ -51,7 +51,6 @@ WITH r AS MATERIALIZED (
   UNION ALL
   SELECT r.rn, 'Reference', r.ref, 'Must be unique within the file: row ' || refdup.first || ' has it already.'
   FROM r JOIN refdup ON refdup.lref = lower(r.ref) WHERE r.rn > refdup.first
-
 )
 SELECT rn, field, value, why, count(*) OVER () FROM found ORDER BY rn, field LIMIT %(cap)s
 """
@@ -143,7 +142,9 @@ def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, sourc
             ).format(**names),
             params,
         )
-    cursor.execute("DELETE FROM _batch WHERE opportunity_id IS NULL")  # deleted since it was written
+    # A row without its opportunity (none expected: this transaction wrote or locked each) gets no
+    # row map, as when this was an inner join.
+    cursor.execute("DELETE FROM _batch WHERE opportunity_id IS NULL")
     cursor.execute("UPDATE _batch b SET created = true FROM _created c WHERE c.id = b.opportunity_id")
     cursor.execute("DROP TABLE _created")
     # Autovacuum never analyses temp tables: without row counts the planner joins _batch to itself
