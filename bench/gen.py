@@ -340,14 +340,14 @@ PHONE_FORMATS = ("+44 20 7946 {a:04d}", "+1 (415) 555-{a:04d}", "+49-30-1234{a:0
                  "+61 2 9374 {a:04d}", "+81 3-1234-{a:04d}")  # fmt: skip
 # The batch file's bad-row kinds: each makes the upload a 400 that names the row (field, row).
 BATCH_BAD = (
-    ("OpportunityDateTime", "no zone"),
+    ("OpportunityDateTime", "no seconds"),
     ("OpportunityDateTime", "other offset"),
     ("OpportunityDateTime", "future"),
     ("CurrencyCode", "unknown"),
     ("OpportunityValue", "thousands separator"),
     ("OpportunityValue", "five decimals"),
     ("EmailAddress", "invalid"),
-    ("PhoneNumber", "not international"),
+    ("PhoneNumber", "not a phone"),
     ("identifier", "none"),
     ("AdditionalDataProperties", "empty name"),
     ("Reference", "duplicate"),
@@ -424,8 +424,8 @@ def batch(path: str, clean_path: str, rows: int, order: str = "numeric", seed: i
             if kind is not None and seen_times:
                 column, what = BATCH_BAD[kind]
                 expect.rejects[i + 1] = column
-                if what == "no zone":
-                    cells[0] = stamp[:19]
+                if what == "no seconds":
+                    cells[0] = stamp[:16]
                 elif what == "other offset":
                     cells[0] = stamp[:19] + "+01:00"
                 elif what == "future":
@@ -438,8 +438,8 @@ def batch(path: str, clean_path: str, rows: int, order: str = "numeric", seed: i
                     cells[2] = "12.34567"
                 elif what == "invalid":
                     cells[4] = "someone@@example.com"
-                elif what == "not international":
-                    cells[5] = "020 7946 0958"
+                elif what == "not a phone":
+                    cells[5] = "020 7946 CALL"
                 elif what == "none":
                     cells[4:8] = ["", "", "", ""]
                 elif what == "empty name":

@@ -9,7 +9,8 @@ from doors.eloqua.views import HealthApi, IdApi
 from ops.metrics import metrics_view
 
 # Each door registers its own routes in its `urls.py`: `urlpatterns` (REST, /api/v1/) and
-# `bulk_urlpatterns` (Eloqua Bulk API 2.0). This module only includes them.
+# `bulk_urlpatterns` (Eloqua Bulk API 2.0), `document_urlpatterns` (a seed document's own paths).
+# This module only includes them.
 DOOR_URLS = (
     "doors.rest.opportunities.urls",
     "doors.rest.contacts.urls",
@@ -20,6 +21,8 @@ DOOR_URLS = (
 _modules = [import_module(name) for name in DOOR_URLS]
 bulk_patterns = [p for m in _modules for p in getattr(m, "bulk_urlpatterns", [])]
 v1_patterns = [p for m in _modules for p in getattr(m, "urlpatterns", [])]
+# Paths exactly as a seed API's own document writes them (Ruler's batch upload: /v1/...).
+document_patterns = [p for m in _modules for p in getattr(m, "document_urlpatterns", [])]
 
 urlpatterns = [
     path("id", IdApi.as_view(), name="id"),
@@ -28,6 +31,7 @@ urlpatterns = [
     path("auth/oauth2/token", TokenApi.as_view(), name="oauth2-token"),
     path("api/bulk/2.0/", include(bulk_patterns)),
     path("api/v1/", include(v1_patterns)),
+    path("v1/", include(document_patterns)),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

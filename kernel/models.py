@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 
+import phonenumbers
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -23,6 +25,11 @@ class UUID7(models.Func):
     output_field = models.UUIDField()
 
 
+def validate_phone_region(value: str) -> None:
+    if value and value not in phonenumbers.SUPPORTED_REGIONS:
+        raise DjangoValidationError(f"{value!r} is not a region phonenumbers knows (ISO 3166 alpha-2, upper case).")
+
+
 class Site(models.Model):
     """What Eloqua calls a company: it owns every record."""
 
@@ -33,6 +40,18 @@ class Site(models.Model):
     # import. Null: such opportunities are refused until one is chosen.
     default_stage = models.ForeignKey(
         "opportunities.Stage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # How the batch door reads a phone number written without `+` and a country code (`01234 567890`):
+    # as a national number of this region (ISO 3166 alpha-2, as phonenumbers knows them), stored in
+    # E.164. GB by default: the batch door follows Ruler's document, whose template holds a UK
+    # national number. Empty: such numbers are kept as sent, with no E.164 form.
+    phone_region = models.CharField(
+        max_length=2,
+        blank=True,
+        default="GB",
+        validators=[validate_phone_region],
+        help_text="Region (ISO 3166 alpha-2, e.g. GB, US) of phone numbers written without + and a country code. "
+        "Empty: such numbers are kept as sent, not normalised.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     # Storage quotas (pipeline.quotas, README "Security"): empty takes the server's default, the

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from psycopg import sql
 
+from kernel.csvcells import unneutralise_sql
 from kernel.db import Value
 from kernel.exceptions import Failure, IncompleteBody, PayloadTooLarge, ValidationFailed
 from kernel.jsonguard import JsonGuard
@@ -272,9 +273,10 @@ def staged_rows_load_csv(
                     positions[name] = i
             # jsonb_object(keys, values) builds the row a fifth faster than jsonb_build_object(k, v, ...)
             # (and takes any number of columns); a NULL value becomes a JSON null.
+            # Each cell as an upload reads it: a neutralised formula cell (`'=...`) loses its `'`.
             data = (
                 sql.SQL("jsonb_object({}::text[], ARRAY[{}]::text[])").format(
-                    Value(list(positions)), sql.SQL(", ").join(tmp[i] for i in positions.values())
+                    Value(list(positions)), sql.SQL(", ").join(unneutralise_sql(tmp[i]) for i in positions.values())
                 )
                 if positions
                 else sql.SQL("'{}'::jsonb")

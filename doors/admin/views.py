@@ -18,8 +18,8 @@ from doors.admin.forms import ImportUploadForm, mapping_field
 from doors.admin.mapping import mappable_fields, suggest_identifier, suggest_mappings
 from doors.admin.selectors import batch_jobs_for, import_draft_get, sync_progress, sync_reject_rows, syncs_for
 from doors.admin.services import import_draft_confirm, import_draft_create, import_draft_discard
-from doors.batch.csvfiles import csv_lines
 from doors.batch.selectors import batch_result_file
+from kernel.csvcells import csv_lines
 from kernel.exceptions import BulkError, ValidationFailed
 from pipeline.catalog import entity_spec
 from pipeline.dryrun import DRY_RUN_ROWS, sync_dry_run

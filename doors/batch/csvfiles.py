@@ -1,5 +1,5 @@
-"""The CSV side of the batch door shared by uploads and result files: the outcome columns, formula
-neutralisation (and its undoing on upload), data-record numbering, and the stored original file.
+"""The CSV side of the batch door shared by uploads and result files: the outcome columns, data-record
+numbering, and the stored original file (formula neutralisation and its undoing: `kernel.csvcells`).
 
 Result files repeat each input row's own cells, in the original column order, behind the outcome
 columns; a batch upload recognises and ignores exactly these outcome columns and undoes the
@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from django.db import connection
 
-# OWASP "CSV injection": cells a spreadsheet would read as a formula (or whose leading tab/CR
-# hides one) get a leading apostrophe, which spreadsheets show as text. Plain numbers (`-5.25`,
-# `+44`) are not formulas and are written as they are.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
-
-SUCCESS_COLUMNS = ("RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated")
+SUCCESS_COLUMNS = ("RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated", "Outcome")
 ERROR_COLUMNS = ("RowNumber", "ErrorCode", "ErrorField", "ErrorMessage")
 # The columns a result file adds; an upload ignores them (any letter case), and nothing else.
 OUTCOME_COLUMNS = tuple(dict.fromkeys((*SUCCESS_COLUMNS, *ERROR_COLUMNS)))
@@ -33,39 +26,6 @@ OUTCOME_COLUMNS = tuple(dict.fromkeys((*SUCCESS_COLUMNS, *ERROR_COLUMNS)))
 # pglz; the column is STORAGE EXTERNAL so PostgreSQL does not try again). Memory: one part at a time.
 FILE_PART_BYTES = 1024 * 1024
 FILE_COMPRESSION_LEVEL = 1
-
-
-_FORMULA_START = frozenset(FORMULA_PREFIXES)
-
-
-def neutralise(value) -> str:
-    if value is None:
-        return ""
-    text = value if type(value) is str else str(value)  # noqa: E721 - the fast path for the usual case
-    if text and text[0] in _FORMULA_START and not _PLAIN_NUMBER.match(text):
-        return "'" + text
-    return text
-
-
-def unneutralise(cell: str) -> str:
-    """What an upload reads in a cell: `'` followed by a formula character is the text after the `'`
-    (the way result files, and spreadsheets, write such cells); any other cell is as it is."""
-    if cell[:1] == "'" and cell[1:2] and cell[1] in FORMULA_PREFIXES:
-        return cell[1:]
-    return cell
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_lines(header: Iterable[str], rows: Iterable[Iterable]) -> Iterator[str]:
-    writer = csv.writer(_Echo(), lineterminator="\r\n")
-    safe = neutralise
-    yield writer.writerow([safe(v) for v in header])
-    for row in rows:
-        yield writer.writerow([safe(v) for v in row])
 
 
 def is_blank(row: list[str]) -> bool:

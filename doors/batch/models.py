@@ -57,7 +57,7 @@ class BatchJob(models.Model):
 
 
 class BatchRow(models.Model):
-    """Input row `row_number` (1-based data row) of `job` was stored as opportunity `opportunity_id`.
+    """Input row `row_number` (1-based data row) of `job` was stored as (created or updated) opportunity `opportunity_id`.
 
     No foreign key to the opportunity: a later delete must not block, nor rewrite the job's history
     (the success file then shows the row with an empty opportunity id)."""
@@ -67,6 +67,8 @@ class BatchRow(models.Model):
     job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     row_number = models.BigIntegerField()
     opportunity_id = models.BigIntegerField()
+    # True: the row created its opportunity; false: it updated one that had its Reference already.
+    created = models.BooleanField(db_default=True)
 
     def __str__(self) -> str:
         return f"job {self.job_id} row {self.row_number} -> {self.opportunity_id}"

@@ -39,7 +39,7 @@ def lane_key(definition, mappings) -> sql.Composable:
 
 def process_batch_chunk(cursor, **kw) -> ChunkResult:
     """Runs in the sync's chunk transaction, on the chunk's staged rows (deleted when the sync ends)."""
-    result = opportunity_sql.process_chunk(cursor, extra=batch_sql.OPPORTUNITY_EXTRA, **kw)
+    result = opportunity_sql.process_chunk(cursor, extra=batch_sql.OPPORTUNITY_EXTRA, record_created=True, **kw)
     batch_sql.apply_chunk(
         cursor,
         sync_id=kw["sync_id"],

@@ -7,15 +7,9 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from doors.batch.csvfiles import (
-    ERROR_COLUMNS,
-    OUTCOME_COLUMNS,
-    SUCCESS_COLUMNS,
-    stored_file_exists,
-    stored_records,
-    unneutralise,
-)
+from doors.batch.csvfiles import ERROR_COLUMNS, OUTCOME_COLUMNS, SUCCESS_COLUMNS, stored_file_exists, stored_records
 from doors.batch.models import TERMINAL, BatchJob, BatchStatus
+from kernel.csvcells import unneutralise
 from kernel.exceptions import NotFound
 from kernel.models import Site
 from pipeline.codes import Code
@@ -46,6 +40,8 @@ class JobState:
     stored: int
     errors: int
     processed: int
+    created: int = 0  # of `stored`: rows that created their opportunity ...
+    updated: int = 0  # ... and rows that updated one whose Reference the site had
 
 
 def batch_job_state(job: BatchJob) -> JobState:
@@ -73,7 +69,14 @@ def batch_job_state(job: BatchJob) -> JobState:
     else:
         status = BatchStatus.FAILED
         errors = job.row_count - stored
-    return JobState(status=status, stored=stored, errors=errors, processed=sync.processed)
+    return JobState(
+        status=status,
+        stored=stored,
+        errors=errors,
+        processed=sync.processed,
+        created=sync.created_count,
+        updated=sync.updated_count,
+    )
 
 
 def is_terminal(state: JobState) -> bool:
@@ -89,7 +92,8 @@ def batch_result_file(job: BatchJob, *, successes: bool) -> tuple[list[str], Ite
 
     Every data record of the stored file, in file order, goes to exactly one of the two: the
     success file when the sync stored it (its BatchRow), else the error file with the sync's
-    reject for it or, failing that, NOT_PROCESSED. Each row is the outcome columns, then the
+    reject for it or, failing that, NOT_PROCESSED. A success row's `Outcome` is `created` or
+    `updated` (its Reference was known). Each row is the outcome columns, then the
     record's own cells in the file's column order (repeated `Label` columns kept; outcome columns
     of an uploaded result file dropped). Jobs accepted before files were kept have no cells."""
     if stored_file_exists(job.pk):
@@ -106,7 +110,7 @@ def batch_result_file(job: BatchJob, *, successes: bool) -> tuple[list[str], Ite
     def rows() -> Iterator[list]:
         if successes:
             stored_rows = """
-                SELECT r.row_number, o.uuid::text, o.external_id FROM batches_batchrow r
+                SELECT r.row_number, o.uuid::text, o.external_id, r.created FROM batches_batchrow r
                 LEFT JOIN opportunities_opportunity o ON o.id = r.opportunity_id
                 WHERE r.job_id = %s AND r.row_number > %s ORDER BY r.row_number LIMIT %s
             """
@@ -135,7 +139,8 @@ def batch_result_file(job: BatchJob, *, successes: bool) -> tuple[list[str], Ite
                 if successes:
                     stage = unneutralise(cells[stage_at]).strip().lower() if stage_at is not None else ""
                     created_here = "true" if stage in created else "false"
-                    yield [n, s[1] or "", s[2] or "", created_here, *_cells(cells, keep)]
+                    outcome = "created" if s[3] else "updated"
+                    yield [n, s[1] or "", s[2] or "", created_here, outcome, *_cells(cells, keep)]
             elif not successes:
                 if r is not None and r[0] == n:
                     code, fields, message = r[1], r[2], r[3]

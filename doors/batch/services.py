@@ -23,7 +23,7 @@ from doors.batch.validation import MAX_ERRORS, ErrorSink, FileError, HeaderError
 from entities.opportunities.models import Stage, StageStatus
 from kernel.exceptions import Failure, PayloadTooLarge, ValidationFailed
 from kernel.models import Site, User
-from pipeline.models import ImportDefinition, ImportRule, StagedUpload
+from pipeline.models import ImportDefinition, ImportRule, StagedUpload, UpdateRule
 from pipeline.quotas import BATCH_UPLOAD, Quota, quota_commit_check, quota_room
 from pipeline.services import sync_snapshot
 
@@ -43,6 +43,13 @@ DEFINITION_FIELDS = [
     ["CurrencyCode", "{{Opportunity.Field(Currency)}}"],
     ["PipelineStage", "{{Opportunity.Field(Stage)}}"],
 ]
+
+
+# On update every column takes the row's value, but the name: the opportunity keeps the one it has
+# (a batch row's name is only its Reference, or a made-up "<stage> <value> <currency>").
+UPDATE_RULES = {
+    key: UpdateRule.IF_EXISTING_IS_NULL if key == "Name" else UpdateRule.ALWAYS for key, _ in DEFINITION_FIELDS
+}
 
 
 def max_upload_bytes() -> int:
@@ -102,9 +109,11 @@ def batch_job_create(
                 name=f"Batch upload {job_uuid}",
                 fields=DEFINITION_FIELDS,
                 identifier_field_name="Reference",
-                # A batch Reference is unique in the site: a row whose Reference exists by the time
-                # the sync runs (another import won the race) is rejected, never overwrites.
-                import_rule=ImportRule.CREATE_ONLY,
+                # Ruler's store endpoint "stores or updates" by Reference: a known Reference (any
+                # letter case) updates that opportunity, keeping its name; a new one creates it.
+                import_rule=ImportRule.CREATE_AND_UPDATE,
+                update_rule=UpdateRule.USE_FIELD_RULE,
+                update_rule_by_field=UPDATE_RULES,
                 is_internal=True,
                 created_by=user.username,
                 updated_by=user.username,
@@ -117,16 +126,21 @@ def batch_job_create(
                 with connection.cursor() as django_cur:
                     cur = django_cur.cursor
                     with cur.copy("COPY bulkapi_stagedrow (definition_id, upload_id, data) FROM STDIN") as copy:
-                        for data in scan(rows, now=now, sink=sink, job_id=str(job_uuid), result=result):
+                        for data in scan(
+                            rows,
+                            now=now,
+                            sink=sink,
+                            job_id=str(job_uuid),
+                            result=result,
+                            phone_region=site.phone_region,
+                        ):
                             copy.write_row((definition.pk, staged.pk, _json(data)))
                     room.check(Quota.STAGED_ROWS, result.rows)
                     if result.rows == 0 and not sink.total:
                         raise BatchInvalid(
                             [Failure(field="file", constraint="The file has a header but no data rows.")]
                         )
-                    conflicts, total = batch_sql.validation_conflicts(
-                        cur, definition_id=definition.pk, site_id=site.pk, cap=MAX_ERRORS
-                    )
+                    conflicts, total = batch_sql.validation_conflicts(cur, definition_id=definition.pk, cap=MAX_ERRORS)
             except FileError as exc:
                 raise BatchInvalid([exc.failure]) from None
             except HeaderErrors as exc:

@@ -50,19 +50,16 @@ WITH r AS MATERIALIZED (
   UNION ALL
   SELECT r.rn, 'Reference', r.ref, 'Must be unique within the file: row ' || refdup.first || ' has it already.'
   FROM r JOIN refdup ON refdup.lref = lower(r.ref) WHERE r.rn > refdup.first
-  UNION ALL
-  SELECT r.rn, 'Reference', r.ref, 'An opportunity with this Reference already exists.'
-  FROM r WHERE r.ref IS NOT NULL AND EXISTS (
-    SELECT 1 FROM opportunities_opportunity o WHERE o.site_id = %(site)s AND lower(o.external_id) = lower(r.ref))
 )
 SELECT rn, field, value, why, count(*) OVER () FROM found ORDER BY rn, field LIMIT %(cap)s
 """
 
 
-def validation_conflicts(cursor, *, definition_id: int, site_id: int, cap: int) -> tuple[list[Failure], int]:
-    """Cross-row rule violations of the staged file: (the first `cap` by row, how many in all)."""
+def validation_conflicts(cursor, *, definition_id: int, cap: int) -> tuple[list[Failure], int]:
+    """Cross-row rule violations of the staged file: (the first `cap` by row, how many in all). A
+    Reference the site already has is no violation: that row updates its opportunity."""
     cursor.execute("SET LOCAL work_mem = '256MB'")  # hash aggregates over a whole file
-    cursor.execute(CONFLICTS, {"definition": definition_id, "site": site_id, "cap": cap})
+    cursor.execute(CONFLICTS, {"definition": definition_id, "cap": cap})
     rows = cursor.fetchall()
     failures = [Failure(field=f, row=rn, value=v, constraint=why) for rn, f, v, why, _ in rows]
     return failures, (rows[0][4] if rows else 0)
@@ -90,8 +87,11 @@ def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, sourc
     contacts, links, row map.
 
     Stored rows are the chunk's staged rows without a reject of this sync (record_index == `_row`,
-    because a batch definition holds one upload staged in file order); each became the opportunity
-    with its Reference as external id.
+    because a batch definition holds one upload staged in file order); each became, or updated, the
+    opportunity with its Reference as external id (any letter case: the lowest id among case
+    variants, the one `process_chunk` matches). A row created its opportunity when `process_chunk`
+    recorded that id in `_created` (exactly its `created` count; an opportunity another writer
+    created meanwhile is an update there and here).
     """
     params = {"sync": sync_id, "site": site_id, "definition": definition_id}
     names = {
@@ -110,30 +110,49 @@ def apply_chunk(cursor, *, sync_id: int, site_id: int, definition_id: int, sourc
             sql.SQL(
                 """
                 CREATE TEMP TABLE _batch ON COMMIT DROP AS
-                SELECT (s.data ->> '_row')::bigint AS row_number, o.id AS opportunity_id,
+                SELECT (s.data ->> '_row')::bigint AS row_number, o.id AS opportunity_id, false AS created,
+                       btrim(s.data ->> 'Reference') AS ref,
                        s.data ->> 'EmailAddress' AS email, s.data ->> 'PhoneNumber' AS phone,
                        s.data ->> 'RaId' AS raid, s.data ->> 'PayloadValue' AS payload,
                        NULL::bigint AS contact_id
                 FROM {source} s
-                CROSS JOIN LATERAL (
+                LEFT JOIN LATERAL (
                   SELECT o.id FROM {opp} o
                   WHERE o.site_id = %(site)s AND o.external_id = btrim(s.data ->> 'Reference')
                     AND lower(o.external_id) = lower(btrim(s.data ->> 'Reference'))
                   OFFSET 0
-                ) o
+                ) o ON true
                 WHERE NOT EXISTS (SELECT 1 FROM syncs_reject j
                                   WHERE j.sync_id = %(sync)s AND j.record_index = (s.data ->> '_row')::bigint)
                 """
             ).format(source=source, **names),
             params,
         )
+        # A row whose Reference the site has in another letter case updated that opportunity (the
+        # lowest id among the variants, as `process_chunk` matched it): rare, so looked up apart.
+        cursor.execute(
+            sql.SQL(
+                """
+                UPDATE _batch b SET opportunity_id = (
+                  SELECT o.id FROM {opp} o
+                  WHERE o.site_id = %(site)s AND lower(o.external_id) = lower(b.ref) ORDER BY o.id + 0 LIMIT 1
+                ) WHERE b.opportunity_id IS NULL
+                """
+            ).format(**names),
+            params,
+        )
+    # A row without its opportunity (none expected: this transaction wrote or locked each) gets no
+    # row map, as when this was an inner join.
+    cursor.execute("DELETE FROM _batch WHERE opportunity_id IS NULL")
+    cursor.execute("UPDATE _batch b SET created = true FROM _created c WHERE c.id = b.opportunity_id")
+    cursor.execute("DROP TABLE _created")
     # Autovacuum never analyses temp tables: without row counts the planner joins _batch to itself
     # by nested loops in the contact matching below (a 20,000-row chunk ran past 600 s).
     cursor.execute("ANALYZE _batch")
     cursor.execute(
         sql.SQL(
-            "INSERT INTO {batchrow} (job_id, row_number, opportunity_id)"
-            " SELECT j.id, b.row_number, b.opportunity_id FROM _batch b"
+            "INSERT INTO {batchrow} (job_id, row_number, opportunity_id, created)"
+            " SELECT j.id, b.row_number, b.opportunity_id, b.created FROM _batch b"
             " CROSS JOIN (SELECT id FROM {job} WHERE definition_id = %(definition)s) j"
             " ORDER BY b.row_number ON CONFLICT DO NOTHING"
         ).format(**names),

@@ -21,7 +21,8 @@ import phonenumbers
 import pycountry
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, region_code_for_country_code
 
-from doors.batch.csvfiles import OUTCOME_COLUMNS, data_records, first_row, unneutralise
+from doors.batch.csvfiles import OUTCOME_COLUMNS, data_records, first_row
+from kernel.csvcells import unneutralise
 from kernel.exceptions import Failure
 from kernel.limits import text_problem
 
@@ -42,9 +43,10 @@ VALUE_MAX = 1000  # a property value
 AMOUNT_INTEGER_DIGITS = 16  # amount is numeric(20, 4)
 AMOUNT_FRACTION_DIGITS = 4
 
-# Accepted OpportunityDateTime forms (UTC only): YYYY-MM-DDTHH:MM:SSZ, with optional fractional
-# seconds (1-6 digits), and the same with the offset +00:00 instead of Z.
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|\+00:00)$")
+# Accepted OpportunityDateTime forms, all UTC: Ruler's own `yyyy-MM-dd`, `yyyy-MM-ddTHH:mm:ss` and
+# `yyyy-MM-ddTHH:mm:ss.ffffff` (no zone: UTC), and the date-time forms followed by `Z` or `+00:00`.
+# Fractional seconds: 1 to 6 digits. ASCII digits only (`\d` takes every script's).
+_DATETIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|\+00:00)?)?$")
 _AMOUNT = re.compile(r"^[+-]?(?:(\d+)(?:\.(\d*))?|\.(\d+))$")
 _PROPERTY = re.compile(r"^\s*Name=(?P<name>[^,]*),\s*Value=(?P<value>.*?)\s*$", re.DOTALL)
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # ASCII digits only (`\d` takes every script's)
@@ -141,13 +143,19 @@ class HeaderErrors(Exception):
 
 
 def parse_datetime_utc(raw: str, now: datetime) -> tuple[str | None, str | None]:
-    """(canonical `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, None) or (None, why not)."""
+    """(canonical `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, None) or (None, why not). A date alone is its
+    midnight; a form without a zone is UTC."""
     if not _DATETIME.match(raw):
-        return None, "Must be an ISO 8601 UTC date-time: YYYY-MM-DDTHH:MM:SS[.ffffff] followed by Z or +00:00."
+        return None, (
+            "Must be an ISO 8601 UTC date or date-time: yyyy-MM-dd, yyyy-MM-ddTHH:mm:ss or "
+            "yyyy-MM-ddTHH:mm:ss.ffffff, optionally followed by Z or +00:00."
+        )
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None, "Not a valid calendar date-time."
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
     if value > now:
         return None, "Must not be in the future."
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z"), None
@@ -166,12 +174,19 @@ def parse_amount(raw: str) -> str | None:
     return None
 
 
-def parse_phone(raw: str) -> tuple[str | None, str | None]:
-    """(E.164, None) or (None, why not). International form only: `+`, country code, number; spaces,
-    dots, dashes and brackets are allowed. Checked with phonenumbers: a known country code and a
-    length possible for it (`is_possible_number`; the full numbering-plan check costs ~100 us a row)."""
+def parse_phone(raw: str, region: str | None = None) -> tuple[str | None, str | None]:
+    """(the number to store and match on, None) or (None, why not).
+
+    International (`+`, country code, number; spaces, dots, dashes, brackets and an extension
+    allowed): checked with phonenumbers (a known country code and a length possible for it,
+    `is_possible_number`; the full numbering-plan check costs ~100 us a row) and stored in E.164.
+    National (`01234 567890`, `(020) 7946-0958`, `00 44 ...`): read as a number of the site's
+    `region` the same way, stored in E.164. Without a region a national number cannot be
+    normalised: it is kept as sent (digits, spaces and `+ ( ) . - /`, an optional extension, at
+    least three digits, at most PHONE_MAX characters). An extension is not part of E.164: the
+    stored form drops it (the sent cell stays in the job's file and its result files)."""
     if not raw.startswith("+"):
-        return None, "Must be an international number starting with + and the country code."
+        return _parse_national(raw, region)
     compact = raw.translate(_PHONE_PUNCTUATION)
     number = _plain_international(compact) if len(raw) <= _MAX_PHONE_INPUT else None
     e164 = compact  # what formatting the parser-free number gives
@@ -184,6 +199,33 @@ def parse_phone(raw: str) -> tuple[str | None, str | None]:
     if not phonenumbers.is_possible_number(number):
         return None, "Not a possible phone number for its country code."
     return e164 or phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+
+
+PHONE_MAX = 50  # a contact's phone column: a number kept as sent must fit it
+# A number as people write it (the contacts door's loose rule): digits, spaces, + ( ) . - /, then
+# an optional extension (`x 12`, `ext. 12`).
+_LOOSE_PHONE = re.compile(r"^\+?[0-9 ().\-/]{3,40}(?:\s*(?:x|ext\.?)\s*[0-9]{1,6})?$", re.IGNORECASE)
+
+
+def _parse_national(raw: str, region: str | None) -> tuple[str | None, str | None]:
+    if not _LOOSE_PHONE.match(raw) or sum(c.isdigit() for c in raw) < 3:
+        return None, (
+            "Not a phone number: digits, spaces, brackets, dots and dashes, optionally an extension "
+            "(x 12, ext. 12); international numbers start with + and the country code."
+        )
+    if not region:
+        if len(raw) > PHONE_MAX:
+            return None, f"At most {PHONE_MAX} characters."
+        return raw, None
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        return None, (
+            f"Not a possible phone number of the site's phone region {region}: write it with + and the country code."
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
 
 _PHONE_PUNCTUATION = str.maketrans("", "", " .-()")
@@ -251,9 +293,16 @@ class ScanResult:
 
 
 def scan(
-    reader: Iterator[list[str]], *, now: datetime, sink: ErrorSink, job_id: str, result: ScanResult
+    reader: Iterator[list[str]],
+    *,
+    now: datetime,
+    sink: ErrorSink,
+    job_id: str,
+    result: ScanResult,
+    phone_region: str | None = None,
 ) -> Iterator[dict]:
-    """Validate every row; yield the staged data of each valid one. Raises FileError/HeaderErrors."""
+    """Validate every row; yield the staged data of each valid one. Raises FileError/HeaderErrors.
+    `phone_region`: the site's region for national phone numbers (`Site.phone_region`)."""
     try:
         header_cells = first_row(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -339,7 +388,7 @@ def scan(
             sink.add(Failure(field="EmailAddress", row=n, value=email, constraint=why))
         phone = raw_phone = cells[p_phone]
         if phone:
-            phone_e164, why = parse_phone(phone)
+            phone_e164, why = parse_phone(phone, phone_region)
             if why:
                 sink.add(Failure(field="PhoneNumber", row=n, value=phone, constraint=why))
             phone = phone_e164

@@ -78,12 +78,15 @@ def process_chunk(
     mappings: list[Mapping],
     source: sql.Composable,
     extra: dict[str, sql.Composable] | None = None,
+    record_created: bool = False,
 ) -> ChunkResult:
     """Judge and write the chunk's staged rows (`source`); returns the counts. Runs inside the caller's transaction.
 
     `extra` maps further opportunity columns to SQL over the staged row `s.data` (another door's own
     values, already validated): they are written by the same INSERT/UPDATE, not by a second pass
-    over the rows just written."""
+    over the rows just written. `record_created`: the ids of the opportunities this chunk created
+    (the `created` count, exactly) are left in the temp table `_created (id)` for the caller, who
+    drops it."""
     extra = extra or {}
     extra_cols = [(sql.Identifier(col), sql.Identifier(f"x_{col}"), expr) for col, expr in extra.items()]
     opp = sql.Identifier(Opportunity._meta.db_table)
@@ -273,13 +276,23 @@ def process_chunk(
         extra_cols=extra_cols,
         params=params,
         create_only=import_rule == ImportRule.CREATE_ONLY,
+        record_created=record_created,
     )
     cursor.execute("DROP TABLE _rows")
     return ChunkResult(processed=processed, rejected=rejected, created=created, updated=updated + conflicted)
 
 
 def _insert_new(
-    cursor, *, opp, ident: Mapping, columns, customs, extra_cols, params, create_only: bool
+    cursor,
+    *,
+    opp,
+    ident: Mapping,
+    columns,
+    customs,
+    extra_cols,
+    params,
+    create_only: bool,
+    record_created: bool = False,
 ) -> tuple[int, int]:
     """INSERT the judged rows that matched nothing; returns (created, updated).
 
@@ -300,6 +313,10 @@ def _insert_new(
     the row as a duplicate (ELQ-00026)."""
     created_map = next((m for m in columns if m.field.column == "created_at"), None)
     groups = [None] if created_map is None else [True, False]
+    record = sql.SQL("")
+    if record_created:
+        cursor.execute("CREATE TEMP TABLE _created (id bigint) ON COMMIT DROP")
+        record = sql.SQL(", c AS (INSERT INTO _created (id) SELECT id FROM i WHERE fresh)")
     created = updated = 0
     for with_date in groups:
         insert_cols = [sql.Identifier("site_id"), sql.Identifier("external_id")]
@@ -342,8 +359,8 @@ def _insert_new(
                   SELECT {vals} FROM _rows r WHERE r.code IS NULL AND r.match_id IS NULL{which}
                   ORDER BY r.{ident} COLLATE "C"
                   ON CONFLICT {on_conflict}
-                  RETURNING (o.xmax = 0) AS fresh
-                )
+                  RETURNING o.id, (o.xmax = 0) AS fresh
+                ){record}
                 SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh),
                        (SELECT count(*) FROM _rows r WHERE r.code IS NULL AND r.match_id IS NULL{which})
                 FROM i
@@ -353,6 +370,7 @@ def _insert_new(
                 cols=sql.SQL(", ").join(insert_cols),
                 vals=sql.SQL(", ").join(insert_vals),
                 which=which,
+                record=record,
                 ident=ident.raw,
                 on_conflict=sql.SQL("DO NOTHING")
                 if create_only

@@ -56,7 +56,8 @@ class BatchJobAdmin(ReadOnlyAdmin):
     @admin.display(description="rows (stored / errors / in file)")
     def counts(self, obj):
         state = batch_job_state(obj)
-        return f"{state.stored:,} / {state.errors:,} / {obj.row_count:,}"
+        split = f"created {state.created:,}, updated {state.updated:,}"
+        return f"{state.stored:,} ({split}) / {state.errors:,} / {obj.row_count:,}"
 
     @admin.display(description="files")
     def files(self, obj):

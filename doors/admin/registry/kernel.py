@@ -78,7 +78,7 @@ QUOTA_FIELDS = ("quota_staged_rows", "quota_staged_bytes", "quota_batch_file_byt
 @admin.register(Site)
 class SiteAdmin(SiteScopedAdmin):
     site_field = "pk"
-    list_display = ("id", "name", "default_currency", "default_stage", "created_at")
+    list_display = ("id", "name", "default_currency", "phone_region", "default_stage", "created_at")
     list_select_related = ("default_stage",)
     search_fields = ("name",)
     readonly_fields = ("created_at", "storage_use")

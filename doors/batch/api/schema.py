@@ -58,7 +58,15 @@ class BatchJobSerializer(serializers.Serializer):
     createdOn = wire_time_field()  # noqa: N815
     updatedOn = wire_time_field()  # noqa: N815
     actualRowCount = serializers.IntegerField(min_value=0, help_text="Data rows in the file.")  # noqa: N815
-    totalUploadedCount = serializers.IntegerField(min_value=0, help_text="Rows stored.")  # noqa: N815
+    totalUploadedCount = serializers.IntegerField(  # noqa: N815
+        min_value=0, help_text="Rows stored: createdCount + updatedCount."
+    )
+    createdCount = serializers.IntegerField(  # noqa: N815
+        min_value=0, help_text="Rows that created an opportunity (their Reference was new to the site, or absent)."
+    )
+    updatedCount = serializers.IntegerField(  # noqa: N815
+        min_value=0, help_text="Rows that updated the opportunity the site had with their Reference (any letter case)."
+    )
     errorCount = serializers.IntegerField(min_value=0, help_text="Rows rejected (or never reached).")  # noqa: N815
     progress = BatchProgressSerializer()
     createdStages = serializers.ListField(  # noqa: N815
@@ -81,6 +89,8 @@ JOB_EXAMPLE = {
     "updatedOn": WIRE_TIME_EXAMPLE,
     "actualRowCount": 4,
     "totalUploadedCount": 3,
+    "createdCount": 2,
+    "updatedCount": 1,
     "errorCount": 1,
     "progress": {"processedRows": 4, "totalRows": 4, "percent": 100.0},
     "createdStages": [{"id": 12, "name": "Demo booked"}],

@@ -1,4 +1,5 @@
-"""This app's routes: `urlpatterns` under /api/v1/, `bulk_urlpatterns` under /api/bulk/2.0/."""
+"""This app's routes: `urlpatterns` under /api/v1/, `bulk_urlpatterns` under /api/bulk/2.0/, and
+`document_urlpatterns` under /v1/: the two paths of Ruler's own document, the same views."""
 
 from django.urls import path
 
@@ -16,3 +17,11 @@ urlpatterns = [
     ),
 ]
 bulk_urlpatterns: list = []
+# Ruler's document names these two paths (`POST /v1/{siteId}/opportunity/upload/batch`, `GET
+# /v1/{siteId}/batch/{jobId}/status`); the status's file URLs point under /api/v1/.
+document_urlpatterns = [
+    path("<id:site_id>/opportunity/upload/batch", views.BatchUploadDocumentApi.as_view(), name="ruler-batch-upload"),
+    path(
+        "<id:site_id>/batch/<str:job_id>/status", views.BatchJobStatusDocumentApi.as_view(), name="ruler-batch-status"
+    ),
+]

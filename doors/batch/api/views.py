@@ -18,7 +18,6 @@ from doors.batch.api.schema import (
     BatchJobSerializer,
     BatchUploadRequestSerializer,
 )
-from doors.batch.csvfiles import csv_lines
 from doors.batch.models import BatchJob
 from doors.batch.selectors import batch_job_get, batch_job_state, batch_result_file, is_terminal
 from doors.batch.services import BatchInvalid, batch_job_create, max_upload_bytes, too_large
@@ -31,6 +30,7 @@ from doors.eloqua.schema.shapes import (
     idempotency_parameters,
     idempotency_responses,
 )
+from kernel.csvcells import csv_lines
 from kernel.exceptions import Conflict, Failure, NotFound, ValidationFailed
 from kernel.idempotency import files_digest, idempotent
 from kernel.paging import ListSpec, paginate
@@ -89,6 +89,8 @@ def render_job(request, job: BatchJob) -> dict:
         "updatedOn": wire_time(updated),
         "actualRowCount": job.row_count,
         "totalUploadedCount": state.stored,
+        "createdCount": state.created,
+        "updatedCount": state.updated,
         "errorCount": state.errors,
         "progress": {
             "processedRows": state.processed,
@@ -259,3 +261,22 @@ class BatchErrorFileApi(_FileApi):
 @_file_schema("batch_successes_file", "A batch job's success file", "Every stored row and its opportunity.")
 class BatchSuccessFileApi(_FileApi):
     successes, suffix = True, "successes"
+
+
+# The two paths of Ruler's document (`/v1/...`, doors.batch.api.urls.document_urlpatterns): the same
+# views, documented under their own operation ids.
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="ruler_batch_upload",
+        summary="Upload a CSV of opportunities as one batch job (Ruler's path)",
+    )
+)
+class BatchUploadDocumentApi(BatchUploadApi):
+    pass
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="ruler_batch_job_status", summary="A batch job's status and counts (Ruler's path)")
+)
+class BatchJobStatusDocumentApi(BatchJobStatusApi):
+    pass

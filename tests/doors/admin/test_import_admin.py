@@ -204,3 +204,28 @@ def test_cancel_and_retry_buttons_call_the_sync_services(site, staff):
     assert retry.total_rows == 5
     again = staff.post(reverse("admin:syncs_sync_retry", args=[sync.pk]), follow=True).content.decode()
     assert "Not retried" in again and "Already retried" in again
+
+
+def test_a_batch_jobs_page_counts_created_and_updated_rows_apart(api):
+    # given: a job whose file names one Reference the site has and one it has not
+    from doors.batch.models import BatchJob
+    from entities.opportunities.models import Stage
+    from tests.doors.batch.helpers import rows_csv, upload
+    from tests.pipeline.helpers import drive
+
+    Opportunity.objects.create(
+        site=api.site, external_id="KNOWN", name="x", stage=Stage.objects.for_site(api.site).first()
+    )
+    text = rows_csv(
+        "2024-05-01T10:00:00Z,GBP,1,Proposal,a@example.com,known",
+        "2024-05-01T10:00:00Z,GBP,2,Proposal,b@example.com,NEW",
+    )
+    job = BatchJob.objects.get(uuid=upload(api, text).json()["jobId"])
+    drive(job.sync_id)
+    client = Client()
+    client.force_login(staff_user(api.site))
+    # when
+    page = client.get(reverse("admin:batches_batchjob_change", args=[job.pk]))
+    # then
+    assert page.status_code == 200
+    assert "2 (created 1, updated 1) / 0 / 2" in page.content.decode()

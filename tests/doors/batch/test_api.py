@@ -14,7 +14,7 @@ from entities.linkage.models import OpportunityContact
 from entities.opportunities.models import Opportunity, Stage
 from pipeline.models import ImportDefinition, StagedRow
 from pipeline.services import sync_run_chunk
-from tests.doors.batch.helpers import HEADER, rows_csv, upload
+from tests.doors.batch.helpers import HEADER, csv_file, rows_csv, upload
 from tests.pipeline.helpers import drive
 from tests.plans import captured_plans, plan_of
 
@@ -52,7 +52,8 @@ def download(api, url):
     "row, column, value",
     [
         (",GBP,1,Proposal,a@example.com,R", "OpportunityDateTime", None),
-        ("2024-05-01,GBP,1,Proposal,a@example.com,R", "OpportunityDateTime", "2024-05-01"),
+        ("2024-05-01T10:00,GBP,1,Proposal,a@example.com,R", "OpportunityDateTime", "2024-05-01T10:00"),
+        ("2024-05-01Z,GBP,1,Proposal,a@example.com,R", "OpportunityDateTime", "2024-05-01Z"),
         (
             "2024-05-01T10:00:00+02:00,GBP,1,Proposal,a@example.com,R",
             "OpportunityDateTime",
@@ -82,7 +83,7 @@ def test_phone_and_properties_rules(api):
     header = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,PhoneNumber,AdditionalDataProperties"
     text = rows_csv(
         "2024-05-01T10:00:00Z,GBP,1,Proposal,+447911123456,Name=Source,Value=Google",
-        "2024-05-01T10:00:00Z,GBP,1,Proposal,07911 123456,",
+        "2024-05-01T10:00:00Z,GBP,1,Proposal,call me,",
         '2024-05-01T10:00:00Z,GBP,1,Proposal,+447911123457,"Name=Source,Value=Google;Campaign=x"',
         header=header,
     )
@@ -96,20 +97,17 @@ def test_phone_and_properties_rules(api):
     assert "Name=X,Value=Y" in failures[2]["constraint"]
 
 
-def test_reference_must_be_unique_in_file_and_site(api):
+def test_reference_must_be_unique_in_the_file_but_the_sites_own_are_fine(api):
     Opportunity.objects.create(
         site=api.site, external_id="taken", name="x", stage=Stage.objects.for_site(api.site).first()
     )
     text = rows_csv(
         OK,
         "2024-05-02T10:00:00Z,GBP,1,Proposal,b@example.com,ref-1",
-        "2024-05-03T10:00:00Z,GBP,1,Proposal,c@example.com,TAKEN",
+        "2024-05-03T10:00:00Z,GBP,1,Proposal,c@example.com,TAKEN",  # known to the site: an update
     )
     failures = _failures(upload(api, text))
-    assert [(f["row"], f["field"], f["value"]) for f in failures] == [
-        (2, "Reference", "ref-1"),
-        (3, "Reference", "TAKEN"),
-    ]
+    assert [(f["row"], f["field"], f["value"]) for f in failures] == [(2, "Reference", "ref-1")]
     assert "row 1" in failures[0]["constraint"]
 
 
@@ -262,13 +260,13 @@ def test_upload_runs_to_complete_with_labels_properties_contacts(api):
         ("REF-5", ann.pk),
     }
     success = download(api, status["successFileUrl"])
-    outcome = ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated"]
+    outcome = ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated", "Outcome"]
     assert success[0] == outcome + header.split(",")  # the file's own header, repeated Labels and all
     assert [r[0] for r in success[1:]] == ["1", "2", "3", "4", "5"]
-    assert success[1][:4] == ["1", str(opp.uuid), "REF-1", "false"]
-    assert success[2][:4] == ["2", str(generated.uuid), f"batch-{job_id}-2", "true"]  # Demo Booked was new
-    assert success[1][4:] == next(csv.reader(io.StringIO(text.split("\r\n")[1])))  # the row's own cells
-    assert success[3][4:][2] == "-5"  # a plain number is not neutralised
+    assert success[1][:5] == ["1", str(opp.uuid), "REF-1", "false", "created"]
+    assert success[2][:5] == ["2", str(generated.uuid), f"batch-{job_id}-2", "true", "created"]  # Demo Booked was new
+    assert success[1][5:] == next(csv.reader(io.StringIO(text.split("\r\n")[1])))  # the row's own cells
+    assert success[3][5:][2] == "'-5"  # OWASP: a number starting with - is neutralised too
     errors = download(api, status["errorFileUrl"])
     assert errors == [["RowNumber", "ErrorCode", "ErrorField", "ErrorMessage", *header.split(",")]]
     jobs = api.get(f"/api/v1/{api.site.pk}/batch").json()
@@ -288,33 +286,34 @@ def test_files_are_409_until_the_job_ends(api):
 
 
 def test_record_index_is_the_csv_row_number_across_chunks(api, settings):
-    # given: small chunks, a blank line (not a row), and row 4's Reference taken after validation
+    # given: small chunks, a blank line (not a row), and row 4's stage deleted after validation
     settings.BULK_SYNC_CHUNK_ROWS = 2
-    text = rows_csv(*[OK.replace("REF-1", f"R{i}").replace("ann@", f"u{i}@") for i in range(1, 4)], "")
-    text += rows_csv(*[OK.replace("REF-1", f"R{i}").replace("ann@", f"u{i}@") for i in range(4, 6)], header="")[2:]
+    rows = [OK.replace("REF-1", f"R{i}").replace("ann@", f"u{i}@") for i in range(1, 6)]
+    rows[3] = rows[3].replace("Proposal", "Short Lived")
+    text = rows_csv(*rows[:3], "") + rows_csv(*rows[3:], header="")[2:]
     job_id = upload(api, text).json()["jobId"]
-    Opportunity.objects.create(
-        site=api.site, external_id="r4", name="x", stage=Stage.objects.for_site(api.site).first()
-    )
+    Stage.objects.for_site(api.site).filter(name="Short Lived").delete()
     # when
     status = run_job(api, job_id)
     # then
     assert (status["status"], status["actualRowCount"], status["errorCount"]) == ("partialcomplete", 5, 1)
     errors = download(api, status["errorFileUrl"])
-    assert [(r[0], r[1], r[2], r[-1]) for r in errors[1:]] == [("4", "ELQ-00026", "Reference", "R4")]
+    assert [(r[0], r[1], r[2], r[-1]) for r in errors[1:]] == [("4", "ELQ-00039", "PipelineStage", "R4")]
     successes = download(api, status["successFileUrl"])
     assert [(r[0], r[2], r[-1]) for r in successes[1:]] == [
         ("1", "R1", "R1"), ("2", "R2", "R2"), ("3", "R3", "R3"), ("5", "R5", "R5"),
     ]  # fmt: skip
 
 
-def test_formula_cells_are_neutralised_but_plain_numbers_are_not():
-    from doors.batch.csvfiles import csv_lines, unneutralise
+def test_every_cell_starting_with_a_formula_character_is_neutralised_numbers_too():
+    from kernel.csvcells import csv_lines, unneutralise
 
-    cells = ["=1+1", "+1 555", "-x", "@x", "\tx", "\rx", "-5.25", "+44", "-.5", "1e5", "ok", None]
-    lines = "".join(csv_lines(["h"], [(c,) for c in cells]))
-    written = lines.split("\r\n")[1:-1]
-    assert written == ["'=1+1", "'+1 555", "'-x", "'@x", "'\tx", '"\'\rx"', "-5.25", "+44", "-.5", "1e5", "ok", '""']
+    cells = ["=1+1", "+1 555", "-x", "@x", "\tx", "\rx", "-5.25", "+442079460958", "-.5", "1e5", "ok", " =x", None]
+    lines = "".join(csv_lines(["=h"], [(c,) for c in cells]))
+    written = lines.split("\r\n")
+    assert written[0] == "'=h"
+    assert written[1:-1] == ["'=1+1", "'+1 555", "'-x", "'@x", "'\tx", '"\'\rx"', "'-5.25", "'+442079460958",
+                             "'-.5", "1e5", "ok", " =x", '""']  # fmt: skip
     # an upload reads a neutralised cell back as the text after the apostrophe, and nothing else changes
     read = [unneutralise(c) for c in ["'=1+1", "'+1 555", "'-x", "'@x", "'\tx", "'\rx", "-5.25", "'ok", "'", "''="]]
     assert read == ["=1+1", "+1 555", "-x", "@x", "\tx", "\rx", "-5.25", "'ok", "'", "''="]
@@ -468,9 +467,9 @@ def test_an_upload_ignores_exactly_the_outcome_columns_and_reads_neutralised_cel
     assert Contact.objects.filter(site=api.site, phone="+447911123456").exists()
     success = download(api, status["successFileUrl"])
     # the uploaded outcome columns are not repeated: a result file's header is always uploadable
-    assert success[0] == ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated",
+    assert success[0] == ["RowNumber", "OpportunityId", "OpportunityExternalId", "StageCreated", "Outcome",
                           *HEADER.split(","), "PhoneNumber", "Label"]  # fmt: skip
-    assert success[1][4:] == ["2024-05-01T10:00:00Z", "GBP", "'-5.5", "Proposal", "ann@example.com", "'=A1",
+    assert success[1][5:] == ["2024-05-01T10:00:00Z", "GBP", "'-5.5", "Proposal", "ann@example.com", "'=A1",
                               "'+44 7911 123456", "'@hot"]  # fmt: skip
     # any other unknown column is still refused
     failures = _failures(upload(api, rows_csv(OK + ",x", header=HEADER + ",ErrorDetails")))
@@ -491,8 +490,8 @@ def test_the_stored_file_is_read_back_one_part_at_a_time(api, monkeypatch):
     status = run_job(api, job_id)
     # then
     successes = download(api, status["successFileUrl"])
-    assert [r[4:] for r in successes[1:]] == [r.split(",") for r in rows]
-    assert successes[0][4:] == HEADER.split(",")  # the BOM is not part of the first column's name
+    assert [r[5:] for r in successes[1:]] == [r.split(",") for r in rows]
+    assert successes[0][5:] == HEADER.split(",")  # the BOM is not part of the first column's name
 
 
 def test_jobs_accepted_before_files_were_kept_give_outcome_columns_only(api):
@@ -503,3 +502,108 @@ def test_jobs_accepted_before_files_were_kept_give_outcome_columns_only(api):
     status = run_job(api, job_id)
     assert download(api, status["successFileUrl"])[1][:3] == ["1", str(Opportunity.objects.get().uuid), "REF-1"]
     assert download(api, status["errorFileUrl"]) == [["RowNumber", "ErrorCode", "ErrorField", "ErrorMessage"]]
+
+
+def test_a_known_reference_updates_its_opportunity_and_the_job_says_so(api):
+    # given: an opportunity the site has, under its Reference in another letter case
+    stage = Stage.objects.for_site(api.site).get(name="Proposal")
+    known = Opportunity.objects.create(site=api.site, external_id="ref-7", name="Acme deal", amount=5, stage=stage)
+    header = HEADER + ",Label,AdditionalDataProperties"
+    text = rows_csv(
+        '2024-05-01T10:00:00Z,EUR,99.5,Negotiation,ann@example.com,REF-7,hot,"Name=Source,Value=Google"',
+        "2024-05-02T10:00:00Z,GBP,10,Proposal,bob@example.com,REF-8,,",
+        header=header,
+    )
+    # when
+    response = upload(api, text)
+    assert response.status_code == 202, response.content
+    status = run_job(api, response.json()["jobId"])
+    # then: the known one is updated in place (its name and external id kept), the new one created
+    assert status["status"] == "complete"
+    assert (status["totalUploadedCount"], status["createdCount"], status["updatedCount"]) == (2, 1, 1)
+    known.refresh_from_db()
+    assert (known.external_id, known.name, known.amount, known.currency) == ("ref-7", "Acme deal", 99.5, "EUR")
+    assert (known.stage.name, known.labels, known.properties) == ("Negotiation", ["hot"], {"Source": "Google"})
+    assert Opportunity.objects.filter(site=api.site).count() == 2
+    assert OpportunityContact.objects.filter(opportunity=known, contact__email="ann@example.com").exists()
+    success = download(api, status["successFileUrl"])
+    assert [(r[0], r[1], r[2], r[4]) for r in success[1:]] == [
+        ("1", str(known.uuid), "ref-7", "updated"),
+        ("2", str(Opportunity.objects.get(external_id="REF-8").uuid), "REF-8", "created"),
+    ]
+
+
+def test_the_same_file_uploaded_twice_updates_what_the_first_created(api):
+    text = rows_csv(OK, OK.replace("REF-1", "REF-2").replace("ann@", "bob@"))
+    first = run_job(api, upload(api, text).json()["jobId"])
+    second = run_job(api, upload(api, text).json()["jobId"])
+    assert (first["createdCount"], first["updatedCount"]) == (2, 0)
+    assert (second["status"], second["createdCount"], second["updatedCount"]) == ("complete", 0, 2)
+    assert Opportunity.objects.filter(site=api.site).count() == 2
+    assert [r[4] for r in download(api, second["successFileUrl"])[1:]] == ["updated", "updated"]
+
+
+def test_national_phone_numbers_are_stored_in_e164_and_link_by_it(api):
+    # given: a contact whose phone is stored in E.164, and the site's region GB (the default)
+    assert api.site.phone_region == "GB"
+    known = Contact.objects.create(site=api.site, phone="+442079460958")
+    header = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,PhoneNumber,Reference"
+    text = rows_csv(
+        "2024-05-01T10:00:00Z,GBP,1,Proposal,(020) 7946-0958,P-1",
+        "2024-05-01T10:00:00Z,GBP,2,Proposal,07911 123456 ext. 12,P-2",
+        "2024-05-01T10:00:00Z,GBP,3,Proposal,+44 (0)7911-123456,P-3",  # same number, international: a duplicate
+        header=header,
+    )
+    failures = _failures(upload(api, text))
+    assert [(f["row"], f["field"], f["value"]) for f in failures] == [(3, "PhoneNumber", "+447911123456")]
+    # when: without the duplicate
+    response = upload(api, text.rsplit("\r\n", 2)[0] + "\r\n")
+    status = run_job(api, response.json()["jobId"])
+    # then
+    assert status["status"] == "complete"
+    links = dict(OpportunityContact.objects.filter(site=api.site).values_list("opportunity__external_id", "contact"))
+    assert links["P-1"] == known.pk
+    assert Contact.objects.get(pk=links["P-2"]).phone == "+447911123456"
+    # the file's cells as sent, in the success file
+    assert [r[5 + 4] for r in download(api, status["successFileUrl"])[1:]] == [
+        "(020) 7946-0958",
+        "07911 123456 ext. 12",
+    ]
+
+
+def test_a_national_number_is_read_with_the_sites_region_or_kept_as_sent_without_one(api):
+    header = "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,PhoneNumber"
+    text = rows_csv("2024-05-01T10:00:00Z,GBP,1,Proposal,01234 567890", header=header)
+    api.site.phone_region = "US"
+    api.site.save(update_fields=["phone_region"])
+    failures = _failures(upload(api, text))  # 11 digits are no US number
+    assert (failures[0]["row"], failures[0]["field"]) == (1, "PhoneNumber") and "US" in failures[0]["constraint"]
+    api.site.phone_region = ""
+    api.site.save(update_fields=["phone_region"])
+    status = run_job(api, upload(api, text).json()["jobId"])
+    assert status["status"] == "complete"
+    assert Contact.objects.filter(site=api.site, phone="01234 567890").exists()
+
+
+def test_the_documents_own_paths_serve_the_same_views(api, other_api):
+    # when: Ruler's paths, /v1/{siteId}/...
+    response = api.post(
+        f"/v1/{api.site.pk}/opportunity/upload/batch", {"file": csv_file(rows_csv(OK))}, format="multipart"
+    )
+    # then
+    assert response.status_code == 202, response.content
+    job_id = response.json()["jobId"]
+    status = api.get(f"/v1/{api.site.pk}/batch/{job_id}/status")
+    assert status.status_code == 200
+    assert status.json() == api.get(f"/api/v1/{api.site.pk}/batch/{job_id}/status").json()
+    assert status.json()["status"] == "pending"
+    # another site's id in the path, or another site's caller: 404; no credentials: 401
+    assert other_api.get(f"/v1/{api.site.pk}/batch/{job_id}/status").status_code == 404
+    assert other_api.get(f"/v1/{other_api.site.pk}/batch/{job_id}/status").status_code == 404
+    refused = api.post(
+        f"/v1/{other_api.site.pk}/opportunity/upload/batch", {"file": csv_file(rows_csv(OK))}, format="multipart"
+    )
+    assert refused.status_code == 404
+    api.credentials()
+    assert api.get(f"/v1/{api.site.pk}/batch/{job_id}/status").status_code == 401
+    assert BatchJob.objects.filter(site=api.site).count() == 1

@@ -31,6 +31,10 @@ NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
         ("2025-01-02T03:04:05.123Z", "2025-01-02T03:04:05.123000Z"),
         ("2025-01-02T03:04:05+00:00", "2025-01-02T03:04:05Z"),
         ("2025-01-02T03:04:05.5+00:00", "2025-01-02T03:04:05.500000Z"),
+        # Ruler's documented forms, all UTC: a date alone is its midnight
+        ("2025-01-02", "2025-01-02T00:00:00Z"),
+        ("2025-01-02T03:04:05", "2025-01-02T03:04:05Z"),
+        ("2025-01-02T03:04:05.123456", "2025-01-02T03:04:05.123456Z"),
     ],
 )
 def test_accepted_datetime_forms(raw, expected):
@@ -39,7 +43,17 @@ def test_accepted_datetime_forms(raw, expected):
 
 @pytest.mark.parametrize(
     "raw",
-    ["2025-01-02", "2025-01-02T03:04:05", "2025-01-02T03:04:05+01:00", "2025-02-30T00:00:00Z", "02/01/2025 03:04"],
+    [
+        "2025-01-02T03:04:05+01:00",
+        "2025-02-30T00:00:00Z",
+        "2025-02-30",
+        "02/01/2025 03:04",
+        "2025-01-02Z",
+        "2025-01-02T03:04",
+        "2025-01-02T03:04:05.1234567",
+        "2025-01-02 03:04:05",
+        "２０２５-01-02",
+    ],
 )
 def test_rejected_datetime_forms(raw):
     value, why = parse_datetime_utc(raw, NOW)
@@ -87,8 +101,43 @@ def test_malformed_properties(raw):
 
 def test_phones_are_normalised_to_e164():
     assert parse_phone("+44 7911 123456") == ("+447911123456", None)
-    assert parse_phone("07911123456")[0] is None
     assert parse_phone("+4479")[0] is None
+
+
+@pytest.mark.parametrize(
+    "raw, region, expected",
+    [
+        ("01234567890", "GB", "+441234567890"),  # Ruler's template
+        ("020 7946 0958", "GB", "+442079460958"),
+        ("(020) 7946-0958", "GB", "+442079460958"),
+        ("0044 20 7946 0958", "GB", "+442079460958"),
+        ("020 7946 0958 ext. 12", "GB", "+442079460958"),
+        ("+44 20 7946 0958 x 12", "GB", "+442079460958"),
+        ("(415) 555-0100", "US", "+14155550100"),
+        ("+1 (415) 555-0100", "GB", "+14155550100"),  # an international number ignores the region
+        ("01234 567890", None, "01234 567890"),  # no region: kept as sent
+        ("01234 567890", "", "01234 567890"),
+    ],
+)
+def test_phones_as_people_write_them(raw, region, expected):
+    assert parse_phone(raw, region) == (expected, None)
+
+
+@pytest.mark.parametrize(
+    "raw, region",
+    [
+        ("123", "GB"),  # too short for the region
+        ("01234567890", "US"),
+        ("call me", "GB"),
+        ("call me", None),
+        ("12", None),  # fewer than three digits
+        ("0" * 41, None),
+        ("=1+2", "GB"),
+    ],
+)
+def test_phones_that_are_refused(raw, region):
+    value, why = parse_phone(raw, region)
+    assert value is None and why
 
 
 def _parsed_by_the_library(raw: str) -> str | None:

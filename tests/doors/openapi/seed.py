@@ -80,7 +80,7 @@ class Site:
                 return {"id": FIELD_IDS[entity]}
             whole = rest.endswith("{id}")
             return {"id": (self.victim_definitions if deleting and whole else self.definitions)[entity]}
-        match = re.match(r"^/api/v1/(\{site_id\}/)?(\w+)(/\{id\})?", path)
+        match = re.match(r"^(?:/api)?/v1/(\{site_id\}/)?(\w+)(/\{id\})?", path)
         if match is None:
             return {}
         if match.group(1):
