@@ -19,7 +19,7 @@ from bulkapi.models import StagedRow, StagedUpload
 
 from ..faults import BROKER_ERRORS
 from ..models import TERMINAL, Reject, Severity, Sync, SyncLane, SyncLog, SyncStatus
-from ..processors import finish_logs_for, lane_key_for, staged_chunk
+from ..processors import end_hooks, finish_logs_for, lane_key_for, staged_chunk
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ def finish(sync: Sync, status: str, error: str = "", unprocessed: tuple[str, str
     # for the FOR KEY SHARE a running chunk's reject took on this row while that chunk waits for
     # our lock: a deadlock that failed cancels under load.
     sync.save(update_fields=ENDING_FIELDS)
+    for hook in end_hooks():
+        hook(sync)
     if sync.callback_url:
         from ..tasks import sync_callback
 
