@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "linkage",
     "syncs",
     "batches",
+    "doors.capillary",
 ]
 
 MIDDLEWARE = [
