@@ -171,7 +171,8 @@ class _FileApi(CapillaryApi):
         job = upload_job_get(series=series, job_id=job_id)
         if not upload_job_state(job).ended:
             raise Conflict([Failure(field="jobId", value=job_id, constraint="The job has not finished yet.")])
-        header, rows = batch_result_file(job.batch_job, successes=self.successes)
+        # Every column of the file is the series' own (`OpportunityID` is a key, not an outcome column).
+        header, rows = batch_result_file(job.batch_job, successes=self.successes, keep_outcome_columns=True)
         response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="capillary-{job.pk}-{self.suffix}.csv"'
         return response
