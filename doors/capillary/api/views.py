@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
@@ -13,7 +15,8 @@ from rest_framework.views import APIView
 
 from batches.csvfiles import csv_lines
 from batches.selectors import batch_result_file
-from bulkapi.exceptions import Conflict, Failure, PayloadTooLarge
+from bulkapi.converters import IdConverter
+from bulkapi.exceptions import Conflict, Failure, NotFound, PayloadTooLarge
 from bulkapi.parsers import MultiPartParser
 
 from ..models import UploadJob
@@ -22,6 +25,13 @@ from ..services import upload_job_create
 from .serializers import DOCUMENT_EXAMPLE, ErrorEnvelopeSerializer, UploadEnvelopeSerializer, UploadInputSerializer
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundary lines, part headers and the two text fields around the file
+
+
+def path_id(value: str) -> int:
+    """A path id as `<id:...>` reads it (bulkapi.converters), else a 404 in this door's envelope."""
+    if not re.fullmatch(IdConverter.regex, value):
+        raise NotFound()
+    return int(value)
 
 
 def _epoch_ms(value) -> str:
@@ -123,7 +133,8 @@ class UploadFileApi(CapillaryApi):
             507: _error("The site's quotas are used up."),
         },
     )
-    def post(self, request, series_id: int):
+    def post(self, request, series_id: str):
+        series_id = path_id(series_id)
         length = request.META.get("CONTENT_LENGTH") or ""
         if length.isdigit() and int(length) > settings.BULK_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD:
             raise PayloadTooLarge(
@@ -154,7 +165,8 @@ class UploadFileApi(CapillaryApi):
         parameters=[SERIES_ID],
         responses={200: ENVELOPE_200, 404: _error("Not your site's opportunity import definition.")},
     )
-    def get(self, request, series_id: int):
+    def get(self, request, series_id: str):
+        series_id = path_id(series_id)
         series = series_get(site=request.user.site, series_id=series_id)
         jobs = upload_jobs_list(series=series)
         return Response(
@@ -166,9 +178,9 @@ class _FileApi(CapillaryApi):
     successes = True
     suffix = ""
 
-    def get(self, request, series_id: int, job_id: int):
-        series = series_get(site=request.user.site, series_id=series_id)
-        job = upload_job_get(series=series, job_id=job_id)
+    def get(self, request, series_id: str, job_id: str):
+        series = series_get(site=request.user.site, series_id=path_id(series_id))
+        job = upload_job_get(series=series, job_id=path_id(job_id))
         if not upload_job_state(job).ended:
             raise Conflict([Failure(field="jobId", value=job_id, constraint="The job has not finished yet.")])
         # Every column of the file is the series' own (`OpportunityID` is a key, not an outcome column).
@@ -197,7 +209,7 @@ class ErrorFileApi(_FileApi):
     successes, suffix = False, "errors"
 
     @_file_schema("capillary_error_file", "A Capillary upload job's error file: every row not stored, and why")
-    def get(self, request, series_id: int, job_id: int):
+    def get(self, request, series_id: str, job_id: str):
         return super().get(request, series_id, job_id)
 
 
@@ -205,5 +217,5 @@ class SuccessFileApi(_FileApi):
     successes, suffix = True, "successes"
 
     @_file_schema("capillary_success_file", "A Capillary upload job's success file: every stored row")
-    def get(self, request, series_id: int, job_id: int):
+    def get(self, request, series_id: str, job_id: str):
         return super().get(request, series_id, job_id)
