@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import uuid
+from dataclasses import replace
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -61,6 +62,17 @@ def _header(upload) -> list[str]:
     if not header or all(not h.strip() for h in header):
         raise UploadInvalid([Failure(field="file", constraint="The CSV must start with a header row.")])
     return header
+
+
+def _stage(definition: ImportDefinition, upload):
+    """The file staged for `definition` (bulkapi.staging); its refusals name `file`, the form's part,
+    where the staging names the request `body`."""
+    upload.seek(0)
+    try:
+        return staged_rows_copy_csv(definition=definition, stream=upload.file, content_length=upload.size)
+    except ValidationFailed as exc:
+        failures = [replace(f, field="file") if f.field == "body" else f for f in exc.failures]
+        raise UploadInvalid(failures) from None
 
 
 def _stored_name(uploaded: str, series_id: int, now) -> str:
@@ -114,7 +126,7 @@ def upload_job_create(
         copy.name = f"Capillary upload to series {series.pk}"[:100]
         copy.created_by = copy.updated_by = user.username
         copy.save()
-        staged = staged_rows_copy_csv(definition=copy, stream=upload.file, content_length=upload.size)
+        staged = _stage(copy, upload)
         if staged.row_count == 0:
             raise UploadInvalid([Failure(field="file", constraint="The file has a header but no data rows.")])
         link = None
@@ -133,8 +145,7 @@ def upload_job_create(
                 created_by=user.username,
                 updated_by=user.username,
             )  # fmt: skip
-            upload.seek(0)
-            staged_rows_copy_csv(definition=link, stream=upload.file, content_length=upload.size)
+            _stage(link, upload)
         batch = BatchJob.objects.create(
             site=site,
             uuid=uuid.uuid4(),

@@ -3,10 +3,12 @@
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from batches.models import BatchJob
-from bulkapi.models import ImportDefinition, StagedRow
+from bulkapi.models import Entity, ImportDefinition, StagedRow
 from doors.capillary.api.serializers import DOCUMENT_EXAMPLE
 from doors.capillary.models import UploadJob
 from syncs.models import Sync
@@ -132,10 +134,11 @@ def test_bad_forms_are_refused_in_the_envelope_naming_the_field(api, series, for
     ("text", "field"),
     [
         (b"OpportunityID,email\r\n\xff\xfe,a@example.com\r\n", "file"),  # not UTF-8
-        ('OpportunityID,OpportunityName,email\r\nC-1,"unterminated,a@example.com\r\n', None),  # a bad quote
+        ('OpportunityID,OpportunityName,email\r\nC-1,"unterminated,a@example.com\r\n', "file"),  # a bad quote
         ("OpportunityID,email\r\n", "file"),  # no data rows
         ("OpportunityName,email\r\nx,a@example.com\r\n", "file"),  # no identifier column
-        ("OpportunityID,email\r\nC-1,a@example.com,extra\r\n", None),  # a ragged row
+        ("OpportunityID,email\r\nC-1,a@example.com,extra\r\n", "file"),  # a ragged row
+        ("OpportunityID,email\r\nC-\x001,a@example.com\r\n", "OpportunityID"),  # NUL: the column is named
     ],
 )
 def test_bad_csv_is_refused_and_nothing_is_stored(api, series, text, field):
@@ -146,8 +149,7 @@ def test_bad_csv_is_refused_and_nothing_is_stored(api, series, text, field):
     assert response.status_code == 400, response.content
     body = response.json()
     assert body["success"] is False and body["status"] == 400 and body["errors"]
-    if field:
-        assert body["errors"][0]["field"] == field
+    assert body["errors"][0]["field"] == field
     assert not UploadJob.objects.exists() and not BatchJob.objects.exists() and not Sync.objects.exists()
     assert not ImportDefinition.objects.filter(is_internal=True).exists()
     assert not StagedRow.objects.exists()
@@ -180,3 +182,41 @@ def test_files_are_a_409_until_the_job_has_ended_and_scoped_to_the_site(api, oth
     response = api.get(f"{path(series.pk)}/jobs/{job_id}/errors.csv")
     assert response.status_code == 409 and response.json()["success"] is False
     assert other_api.get(f"{path(series.pk)}/jobs/{job_id}/errors.csv").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("identifier", "statement"),
+    [
+        ("EMAIL", "{{Opportunity.Contact.Field(C_EmailAddress)}}"),
+        ("MOBILE", "{{Opportunity.Contact.Field(C_BusPhone)}}"),
+        ("EXTERNAL_ID", "{{Opportunity.Contact.Field(ContactIDExt)}}"),
+    ],
+)
+def test_each_customer_identifier_links_by_its_contact_field(api, series, identifier, statement):
+    # when
+    body = upload(api, series.pk, rows_csv(*ROWS), identifier=identifier).json()
+
+    # then: a linkage import of the file's (identifier, customer) pairs, by that contact field
+    link = UploadJob.objects.get(pk=body["result"]["uploadJobStatuses"][0]["jobId"]).link_definition
+    assert link.is_internal and link.entity == Entity.OPPORTUNITY_LINK
+    assert link.fields == [["OpportunityID", "{{Opportunity.Id}}"], ["email", statement]]
+    assert (link.link_match_field_name, link.link_source_field) == ("OpportunityID", "email")
+
+
+def test_listing_jobs_costs_as_many_queries_for_three_jobs_as_for_one(api, series):
+    # given
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get(path(series.pk)).status_code == 200
+        return len(captured)
+
+    upload(api, series.pk, rows_csv(*ROWS))
+    api.get(path(series.pk))  # the token's last use is written once a minute at most
+    one = queries()
+
+    # when
+    upload(api, series.pk, rows_csv(*ROWS))
+    upload(api, series.pk, rows_csv(*ROWS), identifier="NOT_TAGGED", column=None)
+
+    # then
+    assert queries() == one
