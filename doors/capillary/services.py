@@ -123,6 +123,7 @@ def upload_job_create(
         copy.pk = None
         copy.is_internal = True
         copy.is_sync_triggered_on_import = False
+        copy.auto_delete_duration = copy.auto_delete_at = None  # it lives as long as its job, not the series
         copy.name = f"Capillary upload to series {series.pk}"[:100]
         copy.created_by = copy.updated_by = user.username
         copy.save()
