@@ -426,6 +426,8 @@ def staged_rows_load_json(
         )
         upload.row_count, upload.byte_count, upload.columns = rows, body.raw.count, sorted(seen)
         _commit_check(definition, upload)
+        if before_commit is not None:
+            before_commit(upload)
     return upload
 
 
