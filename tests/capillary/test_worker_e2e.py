@@ -100,3 +100,26 @@ def test_not_tagged_ends_complete_without_a_linkage_sync(api):
     assert UploadJob.objects.get(pk=job["jobId"]).link_sync_id is None
     assert not OpportunityContact.objects.exists()
     assert len(_csv(api.get(job["errorFileUrl"]))) == 1  # the header only
+
+
+def test_external_id_links_by_the_contacts_external_id(api):
+    # given: a contact known by its id in the customer's own system
+    series = series_for(api.site)
+    carol = ContactFactory(site=api.site, email="carol@example.com", external_id="CUST-9")
+    text = rows_csv(
+        "CAP-9,Ninth,90,Proposal,USD,CUST-9", header="OpportunityID,OpportunityName,Amount,Stage,Currency,customer"
+    )
+    response = upload(api, series.pk, text, identifier="EXTERNAL_ID", column="customer")
+    assert response.status_code == 200, response.content
+
+    # when
+    worker = WorkerProcess()
+    try:
+        job = _ended(api, series.pk)
+    finally:
+        worker.stop()
+
+    # then
+    assert job["uploadStatus"] == "COMPLETED"
+    opportunity = Opportunity.objects.get(site=api.site, external_id="CAP-9")
+    assert set(OpportunityContact.objects.values_list("opportunity_id", "contact_id")) == {(opportunity.pk, carol.pk)}
