@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "entities.linkage",
     "pipeline",
     "doors.batch",
+    "doors.capillary",
 ]
 
 MIDDLEWARE = [

@@ -32,6 +32,8 @@ urlpatterns = [
     path("api/bulk/2.0/", include(bulk_patterns)),
     path("api/v1/", include(v1_patterns)),
     path("v1/", include(document_patterns)),
+    # Doors at their own documents' paths (doors/<name>/api/urls.py).
+    path("coupon/api/v1/", include("doors.capillary.api.urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

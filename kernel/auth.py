@@ -253,13 +253,23 @@ def user_for_token(raw: str) -> User | None:
     return None
 
 
+# Headers that carry a token as it is, beside `Authorization: Bearer`: ours, and Capillary's
+# (`x-cap-api-oauth-token`, sent by clients of the Capillary door, doors.capillary).
+TOKEN_HEADERS = ("HTTP_X_API_KEY", "HTTP_X_CAP_API_OAUTH_TOKEN")
+
+
+def token_header_value(meta) -> str:
+    """The token of the first token header present (`TOKEN_HEADERS`), or ''."""
+    return next((meta[h] for h in TOKEN_HEADERS if meta.get(h)), "")
+
+
 class TokenAuthentication(BaseAuthentication):
-    """`Authorization: Bearer <token>` or `X-Api-Key: <token>`."""
+    """`Authorization: Bearer <token>`, `X-Api-Key: <token>` or `x-cap-api-oauth-token: <token>`."""
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         scheme, _, value = header.partition(" ")
-        raw = value.strip() if scheme.lower() == "bearer" else request.META.get("HTTP_X_API_KEY", "")
+        raw = value.strip() if scheme.lower() == "bearer" else token_header_value(request.META)
         if not raw:
             return None
         # Looked up first: a valid token is never throttled, whatever failures its address has.

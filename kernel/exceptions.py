@@ -206,7 +206,9 @@ _DRF_CODES = {
 def _challenge(request, default: str) -> str:
     """Challenge in the scheme the client tried: Bearer for tokens, Eloqua's Basic otherwise."""
     meta = getattr(request, "META", {})
-    if meta.get("HTTP_AUTHORIZATION", "").lower().startswith("bearer") or meta.get("HTTP_X_API_KEY"):
+    from .auth import TOKEN_HEADERS  # auth loads models: imported at call time
+
+    if meta.get("HTTP_AUTHORIZATION", "").lower().startswith("bearer") or any(meta.get(h) for h in TOKEN_HEADERS):
         return 'Bearer realm="api"'
     return default
 

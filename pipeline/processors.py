@@ -81,6 +81,22 @@ def statistics_tables() -> dict[str, tuple[str, ...]]:
     return dict(_STATISTICS)
 
 
+# (sync) -> None: run by `finish` inside the transaction that ends a sync, after its status is
+# written; another door chains its own step to the end of a sync it started (doors.capillary: the
+# success file's row map, then the sync that links the rows' contacts), committed with that end.
+EndHook = Callable[..., None]
+_END_HOOKS: list[EndHook] = []
+
+
+def register_end_hook(hook: EndHook) -> None:
+    if hook not in _END_HOOKS:
+        _END_HOOKS.append(hook)
+
+
+def end_hooks() -> tuple[EndHook, ...]:
+    return tuple(_END_HOOKS)
+
+
 def register_processor(
     entity: str,
     processor: Processor,

@@ -233,13 +233,23 @@ def staged_rows_load_csv(
 ) -> StagedUpload:
     """COPY a CSV body (header = definition keys) into staging; unknown columns are kept out.
     `before_commit(upload)` runs last inside the upload's transaction."""
+    with transaction.atomic(durable=True):
+        upload = staged_rows_copy_csv(definition=definition, stream=stream, content_length=content_length)
+        if before_commit is not None:
+            before_commit(upload)
+    return upload
+
+
+def staged_rows_copy_csv(*, definition: ImportDefinition, stream, content_length: int | None) -> StagedUpload:
+    """`staged_rows_load_csv` inside the caller's transaction: another door stages a file and
+    commits it with its own rows (its job, its sync), or nothing."""
     body, room = _open_body(definition, stream, content_length)
     header_raw = _read_header(body)
     header = _csv_header(header_raw)
     header_lines = header_raw.count(b"\n") + 1
     keys = dict(definition.fields)
     scrub = _Scrubber()
-    with transaction.atomic(durable=True):
+    with transaction.atomic(savepoint=False):
         _lock_definition(definition)
         upload = StagedUpload.objects.create(definition=definition, content_type="text/csv", columns=header)
         tmp = [sql.Identifier(f"c{i}") for i in range(len(header))]
@@ -291,8 +301,6 @@ def staged_rows_load_csv(
         StagedUpload.objects.filter(pk=upload.pk).update(row_count=rows, byte_count=body.raw.count)
         upload.row_count, upload.byte_count = rows, body.raw.count
         _commit_check(definition, upload)
-        if before_commit is not None:
-            before_commit(upload)
     return upload
 
 

@@ -87,7 +87,9 @@ def is_terminal(state: JobState) -> bool:
 NOT_PROCESSED = Code.NOT_PROCESSED.pair
 
 
-def batch_result_file(job: BatchJob, *, successes: bool) -> tuple[list[str], Iterator[list]]:
+def batch_result_file(
+    job: BatchJob, *, successes: bool, keep_outcome_columns: bool = False
+) -> tuple[list[str], Iterator[list]]:
     """Header and rows of the job's success file (`successes`) or error file, streamed.
 
     Every data record of the stored file, in file order, goes to exactly one of the two: the
@@ -95,14 +97,16 @@ def batch_result_file(job: BatchJob, *, successes: bool) -> tuple[list[str], Ite
     reject for it or, failing that, NOT_PROCESSED. A success row's `Outcome` is `created` or
     `updated` (its Reference was known). Each row is the outcome columns, then the
     record's own cells in the file's column order (repeated `Label` columns kept; outcome columns
-    of an uploaded result file dropped). Jobs accepted before files were kept have no cells."""
+    of an uploaded result file dropped, unless `keep_outcome_columns`: another door's file, whose
+    columns are its own, e.g. an Eloqua key `OpportunityID`). Jobs accepted before files were kept
+    have no cells."""
     if stored_file_exists(job.pk):
         header, records = stored_records(job.pk)
     else:
         header, records = [], ((n, []) for n in range(1, job.row_count + 1))
     names = [h.strip().lower() for h in header]
     outcome = {c.lower() for c in OUTCOME_COLUMNS}
-    keep = [i for i, name in enumerate(names) if name not in outcome]
+    keep = [i for i, name in enumerate(names) if keep_outcome_columns or name not in outcome]
     stage_at = names.index("pipelinestage") if "pipelinestage" in names else None
     created = {s["name"].lower() for s in job.created_stages}
     columns = SUCCESS_COLUMNS if successes else ERROR_COLUMNS

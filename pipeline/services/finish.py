@@ -18,7 +18,7 @@ from pipeline.catalog import mappings_for
 from pipeline.codes import Code
 from pipeline.faults import BROKER_ERRORS
 from pipeline.models import TERMINAL, Reject, Severity, StagedRow, StagedUpload, Sync, SyncLane, SyncLog, SyncStatus
-from pipeline.processors import finish_logs_for, lane_key_for, staged_chunk
+from pipeline.processors import end_hooks, finish_logs_for, lane_key_for, staged_chunk
 from pipeline.sql import reject_into, staged_rows
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,8 @@ def finish(sync: Sync, status: str, error: str = "", unprocessed: tuple[str, str
     # for the FOR KEY SHARE a running chunk's reject took on this row while that chunk waits for
     # our lock: a deadlock that failed cancels under load.
     sync.save(update_fields=ENDING_FIELDS)
+    for hook in end_hooks():
+        hook(sync)
     if sync.callback_url:
         from pipeline.tasks import sync_callback
 

@@ -227,10 +227,10 @@ class TokenScheme(OpenApiAuthenticationExtension):
     """An API token or OAuth access token, as `Authorization: Bearer` or as `X-Api-Key` (either one)."""
 
     target_class = "kernel.auth.TokenAuthentication"
-    name = ["bearerAuth", "apiKeyAuth"]
+    name = ["bearerAuth", "apiKeyAuth", "capillaryTokenAuth"]
 
     def get_security_requirement(self, auto_schema):
-        return [{"bearerAuth": []}, {"apiKeyAuth": []}]
+        return [{"bearerAuth": []}, {"apiKeyAuth": []}, {"capillaryTokenAuth": []}]
 
     def get_security_definition(self, auto_schema):
         return [
@@ -240,6 +240,12 @@ class TokenScheme(OpenApiAuthenticationExtension):
                 "description": "An API token (`createsite --token`) or an OAuth access token (`/auth/oauth2/token`).",
             },
             {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "The same tokens, in a header."},
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "x-cap-api-oauth-token",
+                "description": "The same tokens, in Capillary's header (any door accepts it).",
+            },
         ]
 
 

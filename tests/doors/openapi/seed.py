@@ -19,6 +19,7 @@ from tests.conftest import wait_for
 from tests.factories import SiteFactory, TokenFactory, UserFactory
 
 BULK = "/api/bulk/2.0"
+CAPILLARY = "/coupon/api/v1/upload/file/"
 ENTITY_PATHS = {
     "opportunity": "opportunities",
     "contact": "contacts",
@@ -53,6 +54,7 @@ class Site:
     pending_sync_id: int = 0  # for the cancel: pending (no worker takes it)
     errored_sync_id: int = 0  # for the retry: cancelled, so `error` with SRV-00101 rejects
     job_id: str = ""
+    capillary_job_id: int = 0  # a Capillary upload to the opportunity definition, run to its end
 
     def seeded(self) -> set:
         """Every seeded id, as a path would carry it (ints stay ints, uuids are strings)."""
@@ -80,6 +82,8 @@ class Site:
                 return {"id": FIELD_IDS[entity]}
             whole = rest.endswith("{id}")
             return {"id": (self.victim_definitions if deleting and whole else self.definitions)[entity]}
+        if path.startswith(CAPILLARY):
+            return {"series_id": self.definitions["opportunities"], "job_id": self.capillary_job_id}
         match = re.match(r"^(?:/api)?/v1/(\{site_id\}/)?(\w+)(/\{id\})?", path)
         if match is None:
             return {}
@@ -194,6 +198,26 @@ def seed_site(base: str, schema: dict, worker) -> Site:
         lambda: (
             http.get(f"{v1}/{site.pk}/batch/{out.job_id}/status").json()["status"]
             in ("complete", "partialcomplete", "failed")
+        ),
+        timeout=60,
+    )
+
+    # A Capillary upload to the opportunity definition, run to its end (its customers linked).
+    series = out.definitions["opportunities"]
+    capillary = _ok(
+        http.post(
+            f"{base}{CAPILLARY}{series}",
+            files={"file": ("coupons.csv", "OpportunityID,OpportunityName,Stage,Amount,Email\r\n"
+                                           "CAP-1,Cap one,Prospecting,10,ann0@acme.example\r\n", "text/csv")},
+            data={"customerIdentifier": "EMAIL", "customerIdentifierColumn": "Email"},
+        ),
+        200,
+    )  # fmt: skip
+    out.capillary_job_id = capillary["result"]["uploadJobStatuses"][0]["jobId"]
+    wait_for(
+        lambda: (
+            http.get(f"{base}{CAPILLARY}{series}").json()["result"]["uploadJobStatuses"][0]["uploadStatus"]
+            in ("COMPLETED", "PARTIALLY_COMPLETED", "FAILED")
         ),
         timeout=60,
     )

@@ -179,6 +179,8 @@ def _real_bodies(site, operation_id: str) -> list:
         "oauth2_token": [(token, "application/x-www-form-urlencoded"), (token, "application/json")],
         "batch_upload": [({"file": BATCH_CSV.replace("FUZZ-B", "FUZZ-C")}, "multipart/form-data")],
         "ruler_batch_upload": [({"file": BATCH_CSV.replace("FUZZ-B", "FUZZ-D")}, "multipart/form-data")],
+        "capillary_upload_file": [({"file": "OpportunityID,OpportunityName,Stage,Amount\r\nCAP-2,Two,Prospecting,1\r\n",
+                                    "customerIdentifier": "NOT_TAGGED"}, "multipart/form-data")],
         "api_v1_opportunities_create": [
             ({"name": "Fuzzed", "companyId": site.ids["accounts"], "opportunityStageId": site.ids["stages"],
               "tagIds": [site.ids["tags"]], "ownerId": site.ids["owners"]}, "application/json"),
