@@ -143,6 +143,10 @@ CACHES = {
 }
 # How long a stored Idempotency-Key answer is replayed (24 h, as Stripe).
 IDEMPOTENCY_KEY_SECONDS = env.int("IDEMPOTENCY_KEY_SECONDS", default=24 * 3600)
+# How long a request's claim on its Idempotency-Key lasts if its process dies without releasing it
+# (a request that ends releases it at once): longer than any request runs (gunicorn's --timeout is
+# 120 s); until then a retry under the key is a 409.
+IDEMPOTENCY_CLAIM_SECONDS = env.int("IDEMPOTENCY_CLAIM_SECONDS", default=300)
 
 AUTH_USER_MODEL = "bulkapi.User"
 AUTHENTICATION_BACKENDS = ["bulkapi.auth.SiteUserBackend"]
