@@ -28,7 +28,7 @@ from prometheus_client.exposition import choose_encoder
 from bulkapi.exceptions import error_body
 from syncs.selectors import in_flight_rows
 
-from .broker import broker_client, queue_lengths, unacked_count
+from .broker import amqp_queue_lengths, broker_client, queue_lengths, unacked_count
 from .models import CallbackFailure
 from .selectors import sync_progress, sync_totals_by_status, syncs_running
 
@@ -101,8 +101,13 @@ class BusinessCollector:
         yield from (syncs, rows, *families.values(), failures)
 
     def _broker(self):
-        client = broker_client()
         depth = GaugeMetricFamily("bulk_celery_queue_length", "Messages waiting in a Celery queue.", labels=["queue"])
+        if settings.BROKER_IS_RABBITMQ:
+            for queue, length in amqp_queue_lengths().items():
+                depth.add_metric([queue], length)
+            yield depth
+            return
+        client = broker_client()
         for queue, length in queue_lengths(client).items():
             depth.add_metric([queue], length)
         unacked = GaugeMetricFamily(
