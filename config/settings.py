@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After a write, keeps the writer's reads on the primary until the replica has it (bulkapi.replica).
+    "bulkapi.replica.ReplicaPinMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -138,6 +140,25 @@ else:
     # Sync chunks judge their rows in a temp table of a few tens of MB: keep it in the backend's own
     # buffers (allocated only when used) rather than spilling it through the kernel.
     DATABASES["default"]["OPTIONS"]["options"] = "-c temp_buffers=" + env.str("DB_TEMP_BUFFERS", default="64MB")
+# Reads off the primary (README "Read replica", bulkapi.replica): a streaming replica of the
+# database, off unless REPLICA_DATABASE_URL is set. Only the views that opt in read from it (status
+# polls, lists, the admin dashboard, /metrics), and never what their client wrote and the replica
+# has not replayed yet.
+if env.str("REPLICA_DATABASE_URL", default=""):
+    DATABASES["replica"] = {
+        **env.db("REPLICA_DATABASE_URL"),
+        "ENGINE": "bulkapi.db",
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {k: v for k, v in DATABASES["default"]["OPTIONS"].items() if k != "options"},
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASE_POOLER == "pgbouncer",
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["bulkapi.replica.ReplicaRouter"]
+# How long a client's write keeps its reads on the primary at most (in practice until the replica
+# has replayed the write, checked on every read): past it, a replica further behind than that is
+# read anyway, so keep it above the lag you alert on.
+REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=3600)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")

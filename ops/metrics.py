@@ -26,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
 from bulkapi.exceptions import error_body
+from bulkapi.replica import replica_reads
 from syncs.selectors import in_flight_rows
 
 from .broker import amqp_queue_lengths, broker_client, queue_lengths, unacked_count
@@ -44,7 +45,9 @@ class BusinessCollector:
         up = GaugeMetricFamily("bulk_source_up", "Whether the scrape could read the source (1) or not (0).",
                                labels=["source"])  # fmt: skip
         try:
-            yield from self._database()
+            with replica_reads(user_id=None):  # the replica when one is configured and answers
+                families = list(self._database())
+            yield from families
             up.add_metric(["database"], 1)
         except Exception:  # noqa: BLE001 - a scrape reports the failure instead of failing whole
             logger.exception("metrics: database unreadable")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 
+from bulkapi.replica import replica_reads
 from syncs.selectors import duration_text
 
 from ..selectors import dashboard_get
@@ -14,8 +15,10 @@ register = template.Library()
 @register.inclusion_tag("backoffice/dashboard.html", takes_context=True)
 def backoffice_dashboard(context):
     request = context["request"]
+    with replica_reads(user_id=request.user.pk):  # the replica when it has this user's writes
+        dashboard = dashboard_get(user=request.user)
     return {
-        "dashboard": dashboard_get(user=request.user),
+        "dashboard": dashboard,
         "perms": context.get("perms"),
         "can_import": request.user.has_perms(["syncs.add_sync", "bulkapi.add_stagedupload"]),
     }

@@ -23,6 +23,7 @@ from bulkapi.definitions import wire_time
 from bulkapi.exceptions import NotFound
 from bulkapi.idempotency import body_digest, idempotent
 from bulkapi.paging import ListSpec, paginate
+from bulkapi.replica import from_replica
 
 from ..models import Reject, Sync, SyncLog
 from ..services import render_sync, sync_cancel, sync_create, sync_retry
@@ -98,6 +99,7 @@ class SyncListApi(APIView):
             )
         },
     )
+    @from_replica
     def get(self, request):
         qs = Sync.objects.for_site(request.user.site)
         return Response(paginate(qs, request.query_params, lambda rows: [render_sync(s) for s in rows], SYNC_LIST))
@@ -170,6 +172,7 @@ class SyncDetailApi(APIView):
             )
         },
     )
+    @from_replica
     def get(self, request, pk: int):
         return Response(render_sync(_sync(request, pk), progress=True))
 
@@ -272,6 +275,7 @@ class SyncLogsApi(APIView):
             )
         },
     )
+    @from_replica
     def get(self, request, pk: int):
         qs = SyncLog.objects.filter(sync=_sync(request, pk)).order_by("id")
         return Response(paginate(qs, request.query_params, lambda rows: [render_log(r) for r in rows]))
@@ -290,6 +294,7 @@ class SyncRejectsApi(APIView):
             )
         },
     )
+    @from_replica
     def get(self, request, pk: int):
         qs = Reject.objects.filter(sync=_sync(request, pk)).order_by("record_index", "id")
         return Response(paginate(qs, request.query_params, lambda rows: [render_reject(r) for r in rows]))

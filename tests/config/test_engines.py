@@ -1,6 +1,6 @@
 """What the engine settings turn on: the broker by CELERY_BROKER_URL's scheme (RabbitMQ: quorum
-queues, publisher confirms, a time limit under its consumer_timeout), and PgBouncer's transaction
-mode (DATABASE_POOLER)."""
+queues, publisher confirms, a time limit under its consumer_timeout), PgBouncer's transaction
+mode (DATABASE_POOLER), and the read replica's alias (REPLICA_DATABASE_URL)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ print(json.dumps({
     "queues": {q.name: [q.exchange.name, q.exchange.type, q.queue_arguments] for q in (app.conf.task_queues or [])},
     "acks_late": app.conf.task_acks_late, "prefetch": app.conf.worker_prefetch_multiplier,
     "options": db["default"]["OPTIONS"], "no_cursors": db["default"].get("DISABLE_SERVER_SIDE_CURSORS", False),
+    "replica": {k: db["replica"][k] for k in ("HOST", "PORT", "NAME", "ENGINE")} if "replica" in db else None,
+    "routers": settings.DATABASE_ROUTERS,
 }))
 """
     return subprocess.run(
@@ -43,6 +45,7 @@ def test_redis_is_the_default_broker_and_a_direct_connection_keeps_its_startup_o
     assert got["broker"] == "redis://cache.internal:6379/0" and got["queues"] == {}
     assert got["transport"] == {"visibility_timeout": 3600}
     assert got["options"] == {"options": "-c temp_buffers=64MB"} and not got["no_cursors"]
+    assert got["replica"] is None and got["routers"] == ["bulkapi.replica.ReplicaRouter"]
 
 
 def test_an_amqp_url_makes_rabbitmq_the_broker_with_quorum_queues_and_publisher_confirms():
@@ -67,3 +70,8 @@ def test_pgbouncer_turns_off_prepared_statements_server_side_cursors_and_startup
     assert got["options"] == {"prepare_threshold": None} and got["no_cursors"] is True
     done = load({"DATABASE_POOLER": "pgpool"})
     assert done.returncode != 0 and "DATABASE_POOLER" in done.stderr
+
+
+def test_a_replica_url_adds_the_replica_alias():
+    got = shown({"REPLICA_DATABASE_URL": "postgres://bulk@replica.internal:5433/bulk", "DATABASE_POOLER": "pgbouncer"})
+    assert got["replica"] == {"HOST": "replica.internal", "PORT": 5433, "NAME": "bulk", "ENGINE": "bulkapi.db"}
