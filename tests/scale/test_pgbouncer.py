@@ -1,0 +1,20 @@
+"""Every process through a PgBouncer in transaction mode (DATABASE_POOLER=pgbouncer): migrations,
+the API, the worker and beat. An import syncs end to end, and a PostgreSQL restart mid-sync (every
+server connection cut under PgBouncer) loses and duplicates nothing."""
+
+import re
+
+from tests.scale.engines import faults, require, table_row
+
+
+def test_a_sync_and_a_postgres_restart_through_pgbouncer_in_transaction_mode():
+    require("pgbouncer")
+
+    output = faults("--pooler", "pgbouncer", "--scenarios", "clean,postgres-restart")
+
+    assert "broker redis, pgbouncer" in output
+    pooled = re.search(r"pgbouncer: pool_mode (\w+), (\d+) transactions pooled", output)
+    assert pooled and pooled[1] == "transaction" and int(pooled[2]) > 100
+    for scenario in ("clean", "postgres-restart"):
+        _, rows, stored, rejected, lost, dup, wrong, _, result = table_row(output, scenario)
+        assert (rows, stored, rejected, lost, dup, wrong, result) == ("2,000", "1,980", "20", "0", "0", "0", "ok")
