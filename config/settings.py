@@ -125,10 +125,11 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # What sits between us and PostgreSQL (README "PgBouncer", docs/scaling.md): "" (a direct
 # connection) or "pgbouncer" in transaction mode, where consecutive transactions of one connection
 # may run on different server sessions. The code keeps no session state (every lock, SET and temp
-# table is transaction-scoped); what Django and psycopg would keep is switched off here: psycopg's
-# automatic prepared statements (PgBouncer 1.18 keeps none) and server-side cursors (`.iterator()`
-# would DECLARE a cursor that the next transaction cannot see), and the `options` startup
-# parameter, which PgBouncer refuses (set temp_buffers on the role instead).
+# table is transaction-scoped); what Django and psycopg could keep is switched off here: psycopg's
+# automatic prepared statements (PgBouncer 1.18 keeps none; Django's default client-side binding
+# cursors prepare nothing, and this keeps it so should server_side_binding ever be turned on),
+# server-side cursors (`.iterator()` would DECLARE a cursor that the next transaction cannot see),
+# and the `options` startup parameter, which PgBouncer refuses (set temp_buffers on the role).
 DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
 if DATABASE_POOLER not in ("", "pgbouncer"):
     raise ImproperlyConfigured(f'DATABASE_POOLER must be "" or "pgbouncer", not {DATABASE_POOLER!r}')
