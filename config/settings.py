@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After a write, keeps the writer's reads on the primary until the replica has it (kernel.replica).
+    "kernel.replica.ReplicaPinMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -121,11 +123,44 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "kernel.db"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Sync chunks judge their rows in a temp table of a few tens of MB: keep it in the backend's own
-# buffers (allocated only when used) rather than spilling it through the kernel.
-DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c temp_buffers=" + env.str(
-    "DB_TEMP_BUFFERS", default="64MB"
-)
+# What sits between us and PostgreSQL (README "PgBouncer", docs/scaling.md): "" (a direct
+# connection) or "pgbouncer" in transaction mode, where consecutive transactions of one connection
+# may run on different server sessions. The code keeps no session state (every lock, SET and temp
+# table is transaction-scoped); what Django and psycopg could keep is switched off here: psycopg's
+# automatic prepared statements (PgBouncer 1.18 keeps none; Django's default client-side binding
+# cursors prepare nothing, and this keeps it so should server_side_binding ever be turned on),
+# server-side cursors (`.iterator()` would DECLARE a cursor that the next transaction cannot see),
+# and the `options` startup parameter, which PgBouncer refuses (set temp_buffers on the role).
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured(f'DATABASE_POOLER must be "" or "pgbouncer", not {DATABASE_POOLER!r}')
+DATABASES["default"].setdefault("OPTIONS", {})
+if DATABASE_POOLER == "pgbouncer":
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+else:
+    # Sync chunks judge their rows in a temp table of a few tens of MB: keep it in the backend's own
+    # buffers (allocated only when used) rather than spilling it through the kernel.
+    DATABASES["default"]["OPTIONS"]["options"] = "-c temp_buffers=" + env.str("DB_TEMP_BUFFERS", default="64MB")
+# Reads off the primary (README "Read replica", kernel.replica): a streaming replica of the
+# database, off unless REPLICA_DATABASE_URL is set. Only the views that opt in read from it (status
+# polls, lists, the admin dashboard, /metrics), and never what their client wrote and the replica
+# has not replayed yet.
+if env.str("REPLICA_DATABASE_URL", default=""):
+    DATABASES["replica"] = {
+        **env.db("REPLICA_DATABASE_URL"),
+        "ENGINE": "kernel.db",
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {k: v for k, v in DATABASES["default"]["OPTIONS"].items() if k != "options"},
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASE_POOLER == "pgbouncer",
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["kernel.replica.ReplicaRouter"]
+# How long a client's write keeps its reads on the primary at most (in practice until the replica
+# has replayed the write, checked on every read): past it, a replica further behind than that is
+# read anyway, so keep it above the lag you alert on.
+REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=3600)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -144,6 +179,10 @@ CACHES = {
 }
 # How long a stored Idempotency-Key answer is replayed (24 h, as Stripe).
 IDEMPOTENCY_KEY_SECONDS = env.int("IDEMPOTENCY_KEY_SECONDS", default=24 * 3600)
+# How long a request's claim on its Idempotency-Key lasts if its process dies without releasing it
+# (a request that ends releases it at once): longer than any request runs (gunicorn's --timeout is
+# 120 s); until then a retry under the key is a 409.
+IDEMPOTENCY_CLAIM_SECONDS = env.int("IDEMPOTENCY_CLAIM_SECONDS", default=300)
 
 AUTH_USER_MODEL = "bulkapi.User"
 AUTHENTICATION_BACKENDS = ["kernel.auth.SiteUserBackend"]
@@ -334,10 +373,46 @@ OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": True,
 }
 
-CELERY_BROKER_URL = REDIS_URL
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
-}
+# The broker (README "Choosing a broker", docs/scaling.md): Redis (REDIS_URL, the default) or
+# RabbitMQ (CELERY_BROKER_URL=amqp://...), chosen by the URL's scheme.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+BROKER_IS_RABBITMQ = CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
+# RabbitMQ's consumer_timeout (rabbitmq.conf, 30 min by default): a message delivered and not acked
+# for that long closes its worker's channel and is redelivered. With acks_late a task is acked when
+# it ends, so every task must end well inside it: chunks take seconds and CELERY_TASK_TIME_LIMIT
+# (15 min) kills one that does not. Tell us the broker's value and a time limit at or past it is
+# refused at start-up.
+RABBITMQ_CONSUMER_TIMEOUT_SECONDS = env.int("RABBITMQ_CONSUMER_TIMEOUT_SECONDS", default=1800)
+if BROKER_IS_RABBITMQ:
+    from kombu import Queue
+
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Publisher confirms: apply_async returns once the broker has the message (in a quorum
+        # queue: on a majority of its nodes' disks), so a message is never lost between the
+        # commit that enqueues it and the broker.
+        "confirm_publish": True,
+    }
+    # Quorum queues (Raft-replicated, durable): messages survive a broker restart and the loss of a
+    # minority of nodes. They have no global QoS (Celery then uses per-consumer prefetch) and no
+    # priorities. Countdowns (a retry's backoff) wait in the broker, in Celery's native delayed
+    # delivery queues, rather than unacked in a worker: that needs a topic exchange, so the queues
+    # are bound to one of their own (`bulk.tasks`, never Celery's default direct `celery`).
+    from kombu import Exchange
+
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    CELERY_TASK_DEFAULT_EXCHANGE = "bulk.tasks"
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_TASK_DEFAULT_ROUTING_KEY = "celery"
+    CELERY_TASK_QUEUES = [
+        Queue(name, Exchange("bulk.tasks", type="topic"), routing_key=name, queue_arguments={"x-queue-type": "quorum"})
+        for name in ("celery", "bulk")
+    ]
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = True
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -353,6 +428,12 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
+if BROKER_IS_RABBITMQ and CELERY_TASK_TIME_LIMIT >= RABBITMQ_CONSUMER_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT} s) must stay under RabbitMQ's consumer_timeout "
+        f"(RABBITMQ_CONSUMER_TIMEOUT_SECONDS, {RABBITMQ_CONSUMER_TIMEOUT_SECONDS} s): a task still running "
+        "then has its channel closed and its message redelivered to another worker."
+    )
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-imports": {"task": "syncs.purge_expired", "schedule": crontab(minute="*/10")},

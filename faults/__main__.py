@@ -15,7 +15,7 @@ import time
 
 from faults.cluster import ROOT
 from faults.harness import Harness, Result
-from faults.scenarios import SCENARIOS, checker_self_test
+from faults.scenarios import DEFAULT_SCENARIOS, SCENARIOS, checker_self_test
 
 
 def main(argv=None) -> int:
@@ -23,7 +23,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=int, default=60_000, help="rows per sync (default 60,000)")
     parser.add_argument("--chunk-rows", type=int, default=None, help="BULK_SYNC_CHUNK_ROWS (default rows / 20)")
     parser.add_argument("--quick", action="store_true", help="the reduced form `make test` runs (2,000 rows)")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
+    parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS), help="comma-separated subset")
+    parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis", help="Celery's broker")
+    parser.add_argument("--pooler", choices=("", "pgbouncer"), default="", help="PgBouncer (transaction mode)")
+    parser.add_argument("--no-beat", action="store_true", help="run no beat: a lost message is never resumed")
     args = parser.parse_args(argv)
     rows = 2_000 if args.quick else args.rows
     chunk = args.chunk_rows or max(100, rows // 20)
@@ -34,10 +37,20 @@ def main(argv=None) -> int:
     workdir = ROOT / ".run" / f"faults-{int(time.time())}"
     # A lane quiet this long is resumed by beat: short in the reduced form (its chunks take well
     # under a second), longer than a chunk of the full one.
-    harness = Harness(workdir, chunk_rows=chunk, stall_seconds=4 if args.quick else 8)
+    harness = Harness(
+        workdir,
+        chunk_rows=chunk,
+        stall_seconds=4 if args.quick else 8,
+        broker=args.broker,
+        pooler=args.pooler,
+        beat=not args.no_beat,
+    )
     results: list[Result] = []
     self_test: list[str] | None = None
-    print(f"faults: {rows:,} rows per sync, chunks of {chunk:,} rows, 2 lanes; logs in {workdir}", flush=True)
+    setup = (
+        f"broker {args.broker}" + (f", {args.pooler}" if args.pooler else "") + (", no beat" if args.no_beat else "")
+    )
+    print(f"faults: {rows:,} rows per sync, chunks of {chunk:,} rows, 2 lanes, {setup}; logs in {workdir}", flush=True)
     try:
         harness.up()
         for name in names:
@@ -51,6 +64,8 @@ def main(argv=None) -> int:
             results.append(result)
             if self_test is None and result.ok and result.data is not None:
                 self_test = checker_self_test(harness, result.data, result.data.prefix)
+        if pooled := harness.pooled():
+            print(f"faults: {pooled}", flush=True)
     finally:
         harness.down()
     report(results, self_test)

@@ -214,3 +214,198 @@ def beat(env: dict, workdir: Path) -> Process:
     argv = [python(), "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
             "--schedule", str(workdir / "celerybeat-schedule")]  # fmt: skip
     return Process("beat", argv, env, workdir)
+
+
+def _apt_install(package: str) -> bool:
+    """Install a Debian package when apt-get is usable (root), as scripts/with-services.sh does."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return False
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    apt = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    if subprocess.run(apt, env=env, capture_output=True).returncode == 0:
+        return True
+    subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+    return subprocess.run(apt, env=env, capture_output=True).returncode == 0
+
+
+def missing_engine(name: str) -> str | None:
+    """Why the engine `name` ("rabbitmq", "pgbouncer") cannot be started here, or None when it can
+    (installing its Debian package first when it is missing and apt-get is usable)."""
+    binary = {"rabbitmq": "rabbitmq-server", "pgbouncer": "pgbouncer"}[name]
+    package = {"rabbitmq": "rabbitmq-server", "pgbouncer": "pgbouncer"}[name]
+    found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/lib/rabbitmq/bin")
+    if not found and not _apt_install(package):
+        return f"{binary} is not installed and apt-get is not usable here (install the Debian package {package})"
+    if (
+        os.geteuid() == 0
+        and name == "rabbitmq"
+        and subprocess.run(["id", "-u", "rabbitmq"], capture_output=True).returncode
+    ):
+        return "running as root without a `rabbitmq` system user to run the node as"
+    return None
+
+
+class RabbitMQ:
+    """A private RabbitMQ node (its own node name, ports and data dir), so a test may stop and
+    restart it: messages of durable (quorum) queues must come back. As root it runs as the
+    `rabbitmq` system user, sharing that user's Erlang cookie with its own CLI calls only."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.dir = Path(tempfile.mkdtemp(prefix="bulk-rabbit-", dir="/tmp"))
+        self.port, self.dist_port = free_port(), free_port()
+        self.node = f"bulk{os.getpid()}x{self.port}@localhost"
+        self.user = "rabbitmq" if os.geteuid() == 0 else None
+        bindir = Path("/usr/lib/rabbitmq/bin")
+        self.server = str(bindir / "rabbitmq-server") if bindir.exists() else shutil.which("rabbitmq-server")
+        self.ctl = str(bindir / "rabbitmqctl") if bindir.exists() else shutil.which("rabbitmqctl")
+        self.proc: subprocess.Popen | None = None
+        (self.dir / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            "loopback_users = none\n"
+            # RabbitMQ's default, stated: a task unacked this long loses its channel (settings.py
+            # refuses a CELERY_TASK_TIME_LIMIT at or past RABBITMQ_CONSUMER_TIMEOUT_SECONDS).
+            "consumer_timeout = 1800000\n"
+        )
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        os.chmod(self.dir, 0o755)
+        if self.user:
+            for path in (self.dir, self.dir / "rabbitmq.conf", self.dir / "enabled_plugins"):
+                shutil.chown(path, self.user)
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _env(self) -> dict:
+        home = "/var/lib/rabbitmq" if self.user else str(self.dir)
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LANG": "C.UTF-8",
+            "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port), "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"), "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(self.dir / "node.pid"),
+        }  # fmt: skip
+
+    def _argv(self, *argv: str) -> list[str]:
+        return ["runuser", "-u", self.user, "--", *argv] if self.user else list(argv)
+
+    def start(self) -> None:
+        log = open(self.workdir / "rabbitmq.log", "ab")  # noqa: SIM115 - the node's lifetime
+        self.proc = subprocess.Popen(
+            self._argv(self.server), cwd="/", env=self._env(), stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        wait_until(lambda: (self.dir / "node.pid").exists() or self.proc.poll() is not None, 30, "rabbitmq pid file")
+        done = subprocess.run(
+            self._argv(self.ctl, "-n", self.node, "wait", str(self.dir / "node.pid"), "--timeout", "60"),
+            cwd="/", env=self._env(), capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode:
+            raise RuntimeError(f"rabbitmq node {self.node} did not start: {done.stdout}{done.stderr}")
+
+    def queue_types(self) -> dict[str, str]:
+        """Each queue's type (classic, quorum, stream), as the node reports it."""
+        done = subprocess.run(
+            self._argv(self.ctl, "-n", self.node, "list_queues", "name", "type", "--quiet", "--no-table-headers"),
+            cwd="/", env=self._env(), capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return dict(line.split("\t")[:2] for line in done.stdout.splitlines() if "\t" in line)
+
+    def stop(self) -> None:
+        """A clean stop of the whole node (as `systemctl restart` does), the Erlang VM included."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        subprocess.run(self._argv(self.ctl, "-n", self.node, "stop"), cwd="/", env=self._env(), capture_output=True)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        with contextlib.suppress(FileNotFoundError):
+            (self.dir / "node.pid").unlink()
+
+    def destroy(self) -> None:
+        self.stop()
+        with contextlib.suppress(OSError):
+            for log in (self.dir / "log").glob("*.log"):
+                shutil.copy(log, self.workdir / f"rabbitmq-{log.name}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PgBouncer:
+    """A private PgBouncer in transaction mode in front of a PostgreSQL on 127.0.0.1:`pg_port`: one
+    server session per transaction, none kept between them (what the code must live with). PgBouncer
+    refuses to run as root: as root it runs as the `postgres` system user."""
+
+    def __init__(self, workdir: Path, pg_port: int, *, pool_size: int = 20):
+        self.workdir = workdir
+        self.dir = Path(tempfile.mkdtemp(prefix="bulk-pgbouncer-", dir="/tmp"))
+        self.port = free_port()
+        self.user = "postgres" if os.geteuid() == 0 else None
+        (self.dir / "userlist.txt").write_text('"postgres" ""\n')
+        (self.dir / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"* = host=127.0.0.1 port={pg_port}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {self.dir / 'userlist.txt'}\nadmin_users = postgres\n"
+            # The settings docs/scaling.md gives: transaction pooling, no reset query needed
+            # (nothing of a session outlives its transaction), prepared statements off (1.18).
+            f"pool_mode = transaction\ndefault_pool_size = {pool_size}\nmax_client_conn = 500\n"
+            "server_reset_query =\nserver_check_query = select 1\n"
+            f"logfile = {self.dir / 'pgbouncer.log'}\npidfile = {self.dir / 'pgbouncer.pid'}\n"
+        )
+        os.chmod(self.dir, 0o755)
+        if self.user:
+            for path in (self.dir, *self.dir.iterdir()):
+                shutil.chown(path, self.user)
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        binary = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin")
+        argv = [binary, str(self.dir / "pgbouncer.ini")]
+        if self.user:
+            argv = ["runuser", "-u", self.user, "--", *argv]
+        self.proc = subprocess.Popen(
+            argv, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+
+        def answers() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"pgbouncer exited: {(self.dir / 'pgbouncer.log').read_text()[-2000:]}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+            return False
+
+        wait_until(answers, 20, "pgbouncer listening")
+
+    def show(self, what: str) -> list[dict]:
+        """`SHOW <what>` on PgBouncer's admin console (simple query protocol: psql)."""
+        done = subprocess.run(
+            [str(_pg_bindir() / "psql"), "-X", "-A", "-F", "\t", "-h", "127.0.0.1", "-p", str(self.port),
+             "-U", "postgres", "-d", "pgbouncer", "-c", f"SHOW {what}"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        lines = [line.split("\t") for line in done.stdout.splitlines() if "\t" in line]
+        return [dict(zip(lines[0], line, strict=False)) for line in lines[1:]]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        with contextlib.suppress(OSError):
+            shutil.copy(self.dir / "pgbouncer.log", self.workdir / "pgbouncer.log")
+        shutil.rmtree(self.dir, ignore_errors=True)

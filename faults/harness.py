@@ -7,6 +7,7 @@ the planted rows, and the counters and logs adding up."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import http.client
 import io
@@ -21,7 +22,19 @@ from pathlib import Path
 import psycopg
 import requests
 
-from faults.cluster import Postgres, Process, Redis, beat, free_port, gunicorn, python, wait_until, worker
+from faults.cluster import (
+    PgBouncer,
+    Postgres,
+    Process,
+    RabbitMQ,
+    Redis,
+    beat,
+    free_port,
+    gunicorn,
+    python,
+    wait_until,
+    worker,
+)
 
 TOKEN = "faults-token"
 SITE = "Faults"
@@ -111,11 +124,28 @@ class Result:
 
 
 class Harness:
-    def __init__(self, workdir: Path, *, chunk_rows: int, stall_seconds: int = 8):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        chunk_rows: int,
+        stall_seconds: int = 8,
+        broker: str = "redis",
+        pooler: str = "",
+        beat: bool = True,
+    ):
+        """`broker`: "redis" or "rabbitmq" (a private node; Redis stays the cache); `pooler`: "" or
+        "pgbouncer" (every process reaches PostgreSQL through a private PgBouncer in transaction
+        mode; the checks read PostgreSQL directly); `beat`: False runs no beat, so nothing requeues
+        a lane whose message a fault lost."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.pg = Postgres(workdir)
         self.redis = Redis(workdir)
+        self.rabbit = RabbitMQ(workdir) if broker == "rabbitmq" else None
+        self.pooler = pooler
+        self.bouncer: PgBouncer | None = None
+        self.with_beat = beat
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -142,23 +172,52 @@ class Harness:
     # --- processes ---------------------------------------------------------------------------
 
     def up(self) -> None:
+        # The RabbitMQ node boots (about 7 s) while PostgreSQL is made and migrated.
+        rabbit = None
+        if self.rabbit is not None:
+            rabbit = concurrent.futures.ThreadPoolExecutor(1).submit(self.rabbit.start)
+            self.env["CELERY_BROKER_URL"] = self.rabbit.url
         self.pg.init()
         self.redis.start()
         self.env["DATABASE_URL"], self.env["REDIS_URL"] = self.pg.url, self.redis.url
-        self.manage("migrate", "--noinput")
-        self.manage("createsite", SITE, "--user", "faults", "--password", "fault-matrix-pass", "--token", TOKEN)
+        if self.pooler == "pgbouncer":
+            self.bouncer = PgBouncer(self.workdir, self.pg.port)
+            self.bouncer.start()
+            self.env["DATABASE_URL"] = self.bouncer.url("faults")
+            self.env["DATABASE_POOLER"] = "pgbouncer"
+        # One Django start-up for both commands (each costs seconds on a busy machine).
+        self.manage(
+            "shell", "-c",
+            "from django.core.management import call_command as c; c('migrate', '--noinput', verbosity=0); "
+            f"c('createsite', {SITE!r}, '--user', 'faults', '--password', 'fault-matrix-pass', '--token', {TOKEN!r})",
+        )  # fmt: skip
+        if rabbit is not None:
+            rabbit.result()
         self.api = gunicorn(self.env, self.port, self.workdir)
         self.api.start()
         self.start_worker()
-        self.beat = beat(self.env, self.workdir)
-        self.beat.start()
+        if self.with_beat:
+            self.beat = beat(self.env, self.workdir)
+            self.beat.start()
         wait_until(self.healthy, 60, "the API answering /health")
+
+    def pooled(self) -> str:
+        """What PgBouncer says it pooled for our database: its mode and transaction count."""
+        if self.bouncer is None:
+            return ""
+        mode = next(p["pool_mode"] for p in self.bouncer.show("POOLS") if p["database"] == "faults")
+        xacts = sum(int(s["total_xact_count"]) for s in self.bouncer.show("STATS") if s["database"] == "faults")
+        return f"pgbouncer: pool_mode {mode}, {xacts} transactions pooled"
 
     def down(self) -> None:
         for proc in [*self.workers, self.beat, self.api]:
             if proc is not None:
                 proc.stop(timeout=20)
         self.redis.stop()
+        if self.rabbit is not None:
+            self.rabbit.destroy()
+        if self.bouncer is not None:
+            self.bouncer.stop()
         self.pg.destroy()
 
     def manage(self, *argv: str) -> None:

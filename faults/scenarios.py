@@ -73,6 +73,28 @@ def redis_outage(h: Harness, rows: int) -> Result:
     return _run_one(h, "redis-outage", rows, fault)
 
 
+def clean(h: Harness, rows: int) -> Result:
+    """No fault: an import and its sync end to end (the baseline of every other engine setup)."""
+    return _run_one(h, "clean", rows, lambda h, sync: None)
+
+
+def rabbitmq_restart(h: Harness, rows: int) -> Result:
+    """The RabbitMQ node stopped and started again mid-sync (its quorum queues on disk): the queued
+    chunk messages come back, and with no beat running nothing else could resume a lost one."""
+
+    def fault(h, sync):
+        if h.rabbit is None:
+            raise RuntimeError("rabbitmq-restart needs --broker rabbitmq")
+        types = h.rabbit.queue_types()
+        if any(types.get(q) != "quorum" for q in ("celery", "bulk")):
+            raise RuntimeError(f"the task queues are not quorum queues: {types}")
+        h.rabbit.stop()
+        time.sleep(2)
+        h.rabbit.start()
+
+    return _run_one(h, "rabbitmq-restart", rows, fault)
+
+
 def lost_message(h: Harness, rows: int) -> Result:
     """A sync's queued chunk message is lost (deleted from the broker): beat resumes the lane."""
     name = "lost-message"
@@ -212,7 +234,11 @@ SCENARIOS: dict[str, Callable[[Harness, int], Result]] = {
     "definition-deleted": definition_deleted,
     "lost-message": lost_message,
     "retried-upload": retried_upload,
+    "clean": clean,
+    "rabbitmq-restart": rabbitmq_restart,
 }
+# What `make faults` runs when no --scenarios are named: the Redis setup's matrix.
+DEFAULT_SCENARIOS = [name for name in SCENARIOS if name not in ("clean", "rabbitmq-restart")]
 
 
 def checker_self_test(h: Harness, data: Dataset, prefix: str) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -22,11 +23,12 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from psycopg import sql
 from rest_framework import status
 from rest_framework.response import Response
 
 from kernel.exceptions import BulkError, Failure, ValidationFailed
-from kernel.models import IdempotencyKey
+from kernel.models import IdempotencyClaim, IdempotencyKey
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
 # A key is up to 255 visible ASCII characters (a UUID, as clients usually send); the IETF draft sends
@@ -103,13 +105,7 @@ def idempotent(request, handle: Callable[[Idempotency | None], Response], *, dig
     if raw is None:
         return handle(None)
     key = parse_key(raw)
-    lock = f"idempotency:{request.user.site_id}:{request.user.pk}:{key}"
-    with connection.cursor() as cur:
-        # A session lock, held while the request runs (and gone with the connection if the process
-        # dies), tells "still in flight" from "finished".
-        cur.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [lock])
-        if not cur.fetchone()[0]:
-            raise KeyInUse([Failure(field="Idempotency-Key", value=key, constraint=KeyInUse.message)])
+    holder = claim_key(site_id=request.user.site_id, user_id=request.user.pk, key=key)
     try:
         idempotency = Idempotency(request, key, digest)
         since = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_SECONDS)
@@ -124,8 +120,30 @@ def idempotent(request, handle: Callable[[Idempotency | None], Response], *, dig
         response["Idempotent-Replayed"] = "true"
         return response
     finally:
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock])
+        IdempotencyClaim.objects.filter(holder=holder).delete()
+
+
+def claim_key(*, site_id: int, user_id: int, key: str) -> uuid.UUID:
+    """Claim the key for this request, in one statement committed at once (so other requests see
+    it), or raise KeyInUse while another request's unexpired claim holds it. Holds no lock and no
+    session state: it works the same through PgBouncer's transaction pooling, and a host that dies
+    mid-request blocks its key for IDEMPOTENCY_CLAIM_SECONDS at most."""
+    holder = uuid.uuid4()
+    table = IdempotencyClaim._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {table} AS c (site_id, user_id, key, holder, expires_at)"
+                " VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s))"
+                " ON CONFLICT (site_id, user_id, key) DO UPDATE"
+                " SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at WHERE c.expires_at < now()"
+                " RETURNING c.holder"
+            ).format(table=sql.Identifier(table)),
+            [site_id, user_id, key, holder, settings.IDEMPOTENCY_CLAIM_SECONDS],
+        )
+        if cur.fetchone() is None:
+            raise KeyInUse([Failure(field="Idempotency-Key", value=key, constraint=KeyInUse.message)])
+    return holder
 
 
 def body_digest(request) -> Callable[[], str]:
@@ -175,4 +193,5 @@ class HashingReader:
 def keys_purge_expired() -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_SECONDS)
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    IdempotencyClaim.objects.filter(expires_at__lt=timezone.now()).delete()  # left by a process that died
     return deleted

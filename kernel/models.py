@@ -179,3 +179,23 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status_code})"
+
+
+class IdempotencyClaim(models.Model):
+    """A request in flight under an `Idempotency-Key`: another request under the key meanwhile is a
+    409. A row, committed before the work starts and deleted when it ends, rather than a session
+    advisory lock, which a transaction-mode pooler (PgBouncer) cannot keep across transactions; a
+    claim whose process died gives way at `expires_at` (IDEMPOTENCY_CLAIM_SECONDS), never later."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # Which request holds it: only that request deletes it.
+    holder = models.UUIDField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint("site", "user", "key", name="idempotency_claim_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key} (until {self.expires_at:%Y-%m-%d %H:%M:%S})"

@@ -25,8 +25,9 @@ from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
+from kernel.broker import amqp_queue_lengths, broker_client, queue_lengths, unacked_count
 from kernel.exceptions import error_body
-from ops.broker import broker_client, queue_lengths, unacked_count
+from kernel.replica import replica_reads
 from ops.models import CallbackFailure
 from ops.selectors import sync_progress, sync_totals_by_status, syncs_running
 from pipeline.selectors import in_flight_rows
@@ -43,7 +44,9 @@ class BusinessCollector:
         up = GaugeMetricFamily("bulk_source_up", "Whether the scrape could read the source (1) or not (0).",
                                labels=["source"])  # fmt: skip
         try:
-            yield from self._database()
+            with replica_reads(user_id=None):  # the replica when one is configured and answers
+                families = list(self._database())
+            yield from families
             up.add_metric(["database"], 1)
         except Exception:  # noqa: BLE001 - a scrape reports the failure instead of failing whole
             logger.exception("metrics: database unreadable")
@@ -100,8 +103,13 @@ class BusinessCollector:
         yield from (syncs, rows, *families.values(), failures)
 
     def _broker(self):
-        client = broker_client()
         depth = GaugeMetricFamily("bulk_celery_queue_length", "Messages waiting in a Celery queue.", labels=["queue"])
+        if settings.BROKER_IS_RABBITMQ:
+            for queue, length in amqp_queue_lengths().items():
+                depth.add_metric([queue], length)
+            yield depth
+            return
+        client = broker_client()
         for queue, length in queue_lengths(client).items():
             depth.add_metric([queue], length)
         unacked = GaugeMetricFamily(

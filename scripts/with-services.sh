@@ -9,8 +9,8 @@
 # Only processes started by this script are ever stopped.
 #
 # PG_MODE picks the private cluster's settings: `fast` (the default, for
-# tests: fsync, synchronous_commit and full_page_writes off, wal_level
-# minimal) or `durable` (for benchmarks: every durability setting on,
+# tests: fsync, synchronous_commit and full_page_writes off; wal_level
+# replica, so a test can start a streaming replica of it) or `durable` (for benchmarks: every durability setting on,
 # wal_level replica, and what a DBA would tune for a bulk-loading server;
 # pg_stat_statements loaded).  PG_SHARED_BUFFERS sizes shared_buffers in
 # durable mode (default 1GB).
@@ -319,8 +319,10 @@ shared_buffers = 256MB
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-wal_level = minimal
-max_wal_senders = 0
+# replica, not minimal: the read-replica tests (tests/scale/test_replica.py) take a pg_basebackup
+# of this cluster and stream from it.
+wal_level = replica
+max_wal_senders = 4
 checkpoint_timeout = 30min
 max_wal_size = 2GB
 CONF

@@ -182,7 +182,7 @@ class HealthApi(APIView):
         },
     )
     def get(self, request):
-        import redis
+        from kernel.broker import broker_ping
 
         checks = {}
         try:
@@ -193,7 +193,7 @@ class HealthApi(APIView):
             checks["database"] = f"unavailable: {type(exc).__name__}"
             connection.close()
         try:
-            redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2).ping()
+            broker_ping()
             checks["broker"] = "ok"
         except Exception as exc:  # noqa: BLE001
             checks["broker"] = f"unavailable: {type(exc).__name__}"

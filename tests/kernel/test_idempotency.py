@@ -3,18 +3,17 @@ and request replay the stored answer without doing the work again; another reque
 a 422; a request while the first is in flight is a 409; keys are per site and user, and expire."""
 
 import json
+import uuid
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from doors.batch.models import BatchJob
 from entities.opportunities.models import Opportunity
-from kernel.models import IdempotencyKey
+from kernel.models import IdempotencyClaim, IdempotencyKey
 from pipeline.models import StagedRow, Sync
-from tests.concurrency import conninfo
 from tests.conftest import bearer
 from tests.doors.batch.helpers import rows_csv, upload
 from tests.factories import ImportDefinitionFactory, TokenFactory, UserFactory
@@ -83,19 +82,25 @@ def test_a_retried_sync_request_makes_one_sync(api):
     assert Sync.objects.filter(definition=definition).count() == 1
 
 
-def test_a_key_in_flight_is_a_409(api):
-    """Another request holds the key (its session lock) while it runs."""
+def test_a_key_in_flight_is_a_409_and_a_dead_requests_claim_gives_way_when_it_expires(api):
+    """Another request holds the key (its claim row, committed before its work) while it runs; a
+    claim whose process died (never released) stops blocking at its expiry. No session state: the
+    same holds through PgBouncer's transaction pooling."""
     definition = ImportDefinitionFactory(site=api.site)
-    with psycopg.connect(conninfo(), autocommit=True) as other:
-        lock = f"idempotency:{api.site.pk}:{api.user.pk}:busy"
-        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [lock])
-        response = api.post(data_url(definition), json.dumps(ROWS), content_type="application/json", **key("busy"))
+    claim = IdempotencyClaim.objects.create(
+        site=api.site, user=api.user, key="busy", holder=uuid.uuid4(), expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    response = api.post(data_url(definition), json.dumps(ROWS), content_type="application/json", **key("busy"))
     assert response.status_code == 409 and response.json()["code"] == "idempotency_key_in_use"
     assert StagedRow.objects.filter(definition=definition).count() == 0
-    assert (
-        api.post(data_url(definition), json.dumps(ROWS), content_type="application/json", **key("busy")).status_code
-        == 204
-    )
+    assert IdempotencyClaim.objects.get().holder == claim.holder  # the refused request took nothing
+
+    IdempotencyClaim.objects.update(expires_at=timezone.now() - timedelta(seconds=1))  # its process died
+
+    again = api.post(data_url(definition), json.dumps(ROWS), content_type="application/json", **key("busy"))
+    assert again.status_code == 204
+    assert StagedRow.objects.filter(definition=definition).count() == 1
+    assert not IdempotencyClaim.objects.exists()  # released when the request ended
 
 
 def test_keys_are_per_user_and_expire_and_refused_requests_are_not_stored(api):

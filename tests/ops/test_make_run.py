@@ -17,7 +17,7 @@ from django.conf import settings
 
 from config.celery import app
 from config.runenv import RUN_ENV, run_env_read
-from ops.broker import broker_client, queue_lengths
+from kernel.broker import broker_client, queue_lengths
 from pipeline.models import Sync, SyncLane
 from pipeline.services import sync_start
 from pipeline.staging import staged_rows_load_json

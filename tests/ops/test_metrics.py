@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from ops.broker import broker_client
+from kernel.broker import broker_client
 from ops.models import CallbackFailure
 from pipeline.models import Sync, SyncStatus
 from pipeline.tasks import purge_expired, sync_run

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from config.celery import app
-from ops.broker import broker_client, queue_lengths
+from kernel.broker import broker_client, queue_lengths
 from pipeline.models import Sync, SyncStatus
 from pipeline.tasks import purge_expired, sync_callback, sync_run
 from tests.conftest import WorkerProcess, wait_for

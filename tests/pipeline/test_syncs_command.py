@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from ops.broker import broker_client, queue_lengths
+from kernel.broker import broker_client, queue_lengths
 from ops.models import CallbackFailure
 from pipeline.models import Reject, StagedRow, StagedUpload, Sync, SyncLane
 from pipeline.services import sync_start

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 
 from doors.admin.selectors import dashboard_get
+from kernel.replica import replica_reads
 from pipeline.selectors import duration_text
 
 register = template.Library()
@@ -13,8 +14,10 @@ register = template.Library()
 @register.inclusion_tag("backoffice/dashboard.html", takes_context=True)
 def backoffice_dashboard(context):
     request = context["request"]
+    with replica_reads(user_id=request.user.pk):  # the replica when it has this user's writes
+        dashboard = dashboard_get(user=request.user)
     return {
-        "dashboard": dashboard_get(user=request.user),
+        "dashboard": dashboard,
         "perms": context.get("perms"),
         "can_import": request.user.has_perms(["syncs.add_sync", "bulkapi.add_stagedupload"]),
     }

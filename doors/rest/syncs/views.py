@@ -23,6 +23,7 @@ from doors.eloqua.schema.shapes import (
 from kernel.exceptions import NotFound
 from kernel.idempotency import body_digest, idempotent
 from kernel.paging import ListSpec, paginate
+from kernel.replica import from_replica
 from pipeline.codes import Code
 from pipeline.definitions import wire_time
 from pipeline.models import Reject, Sync, SyncLog
@@ -107,6 +108,7 @@ class SyncListApi(APIView):
             )
         },
     )
+    @from_replica
     def get(self, request):
         qs = Sync.objects.for_site(request.user.site)
         return Response(
@@ -181,6 +183,7 @@ class SyncDetailApi(APIView):
             )
         },
     )
+    @from_replica
     def get(self, request, pk: int):
         return Response(render_sync(_sync(request, pk), progress=True))
 
@@ -292,6 +295,7 @@ class SyncLogsApi(APIView):
             )
         },
     )
+    @from_replica
     def get(self, request, pk: int):
         sync = _sync(request, pk)
         qs = eloqua_logs(SyncLog.objects.filter(sync=sync))
@@ -319,6 +323,7 @@ class SyncRejectsApi(APIView):
             )
         },
     )
+    @from_replica
     def get(self, request, pk: int):
         sync = _sync(request, pk)
         qs = Reject.objects.filter(sync=sync)

@@ -10,8 +10,8 @@ from doors.capillary.models import UploadJob
 from entities.linkage.models import OpportunityContact
 from entities.opportunities.models import Opportunity
 from pipeline.models import Sync
-from tests.doors.capillary.helpers import path, rows_csv, series_for, upload
 from tests.conftest import WorkerProcess, wait_for
+from tests.doors.capillary.helpers import path, rows_csv, series_for, upload
 from tests.entities.contacts.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
