@@ -7,6 +7,7 @@ to model field names, so services receive model-named data.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -65,16 +66,27 @@ class _SiteRef(serializers.Field):
 
 
 @extend_schema_field(OpenApiTypes.UUID)
-class CompanyRef(_SiteRef):
-    model, lookup, noun, kind = Account, "uuid", "company (account)", "a company uuid"
+class SiteUuidRef(_SiteRef):
+    """A record of the request's site named by its uuid (a JSON string)."""
+
+    lookup, kind = "uuid", "a uuid"
 
     def parse(self, data):
-        import uuid
+        return parse_uuid(data) or self.fail("invalid", kind=self.kind)
 
-        try:
-            return uuid.UUID(data) if isinstance(data, str) else self.fail("invalid", kind=self.kind)
-        except ValueError:
-            self.fail("invalid", kind=self.kind)
+
+def parse_uuid(data) -> uuid.UUID | None:
+    """A uuid given as a JSON string, else None."""
+    if not isinstance(data, str):
+        return None
+    try:
+        return uuid.UUID(data)
+    except ValueError:
+        return None
+
+
+class CompanyRef(SiteUuidRef):
+    model, noun, kind = Account, "company (account)", "a company uuid"
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -179,7 +191,13 @@ class StageSerializer(StrictInputMixin, _UniquePerSite, serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     name = StrictCharField(max_length=100)
     probability = NumberField(
-        max_digits=5, decimal_places=4, min_value=Decimal(0), max_value=Decimal(1), required=False
+        max_digits=5,
+        decimal_places=4,
+        min_value=Decimal(0),
+        max_value=Decimal(1),
+        required=False,
+        allow_null=True,
+        help_text="0 to 1; null until someone sets it (a stage an import created by name has none).",
     )
     statusId = serializers.ChoiceField(source="status", choices=StageStatus.choices, required=False)
     sortOrder = serializers.IntegerField(source="sort_order", min_value=0, max_value=2**31 - 1, required=False)
@@ -211,7 +229,9 @@ class CompanySummarySerializer(serializers.Serializer):
 class StageSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(read_only=True)
-    probability = serializers.DecimalField(max_digits=5, decimal_places=4, coerce_to_string=False, read_only=True)
+    probability = serializers.DecimalField(
+        max_digits=5, decimal_places=4, coerce_to_string=False, read_only=True, allow_null=True
+    )
     statusId = serializers.ChoiceField(source="status", choices=StageStatus.choices, read_only=True)
     externalId = serializers.CharField(source="external_id", read_only=True, allow_null=True)
     pipeline = PipelineSerializer(read_only=True, allow_null=True)
