@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "linkage",
     "syncs",
     "batches",
+    "doors.ruddr",
 ]
 
 MIDDLEWARE = [
@@ -292,6 +293,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "REST: tags"},
         {"name": "REST: owners"},
         {"name": "REST: pipelines"},
+        {
+            "name": "Ruddr",
+            "description": "Ruddr's opportunity API (`/api/workspace`): uuids, cursor-paged lists `{results, hasMore}`.",
+        },
         {"name": "Operations", "description": "Health of the server, its database and its broker."},
     ],
     "POSTPROCESSING_HOOKS": [

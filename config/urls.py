@@ -22,6 +22,7 @@ urlpatterns = [
     path("auth/oauth2/token", TokenApi.as_view(), name="oauth2-token"),
     path("api/bulk/2.0/", include(bulk_patterns)),
     path("api/v1/", include(v1_patterns)),
+    path("api/workspace/", include("doors.ruddr.api.urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

@@ -59,6 +59,8 @@ def _tag(path: str) -> str:
         if rest and rest[0].startswith("{"):
             return "Batch upload"
         return f"REST: {rest[0]}" if rest else "REST"
+    if parts[:2] == ["api", "workspace"]:
+        return "Ruddr"
     if parts[:1] in (["id"], ["auth"]):
         return "Login"
     return "Operations"
