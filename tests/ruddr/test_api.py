@@ -347,6 +347,30 @@ def test_companies_show_their_client(api, other_api):
 # --- authentication ----------------------------------------------------------------------------
 
 
+def test_an_oauth_access_token_opens_the_door_too(user):
+    from oauth2_provider.models import Application
+
+    Application(
+        name="ruddr-client",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_PASSWORD,
+        client_id="ruddr-client",
+        client_secret="ruddr-secret",
+        user=user,
+    ).save()
+    grant = {
+        "grant_type": "password",
+        "username": f"{user.site.name}\\{user.username}",
+        "password": "secret-pass",
+        "client_id": "ruddr-client",
+        "client_secret": "ruddr-secret",
+    }
+    token = APIClient().post("/auth/oauth2/token", grant).json()["access_token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(URL).json() == {"results": [], "hasMore": False}
+
+
 def test_the_door_takes_the_servers_credentials_and_refuses_none(api, user):
     assert APIClient().get(URL).status_code == 401
     login = f"{user.site.name}\\{user.username}"
