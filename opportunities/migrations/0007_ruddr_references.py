@@ -5,6 +5,9 @@ folder and Salesforce/HubSpot ids; stage probability null until set, and a stage
 The three new references of an opportunity are checked once per statement, like `company` and
 `owner` (0005): the statement trigger's function now also locks and checks the types, lead sources
 and practices the new rows name, and deleting one sets the opportunities naming it to null.
+Measured (fast-mode cluster, 500,000 rows, best of 5): the trigger's one pass over the new rows
+went from 426 to 535 ns a row with the three more (null) columns in it; three FK constraints would
+have queued three RI events a row, about 1.5 us (0005).
 """
 
 import bulkapi.models
