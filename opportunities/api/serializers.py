@@ -279,6 +279,10 @@ class OpportunitySerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField(), read_only=True)
     properties = serializers.JSONField(read_only=True)
     customFields = serializers.JSONField(source="custom_fields", read_only=True)
+    # Ruddr's door's fields that are plain values (its references are shown by /api/workspace).
+    cloudFolderUrl = serializers.CharField(source="cloud_folder_url", read_only=True, allow_null=True)
+    salesforceId = serializers.CharField(source="salesforce_id", read_only=True, allow_null=True)
+    hubspotId = serializers.CharField(source="hubspot_id", read_only=True, allow_null=True)
 
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_probability(self, opp: Opportunity) -> float | None:
@@ -308,6 +312,9 @@ OPPORTUNITY_READ_ONLY = frozenset(OpportunitySerializer._declared_fields) - {
     "closeDate",
     "priorityId",
     "isActive",
+    "cloudFolderUrl",
+    "salesforceId",
+    "hubspotId",
 }
 
 
@@ -333,6 +340,11 @@ class OpportunityInputSerializer(StrictInputMixin, serializers.Serializer):
     isActive = StrictBooleanField(source="is_active", required=False)
     tagIds = serializers.ListField(child=serializers.IntegerField(min_value=1), source="tags", required=False)
     ownerId = OwnerRef(source="owner", required=False, allow_null=True)
+    cloudFolderUrl = StrictCharField(
+        source="cloud_folder_url", max_length=1024, required=False, allow_null=True, allow_blank=True
+    )
+    salesforceId = StrictCharField(source="salesforce_id", max_length=255, required=False, allow_null=True)
+    hubspotId = StrictCharField(source="hubspot_id", max_length=255, required=False, allow_null=True)
 
     def validate_externalId(self, value):
         clash = Opportunity.objects.for_site(self.context["site"]).filter(external_id=value)
