@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "pipeline",
     "doors.batch",
     "doors.capillary",
+    "doors.ruddr",
 ]
 
 MIDDLEWARE = [
@@ -332,6 +333,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "REST: tags"},
         {"name": "REST: owners"},
         {"name": "REST: pipelines"},
+        {
+            "name": "Ruddr",
+            "description": "Ruddr's opportunity API (`/api/workspace`): uuids, cursor-paged lists `{results, hasMore}`.",
+        },
         {"name": "Operations", "description": "Health of the server, its database and its broker."},
     ],
     "POSTPROCESSING_HOOKS": [

@@ -34,6 +34,7 @@ urlpatterns = [
     path("v1/", include(document_patterns)),
     # Doors at their own documents' paths (doors/<name>/api/urls.py).
     path("coupon/api/v1/", include("doors.capillary.api.urls")),
+    path("api/workspace/", include("doors.ruddr.api.urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

@@ -183,9 +183,11 @@ def batch_job_create(
 
 
 def _stages_create(*, site: Site, names: dict[str, str]) -> list[dict]:
-    """Stages the file names that the site does not have yet: created open, probability 0, at the end
-    of the list. Returns the ones this job created ({id, name}, in file order): a stage another
-    upload created meanwhile is not counted as this job's."""
+    """Stages the file names that the site does not have yet: created open, at the end of the list,
+    with no probability (null) until someone sets one, so a misspelt stage never becomes the
+    lowest-probability stage new opportunities default to (`opportunities.selectors.stage_default`).
+    Returns the ones this job created ({id, name}, in file order): a stage another upload created
+    meanwhile is not counted as this job's."""
     existing = {n.lower() for n in Stage.objects.for_site(site).values_list("name", flat=True)}
     new = [name for key, name in names.items() if key not in existing]
     if not new:
@@ -196,7 +198,7 @@ def _stages_create(*, site: Site, names: dict[str, str]) -> list[dict]:
         cur.execute(
             sql.SQL(
                 "INSERT INTO {} (site_id, name, status, probability, sort_order)"
-                " SELECT %s, t.name, %s, 0, LEAST(%s + 10 * t.n, 2147483647) FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n)"
+                " SELECT %s, t.name, %s, NULL, LEAST(%s + 10 * t.n, 2147483647) FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n)"
                 " ORDER BY t.n ON CONFLICT DO NOTHING RETURNING id, name"
             ).format(sql.Identifier(Stage._meta.db_table)),
             [site.pk, StageStatus.OPEN, last, new],

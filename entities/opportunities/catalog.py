@@ -27,6 +27,11 @@ OPPORTUNITY_FIELDS = (
       DataType.STRING, "primary_campaign_id", 255),
     F(13, "Updated Date", "UpdatedDate", "{{Opportunity.UpdatedAt}}", DataType.DATE, "updated_at",
       read_only=True),
+    # The record's ids in Salesforce and HubSpot (Ruddr's `salesforceId` and `hubspotId`).
+    F(14, "Salesforce ID", "SalesforceId", "{{Opportunity.Field(SalesforceId)}}", DataType.STRING,
+      "salesforce_id", 255),
+    F(15, "HubSpot ID", "HubspotId", "{{Opportunity.Field(HubspotId)}}", DataType.STRING,
+      "hubspot_id", 255),
 )  # fmt: skip
 
 OPPORTUNITY = EntitySpec(

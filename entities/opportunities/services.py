@@ -15,7 +15,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from entities.contacts.models import Account
-from entities.opportunities.models import Opportunity, Owner, Pipeline, Stage, StageStatus
+from entities.opportunities.models import Opportunity, OpportunityProject, Owner, Pipeline, Project, Stage, StageStatus
 from entities.opportunities.selectors import stage_default
 from kernel.db import Value as SqlValue
 from kernel.exceptions import Conflict, Failure, ValidationFailed
@@ -144,7 +144,10 @@ def stage_delete(*, stage: Stage) -> None:
 
 # --- the opportunity REST door --------------------------------------------------------------
 
-NO_DEFAULT_STAGE = "Required: the site has no default stage (set isDefault on one of /api/v1/stages)."
+NO_DEFAULT_STAGE = (
+    "Required: the site has no default stage and no active open stage with a probability"
+    " (set isDefault or a probability on one of /api/v1/stages)."
+)
 
 
 def _external_id_taken(exc: IntegrityError) -> bool:
@@ -162,6 +165,7 @@ def opportunity_create(*, site: Site, data: dict) -> Opportunity:
     stage defaults to `stage_default`, the currency to the site's, the open date to today (UTC)."""
     data = dict(data)
     tags = data.pop("tags", None)
+    projects = data.pop("projects", None)
     stage = data.pop("stage", None) or stage_default(site=site)
     if stage is None:
         raise ValidationFailed([Failure(field="opportunityStageId", constraint=NO_DEFAULT_STAGE)])
@@ -174,6 +178,8 @@ def opportunity_create(*, site: Site, data: dict) -> Opportunity:
             opp = Opportunity.objects.create(site=site, uuid=uid, stage=stage, **data)
             if tags:
                 opp.tags.set(tags)
+            if projects:
+                _projects_set(opp, projects)
     except IntegrityError as exc:
         if _external_id_taken(exc):
             raise _external_id_conflict() from None
@@ -185,18 +191,34 @@ def opportunity_update(*, opportunity: Opportunity, data: dict) -> Opportunity:
     """A partial update: only the given fields change; `updated_at` moves when anything was given."""
     data = dict(data)
     tags = data.pop("tags", None)
-    if not data and tags is None:
+    projects = data.pop("projects", None)
+    if not data and tags is None and projects is None:
         return opportunity
     try:
         with transaction.atomic(durable=True):
             Opportunity.objects.filter(pk=opportunity.pk).update(**data, updated_at=Now())
             if tags is not None:
                 opportunity.tags.set(tags)
+            if projects is not None:
+                _projects_set(opportunity, projects)
     except IntegrityError as exc:
         if _external_id_taken(exc):
             raise _external_id_conflict() from None
         raise
     return opportunity
+
+
+def _projects_set(opportunity: Opportunity, projects: list[tuple[Project, Decimal | None]]) -> None:
+    """The opportunity's projects become exactly `projects` ((project, amount) pairs, each project
+    once): one delete and one upsert, inside the caller's transaction."""
+    keep = [project.pk for project, _ in projects]
+    OpportunityProject.objects.filter(opportunity=opportunity).exclude(project__in=keep).delete()
+    OpportunityProject.objects.bulk_create(
+        [OpportunityProject(opportunity=opportunity, project=project, amount=amount) for project, amount in projects],
+        update_conflicts=True,
+        unique_fields=["opportunity", "project"],
+        update_fields=["amount"],
+    )
 
 
 def opportunity_delete(*, opportunity: Opportunity) -> None:
@@ -320,14 +342,14 @@ def _pipelines_resolve(site: Site, deals: list[tuple[int, dict]]) -> dict[str, i
 
 
 def _stages_resolve(
-    site: Site, deals: list[tuple[int, dict]], pipelines: dict[str, int], default: Stage | None
+    site: Site, deals: list[tuple[int, dict]], pipelines: dict[str, int]
 ) -> tuple[dict[tuple[str, str], int], dict[int, Failure]]:
     """Stage ids keyed ("id", stageId) or ("name", lower(stageLabel)); unknown ones are created.
 
     A stageId that is new to us adopts the site's stage of the same name when that stage has no
     CRM id yet (so `Proposal` from the CRM is our `Proposal`); otherwise a stage is created, open,
-    at the end of the list and as probable as the site's default stage (we know nothing better,
-    and so it never displaces the default stage)."""
+    at the end of the list and with no probability until someone sets one (we know nothing about
+    it, and so it never becomes the lowest-probability stage `stage_default` picks)."""
     by_ext: dict[str, tuple[str, int | None]] = {}
     by_name: dict[str, tuple[str, int | None]] = {}
     for _, d in deals:
@@ -342,8 +364,6 @@ def _stages_resolve(
     failures: dict[int, Failure] = {}
     if not by_ext and not by_name:
         return out, failures
-    probability = default.probability if default else Decimal(0)
-
     if by_ext:
         ext_qs = stages.filter(external_id__in=by_ext)
         found = dict(ext_qs.values_list("external_id", "id"))
@@ -370,7 +390,6 @@ def _stages_resolve(
                         name=label,
                         external_id=e,
                         pipeline_id=pid,
-                        probability=probability,
                         sort_order=NEW_STAGE_SORT_ORDER,
                     )
                     for e, (label, pid) in sorted(missing.items())
@@ -391,7 +410,6 @@ def _stages_resolve(
                         site=site,
                         name=by_name[n][0],
                         pipeline_id=by_name[n][1],
-                        probability=probability,
                         sort_order=NEW_STAGE_SORT_ORDER,
                     )
                     for n in missing
@@ -566,7 +584,7 @@ def _deals_write(site: Site, valid: list[tuple[int, dict]], outcomes: dict[int, 
                 outcomes[index].failures.append(Failure(field="stageId", constraint=NO_DEFAULT_STAGE))
         valid = [(i, d) for i, d in valid if not outcomes[i].failures]
     pipelines = _pipelines_resolve(site, valid)
-    stages, stage_failures = _stages_resolve(site, valid, pipelines, default_stage)
+    stages, stage_failures = _stages_resolve(site, valid, pipelines)
     for index, failure in stage_failures.items():
         outcomes[index].failures.append(failure)
     valid = [(i, d) for i, d in valid if i not in stage_failures]

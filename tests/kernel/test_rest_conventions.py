@@ -149,8 +149,15 @@ WRITES = [
 ]
 
 
+# /api/v1 names these by their integer id (Ruddr's door, /api/workspace, by their uuid).
+BY_PK = ("stage", "tag", "owner", "pipeline")
+
+
 def _url(template, world):
-    ids = {k: getattr(v, "uuid", None) or getattr(v, "pk", v) for k, v in world.items()}
+    ids = {
+        k: getattr(v, "pk", v) if k in BY_PK else getattr(v, "uuid", None) or getattr(v, "pk", v)
+        for k, v in world.items()
+    }
     return V1 + template.format(**ids)
 
 

@@ -1,12 +1,23 @@
 from django.contrib import admin
 
 from doors.admin.registry.kernel import SiteScopedAdmin
-from entities.opportunities.models import Opportunity, Owner, Pipeline, Stage, Tag
+from entities.opportunities.models import (
+    Client,
+    LeadSource,
+    Opportunity,
+    OpportunityType,
+    Owner,
+    Pipeline,
+    Practice,
+    Project,
+    Stage,
+    Tag,
+)
 
 
 @admin.register(Stage)
 class StageAdmin(SiteScopedAdmin):
-    list_display = ("name", "probability", "status", "sort_order", "site")
+    list_display = ("name", "probability", "status", "is_active", "sort_order", "site")
     list_filter = ("status", "site")
     search_fields = ("name",)
     list_select_related = ("site",)
@@ -47,3 +58,46 @@ class TagAdmin(SiteScopedAdmin):
     list_display = ("name", "site")
     list_filter = ("site",)
     search_fields = ("name",)
+
+
+class _NamedAdmin(SiteScopedAdmin):
+    ordering = ("name", "id")
+    list_display = ("name", "is_active", "site")
+    list_filter = ("is_active", "site")
+    search_fields = ("name",)
+    readonly_fields = ("uuid",)
+
+
+@admin.register(OpportunityType)
+class OpportunityTypeAdmin(_NamedAdmin):
+    pass
+
+
+@admin.register(LeadSource)
+class LeadSourceAdmin(_NamedAdmin):
+    pass
+
+
+@admin.register(Practice)
+class PracticeAdmin(_NamedAdmin):
+    pass
+
+
+@admin.register(Client)
+class ClientAdmin(SiteScopedAdmin):
+    ordering = ("name", "id")
+    list_display = ("name", "key", "company", "site")
+    list_filter = ("site",)
+    search_fields = ("name", "key")
+    readonly_fields = ("uuid",)
+    autocomplete_fields = ("company",)
+
+
+@admin.register(Project)
+class ProjectAdmin(SiteScopedAdmin):
+    ordering = ("name", "id")
+    list_display = ("name", "client", "is_active", "site")
+    list_filter = ("is_active", "site")
+    search_fields = ("name",)
+    readonly_fields = ("uuid",)
+    autocomplete_fields = ("client",)

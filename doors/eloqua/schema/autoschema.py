@@ -61,6 +61,8 @@ def _tag(path: str) -> str:
         return f"REST: {rest[0]}" if rest else "REST"
     if parts[:1] == ["v1"]:  # a seed document's own paths: Ruler's batch upload
         return "Batch upload"
+    if parts[:2] == ["api", "workspace"]:
+        return "Ruddr"
     if parts[:1] in (["id"], ["auth"]):
         return "Login"
     return "Operations"

@@ -56,6 +56,9 @@ OPPORTUNITY = {
     "labels": [],
     "properties": {},
     "customFields": {},
+    "cloudFolderUrl": None,
+    "salesforceId": None,
+    "hubspotId": None,
 }  # fmt: skip
 
 TAG_EXAMPLES = _pair("A tag", TAG, {"name": "Enterprise"})

@@ -7,6 +7,7 @@ to model field names, so services receive model-named data.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -65,16 +66,27 @@ class _SiteRef(serializers.Field):
 
 
 @extend_schema_field(OpenApiTypes.UUID)
-class CompanyRef(_SiteRef):
-    model, lookup, noun, kind = Account, "uuid", "company (account)", "a company uuid"
+class SiteUuidRef(_SiteRef):
+    """A record of the request's site named by its uuid (a JSON string)."""
+
+    lookup, kind = "uuid", "a uuid"
 
     def parse(self, data):
-        import uuid
+        return parse_uuid(data) or self.fail("invalid", kind=self.kind)
 
-        try:
-            return uuid.UUID(data) if isinstance(data, str) else self.fail("invalid", kind=self.kind)
-        except ValueError:
-            self.fail("invalid", kind=self.kind)
+
+def parse_uuid(data) -> uuid.UUID | None:
+    """A uuid given as a JSON string, else None."""
+    if not isinstance(data, str):
+        return None
+    try:
+        return uuid.UUID(data)
+    except ValueError:
+        return None
+
+
+class CompanyRef(SiteUuidRef):
+    model, noun, kind = Account, "company (account)", "a company uuid"
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -179,7 +191,13 @@ class StageSerializer(StrictInputMixin, _UniquePerSite, serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     name = StrictCharField(max_length=100)
     probability = NumberField(
-        max_digits=5, decimal_places=4, min_value=Decimal(0), max_value=Decimal(1), required=False
+        max_digits=5,
+        decimal_places=4,
+        min_value=Decimal(0),
+        max_value=Decimal(1),
+        required=False,
+        allow_null=True,
+        help_text="0 to 1; null until someone sets it (a stage an import created by name has none).",
     )
     statusId = serializers.ChoiceField(source="status", choices=StageStatus.choices, required=False)
     sortOrder = serializers.IntegerField(source="sort_order", min_value=0, max_value=2**31 - 1, required=False)
@@ -211,7 +229,9 @@ class CompanySummarySerializer(serializers.Serializer):
 class StageSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(read_only=True)
-    probability = serializers.DecimalField(max_digits=5, decimal_places=4, coerce_to_string=False, read_only=True)
+    probability = serializers.DecimalField(
+        max_digits=5, decimal_places=4, coerce_to_string=False, read_only=True, allow_null=True
+    )
     statusId = serializers.ChoiceField(source="status", choices=StageStatus.choices, read_only=True)
     externalId = serializers.CharField(source="external_id", read_only=True, allow_null=True)
     pipeline = PipelineSerializer(read_only=True, allow_null=True)
@@ -259,6 +279,10 @@ class OpportunitySerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField(), read_only=True)
     properties = serializers.JSONField(read_only=True)
     customFields = serializers.JSONField(source="custom_fields", read_only=True)
+    # Ruddr's door's fields that are plain values (its references are shown by /api/workspace).
+    cloudFolderUrl = serializers.CharField(source="cloud_folder_url", read_only=True, allow_null=True)
+    salesforceId = serializers.CharField(source="salesforce_id", read_only=True, allow_null=True)
+    hubspotId = serializers.CharField(source="hubspot_id", read_only=True, allow_null=True)
 
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_probability(self, opp: Opportunity) -> float | None:
@@ -288,6 +312,9 @@ OPPORTUNITY_READ_ONLY = frozenset(OpportunitySerializer._declared_fields) - {
     "closeDate",
     "priorityId",
     "isActive",
+    "cloudFolderUrl",
+    "salesforceId",
+    "hubspotId",
 }
 
 
@@ -313,6 +340,11 @@ class OpportunityInputSerializer(StrictInputMixin, serializers.Serializer):
     isActive = StrictBooleanField(source="is_active", required=False)
     tagIds = serializers.ListField(child=serializers.IntegerField(min_value=1), source="tags", required=False)
     ownerId = OwnerRef(source="owner", required=False, allow_null=True)
+    cloudFolderUrl = StrictCharField(
+        source="cloud_folder_url", max_length=1024, required=False, allow_null=True, allow_blank=True
+    )
+    salesforceId = StrictCharField(source="salesforce_id", max_length=255, required=False, allow_null=True)
+    hubspotId = StrictCharField(source="hubspot_id", max_length=255, required=False, allow_null=True)
 
     def validate_externalId(self, value):
         clash = Opportunity.objects.for_site(self.context["site"]).filter(external_id=value)

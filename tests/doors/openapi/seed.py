@@ -20,6 +20,7 @@ from tests.factories import SiteFactory, TokenFactory, UserFactory
 
 BULK = "/api/bulk/2.0"
 CAPILLARY = "/coupon/api/v1/upload/file/"
+WORKSPACE = "/api/workspace"
 ENTITY_PATHS = {
     "opportunity": "opportunities",
     "contact": "contacts",
@@ -55,11 +56,15 @@ class Site:
     errored_sync_id: int = 0  # for the retry: cancelled, so `error` with SRV-00101 rejects
     job_id: str = ""
     capillary_job_id: int = 0  # a Capillary upload to the opportunity definition, run to its end
+    # Ruddr's door (/api/workspace): resource path -> a uuid of the site's (and one to delete).
+    workspace: dict[str, str] = field(default_factory=dict)
+    workspace_victims: dict[str, str] = field(default_factory=dict)
 
     def seeded(self) -> set:
         """Every seeded id, as a path would carry it (ints stay ints, uuids are strings)."""
         values = [*self.definitions.values(), *self.victim_definitions.values(), *self.ids.values()]
         values += [*self.victims.values(), self.sync_id, self.pending_sync_id, self.errored_sync_id]
+        values += [*self.workspace.values(), *self.workspace_victims.values()]
         return {str(v) for v in values}
 
     @property
@@ -84,6 +89,9 @@ class Site:
             return {"id": (self.victim_definitions if deleting and whole else self.definitions)[entity]}
         if path.startswith(CAPILLARY):
             return {"series_id": self.definitions["opportunities"], "job_id": self.capillary_job_id}
+        if path.startswith(WORKSPACE + "/") and path.endswith("/{id}"):
+            resource = path[len(WORKSPACE) + 1 : -len("/{id}")]
+            return {"id": (self.workspace_victims if deleting else self.workspace)[resource]}
         match = re.match(r"^(?:/api)?/v1/(\{site_id\}/)?(\w+)(/\{id\})?", path)
         if match is None:
             return {}
@@ -103,6 +111,42 @@ def _ok(response: requests.Response, status: int) -> dict:
 
 def _id(uri: str) -> int:
     return int(uri.rsplit("/", 1)[1])
+
+
+def _seed_workspace(out: Site, site) -> None:
+    """Ruddr's door reads the same records by uuid; the kinds it alone shows (types, lead sources,
+    practices, clients, projects) have no write door and are made here directly."""
+    from contacts.models import Account
+    from opportunities.models import (
+        Client,
+        LeadSource,
+        Opportunity,
+        OpportunityType,
+        Owner,
+        Practice,
+        Project,
+        Stage,
+        Tag,
+    )
+
+    company = Account.objects.get(uuid=out.ids["accounts"])
+    client = Client.objects.create(site=site, key="acme-0", name="Acme 0", company=company)
+    records = {
+        "opportunities": Opportunity.objects.get(uuid=out.ids["opportunities"]),
+        "opportunity-stages": Stage.objects.get(pk=out.ids["stages"]),
+        "tags": Tag.objects.get(pk=out.ids["tags"]),
+        "members": Owner.objects.get(pk=out.ids["owners"]),
+        "companies": company,
+        "opportunity-types": OpportunityType.objects.create(site=site, name="New Business"),
+        "opportunity-lead-sources": LeadSource.objects.create(site=site, name="Referral"),
+        "practices": Practice.objects.create(site=site, name="Consulting"),
+        "projects": Project.objects.create(site=site, name="Mobile App", client=client),
+    }
+    out.workspace = {path: str(record.uuid) for path, record in records.items()}
+    victim = Opportunity.objects.create(
+        site=site, external_id="FUZZ-RUDDR", name="To delete", stage=records["opportunity-stages"]
+    )
+    out.workspace_victims = {"opportunities": str(victim.uuid)}
 
 
 def seed_site(base: str, schema: dict, worker) -> Site:
@@ -153,6 +197,8 @@ def seed_site(base: str, schema: dict, worker) -> Site:
             ),
             201,
         )["id"]  # fmt: skip
+
+    _seed_workspace(out, site)
 
     # Bulk definitions, from the schema's own examples (which must be accepted as they are).
     for entity in ENTITY_PATHS.values():

@@ -169,6 +169,22 @@ def _request_id(response) -> str:
     return value[0] if isinstance(value, list) else value
 
 
+def _ruddr_body(ids: dict) -> dict:
+    from doors.ruddr.api.examples import OPPORTUNITY_REQUEST
+
+    return {
+        **OPPORTUNITY_REQUEST,
+        "companyId": ids["companies"],
+        "opportunityStageId": ids["opportunity-stages"],
+        "ownerId": ids["members"],
+        "opportunityLeadSourceId": ids["opportunity-lead-sources"],
+        "opportunityTypeId": ids["opportunity-types"],
+        "tagIds": [ids["tags"]],
+        "practiceId": ids["practices"],
+        "projects": [{"id": ids["projects"], "amount": 50000}],
+    }
+
+
 def _real_bodies(site, operation_id: str) -> list:
     """Bodies naming the seeded objects, so the success paths are reached too."""
     definition = f"/opportunities/imports/{site.definitions['opportunities']}"
@@ -186,6 +202,11 @@ def _real_bodies(site, operation_id: str) -> list:
               "tagIds": [site.ids["tags"]], "ownerId": site.ids["owners"]}, "application/json"),
         ],
         "api_v1_contacts_create": [({"email": "fuzz@acme.example", "accountId": site.ids["accounts"]}, "application/json")],
+        # Ruddr's door: its document's example, naming the seeded records.
+        "ruddr_opportunities_create": [(_ruddr_body(site.workspace), "application/json")],
+        "ruddr_opportunities_update": [({"opportunityStageId": site.workspace["opportunity-stages"],
+                                         "projects": [{"id": site.workspace["projects"], "amount": 5}]},
+                                        "application/json")],
         # Updates whose example would clash with what the create examples made (names are unique).
         "api_v1_stages_update": [({"name": "Renamed stage", "probability": "0.5", "status": "open",
                                    "sort_order": 5}, "application/json")],

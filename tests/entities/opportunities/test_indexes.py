@@ -49,7 +49,12 @@ def test_deleting_an_account_finds_its_opportunities_by_the_partial_index(site):
         with connection.cursor() as cur:
             cur.execute("SET auto_explain.log_nested_statements = on")  # the set-null trigger's UPDATE
         Account.objects.filter(pk=account.pk).delete()
-    updates = [p for p in plans if "SET company_id = NULL" in p or 'SET "company_id" = NULL' in p]
+    # (a client's company is set to null too, in its own small table: not the statement this is about)
+    updates = [
+        p
+        for p in plans
+        if ("SET company_id = NULL" in p or 'SET "company_id" = NULL' in p) and "opportunities_client" not in p
+    ]
     assert updates and all("using opportunity_company on opportunities_opportunity" in p for p in updates), updates
     assert not Opportunity.objects.filter(site=site, company__isnull=False).exists()
     assert Opportunity.objects.filter(site=site).count() == 3003

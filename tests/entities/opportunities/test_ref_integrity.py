@@ -81,6 +81,46 @@ def test_deleting_a_company_or_owner_sets_it_to_null(site):
     assert Opportunity.objects.filter(site=site).count() == 2
 
 
+RUDDR_REFS = ("opportunity_type_id", "lead_source_id", "practice_id")
+
+
+def test_writers_are_refused_a_missing_type_lead_source_or_practice(site):
+    from tests.ruddr.factories import LeadSourceFactory, OpportunityTypeFactory, PracticeFactory
+
+    opp = OpportunityFactory(site=site)
+    for column in RUDDR_REFS:
+        assert fk_error(
+            lambda cur, column=column: cur.execute(
+                f"UPDATE opportunities_opportunity SET {column} = 999999 WHERE id = %s", [opp.pk]
+            )
+        )
+    kind, source, practice = OpportunityTypeFactory(site=site), LeadSourceFactory(site=site), PracticeFactory(site=site)
+    assert not fk_error(
+        lambda cur: cur.execute(
+            "UPDATE opportunities_opportunity SET opportunity_type_id = %s, lead_source_id = %s, practice_id = %s"
+            " WHERE id = %s",
+            [kind.pk, source.pk, practice.pk, opp.pk],
+        )
+    )
+
+
+def test_deleting_a_type_lead_source_or_practice_sets_it_to_null(site):
+    from tests.ruddr.factories import LeadSourceFactory, OpportunityTypeFactory, PracticeFactory
+
+    refs = {"opportunity_type": OpportunityTypeFactory, "lead_source": LeadSourceFactory, "practice": PracticeFactory}
+    raw = OpportunityFactory(site=site, **{name: make(site=site) for name, make in refs.items()})
+    orm = OpportunityFactory(site=site, **{name: make(site=site) for name, make in refs.items()})
+    with connection.cursor() as cur:  # raw SQL: the delete triggers do what on_delete says
+        for name in refs:
+            table = Opportunity._meta.get_field(name).related_model._meta.db_table
+            cur.execute(f"DELETE FROM {table} WHERE id = %s", [getattr(raw, f"{name}_id")])
+    for name in refs:
+        getattr(orm, name).delete()
+    for opp in (raw, orm):
+        opp.refresh_from_db()
+        assert [getattr(opp, column) for column in RUDDR_REFS] == [None, None, None]
+
+
 def test_stages_and_sites_in_use_cannot_be_deleted(site):
     used, unused = Stage.objects.for_site(site).order_by("id")[:2]
     OpportunityFactory(site=site, stage=used)

@@ -252,3 +252,18 @@ def test_list_filters_paging_and_query_count(api, company, django_assert_max_num
     # one page costs the same few queries whatever its size (auth, count, rows, tags)
     with django_assert_max_num_queries(5):
         api.get(URL)
+
+
+def test_salesforce_and_hubspot_ids_and_the_cloud_folder_are_the_same_fields_ruddrs_door_shows(api, company):
+    # given ids set through /api/v1
+    ids = {"salesforceId": "0060b00000BkFxAAAV", "hubspotId": "12345678", "cloudFolderUrl": "https://x.example/f"}
+    out = api.post(URL, body(company, **ids), format="json").json()
+    assert {k: out[k] for k in ids} == ids
+
+    # then Ruddr's door reads them, and clearing them in one door clears them in the other
+    assert {k: api.get(f"/api/workspace/opportunities/{out['id']}").json()[k] for k in ids} == ids
+    api.patch(f"/api/workspace/opportunities/{out['id']}", {"salesforceId": None}, format="json")
+    assert api.get(f"{URL}/{out['id']}").json()["salesforceId"] is None
+    assert failures(api.patch(f"{URL}/{out['id']}", {"hubspotId": 5}, format="json")) == {
+        "hubspotId": "Must be a string."
+    }

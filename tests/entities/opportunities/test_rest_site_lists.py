@@ -74,7 +74,8 @@ def test_openapi_schema_shows_every_endpoint_and_field(client):
     components = schema["components"]["schemas"]
     assert {
         "name", "companyId", "description", "nextSteps", "amount", "probability", "closeDate", "priorityId",
-        "currency", "opportunityStageId", "isActive", "tagIds", "ownerId", "externalId",
+        "currency", "opportunityStageId", "isActive", "tagIds", "ownerId", "externalId", "cloudFolderUrl", "salesforceId",
+        "hubspotId",
     } == set(components["OpportunityInputRequest"]["properties"])  # fmt: skip
     assert {
         "id", "externalId", "createdAt", "modifiedAt", "openDate", "closeDate", "weightedAmount", "company",

@@ -85,11 +85,11 @@ def test_the_default_stage_is_chosen_by_the_site_and_an_import_never_changes_it(
     new = {"name": "Deal", "companyId": str(company.uuid)}
     assert api.post("/api/v1/opportunities", new, format="json").json()["opportunityStage"]["name"] == "Prospecting"
 
-    # when: a batch file with a typo creates a stage with probability 0 (it used to become the default)
+    # when: a batch file with a typo creates a stage (with no probability: it is no candidate either)
     response = upload(api, rows_csv("2024-05-01T10:00:00Z,GBP,10,Bogus Stage,a@example.com,R-1"))
     assert response.status_code == 202, response.content
     bogus = Stage.objects.get(site=api.site, name="Bogus Stage")
-    assert bogus.probability == 0
+    assert bogus.probability is None
 
     # then: new opportunities still get Prospecting, from REST and from deals
     assert api.post("/api/v1/opportunities", new, format="json").json()["opportunityStage"]["name"] == "Prospecting"
@@ -112,8 +112,31 @@ def test_the_default_stage_is_chosen_by_the_site_and_an_import_never_changes_it(
     assert Site.objects.get(pk=api.site.pk).default_stage_id == proposal.pk
 
 
-def test_a_site_without_a_default_stage_refuses_opportunities_that_name_none(api):
+def test_a_site_without_a_default_stage_gets_the_lowest_probability_active_open_stage(api):
+    # given a site that has not chosen a default stage
     Site.objects.filter(pk=api.site.pk).update(default_stage=None)
+    api.site.refresh_from_db()
+    company = AccountFactory(site=api.site)
+
+    # then new opportunities and deals naming no stage get its cheapest active open one (Ruddr's rule)
+    response = api.post("/api/v1/opportunities", {"name": "Deal", "companyId": str(company.uuid)}, format="json")
+    assert response.json()["opportunityStage"]["name"] == "Prospecting"
+    Opportunity.objects.create(
+        site=api.site, external_id="old", name="old", stage=Stage.objects.get(site=api.site, name="Proposal")
+    )
+    body = {"deals": [{"externalDealId": "new", "name": "n"}, {"externalDealId": "old", "name": "renamed"},
+                      {"externalDealId": "named", "name": "n", "stageLabel": "Brand New"}]}  # fmt: skip
+    results = api.post("/api/v1/deals", body, format="json").json()["results"]
+    assert [r["status"] for r in results] == ["upserted", "upserted", "upserted"]
+    assert Opportunity.objects.get(site=api.site, external_id="new").stage.name == "Prospecting"
+    assert Opportunity.objects.get(site=api.site, external_id="old").stage.name == "Proposal"  # kept
+    # a stage a deal created has no probability, so it is not a candidate
+    assert Stage.objects.get(site=api.site, name="Brand New").probability is None
+
+
+def test_a_site_with_no_default_and_no_stage_that_counts_refuses_opportunities_that_name_none(api):
+    Site.objects.filter(pk=api.site.pk).update(default_stage=None)
+    Stage.objects.filter(site=api.site, status="open").update(probability=None)
     api.site.refresh_from_db()
     company = AccountFactory(site=api.site)
     response = api.post("/api/v1/opportunities", {"name": "Deal", "companyId": str(company.uuid)}, format="json")
@@ -139,6 +162,8 @@ def test_the_batch_job_says_which_stages_it_created(api):
     )
     job_id = upload(api, text).json()["jobId"]
     bogus = Stage.objects.get(site=api.site, name="Bogus Stage")
+    # no probability until someone sets one: a typo in a file never becomes the lowest-probability stage
+    assert bogus.probability is None
     status = api.get(f"/api/v1/{api.site.pk}/batch/{job_id}/status").json()
     assert status["createdStages"] == [{"id": bogus.pk, "name": "Bogus Stage"}]
     from doors.batch.models import BatchJob
