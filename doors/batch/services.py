@@ -185,7 +185,7 @@ def batch_job_create(
 def _stages_create(*, site: Site, names: dict[str, str]) -> list[dict]:
     """Stages the file names that the site does not have yet: created open, at the end of the list,
     with no probability (null) until someone sets one, so a misspelt stage never becomes the
-    lowest-probability stage new opportunities default to (`opportunities.selectors.stage_default`).
+    lowest-probability stage new opportunities default to (`entities.opportunities.selectors.stage_default`).
     Returns the ones this job created ({id, name}, in file order): a stage another upload created
     meanwhile is not counted as this job's."""
     existing = {n.lower() for n in Stage.objects.for_site(site).values_list("name", flat=True)}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from bulkapi.models import Site
-from contacts.models import Account
-from opportunities.models import LeadSource, OpportunityType, Owner, Practice, Project, Stage, Tag
+from entities.contacts.models import Account
+from entities.opportunities.models import LeadSource, OpportunityType, Owner, Practice, Project, Stage, Tag
+from kernel.models import Site
 
 
 def stage_list(*, site: Site) -> QuerySet[Stage]:

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter
 
-from bulkapi.exceptions import Failure, ValidationFailed
-from bulkapi.limits import parse_bounded_int
-from opportunities.api.serializers import parse_uuid
+from doors.rest.opportunities.serializers import parse_uuid
+from kernel.exceptions import Failure, ValidationFailed
+from kernel.limits import parse_bounded_int
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100

@@ -2,7 +2,7 @@
 
 One serializer per wire shape renders the answers and documents them in the OpenAPI schema. Input
 serializers check shape, types and the document's rules, and turn ids into the site's records
-(another site's id is "not found"); `opportunities.services` writes.
+(another site's id is "not found"); `entities.opportunities.services` writes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from opportunities.api.fields import (
+from doors.rest.opportunities.fields import (
     CurrencyField,
     NumberField,
     StrictBooleanField,
@@ -22,8 +22,8 @@ from opportunities.api.fields import (
     YmdDateField,
     utc_datetime_field,
 )
-from opportunities.api.serializers import CompanyRef, SiteUuidRef, effective_probability, parse_uuid
-from opportunities.models import (
+from doors.rest.opportunities.serializers import CompanyRef, SiteUuidRef, effective_probability, parse_uuid
+from entities.opportunities.models import (
     LeadSource,
     Opportunity,
     OpportunityType,
@@ -112,7 +112,7 @@ class RuddrProjectLineSerializer(serializers.Serializer):
 
 class RuddrOpportunitySerializer(serializers.Serializer):
     """An opportunity in Ruddr's shape, whichever door it came in by. Needs
-    `opportunities.selectors.opportunity_list_detailed` (everything is loaded once per page)."""
+    `entities.opportunities.selectors.opportunity_list_detailed` (everything is loaded once per page)."""
 
     id = serializers.UUIDField(source="uuid", read_only=True)
     name = serializers.CharField(read_only=True)

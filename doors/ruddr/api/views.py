@@ -10,10 +10,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bulkapi.exceptions import NotFound
-from bulkapi.parsers import JSONParser
-from opportunities.selectors import opportunity_get, opportunity_list_detailed
-from opportunities.services import opportunity_create, opportunity_delete, opportunity_update
+from entities.opportunities.selectors import opportunity_get, opportunity_list_detailed
+from entities.opportunities.services import opportunity_create, opportunity_delete, opportunity_update
+from kernel.exceptions import NotFound
+from kernel.parsers import JSONParser
 
 from .. import selectors
 from . import examples

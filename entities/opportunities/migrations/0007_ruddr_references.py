@@ -10,14 +10,14 @@ went from 426 to 535 ns a row with the three more (null) columns in it; three FK
 have queued three RI events a row, about 1.5 us (0005).
 """
 
-import bulkapi.models
+import kernel.models
 import django.db.models.deletion
 import django.db.models.functions.text
 from importlib import import_module
 
 from django.db import migrations, models
 
-PREVIOUS_CHECK = import_module("opportunities.migrations.0005_company_owner_checked_per_statement").CHECK
+PREVIOUS_CHECK = import_module("entities.opportunities.migrations.0005_company_owner_checked_per_statement").CHECK
 
 
 CHECK = """
@@ -135,7 +135,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='owner',
             name='uuid',
-            field=models.UUIDField(db_default=bulkapi.models.UUID7(), editable=False, unique=True),
+            field=models.UUIDField(db_default=kernel.models.UUID7(), editable=False, unique=True),
         ),
         migrations.AddField(
             model_name='stage',
@@ -145,12 +145,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='stage',
             name='uuid',
-            field=models.UUIDField(db_default=bulkapi.models.UUID7(), editable=False, unique=True),
+            field=models.UUIDField(db_default=kernel.models.UUID7(), editable=False, unique=True),
         ),
         migrations.AddField(
             model_name='tag',
             name='uuid',
-            field=models.UUIDField(db_default=bulkapi.models.UUID7(), editable=False, unique=True),
+            field=models.UUIDField(db_default=kernel.models.UUID7(), editable=False, unique=True),
         ),
         migrations.AlterField(
             model_name='stage',
@@ -161,7 +161,7 @@ class Migration(migrations.Migration):
             name='Client',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(db_default=bulkapi.models.UUID7(), editable=False, unique=True)),
+                ('uuid', models.UUIDField(db_default=kernel.models.UUID7(), editable=False, unique=True)),
                 ('key', models.SlugField(max_length=255)),
                 ('name', models.CharField(max_length=255)),
                 ('company', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='client', to='contacts.account')),
@@ -172,7 +172,7 @@ class Migration(migrations.Migration):
             name='LeadSource',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(db_default=bulkapi.models.UUID7(), editable=False, unique=True)),
+                ('uuid', models.UUIDField(db_default=kernel.models.UUID7(), editable=False, unique=True)),
                 ('name', models.CharField(max_length=255)),
                 ('is_active', models.BooleanField(db_default=True, default=True)),
                 ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lead_sources', to='bulkapi.site')),
@@ -187,7 +187,7 @@ class Migration(migrations.Migration):
             name='OpportunityType',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(db_default=bulkapi.models.UUID7(), editable=False, unique=True)),
+                ('uuid', models.UUIDField(db_default=kernel.models.UUID7(), editable=False, unique=True)),
                 ('name', models.CharField(max_length=255)),
                 ('is_active', models.BooleanField(db_default=True, default=True)),
                 ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='opportunity_types', to='bulkapi.site')),
@@ -202,7 +202,7 @@ class Migration(migrations.Migration):
             name='Practice',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(db_default=bulkapi.models.UUID7(), editable=False, unique=True)),
+                ('uuid', models.UUIDField(db_default=kernel.models.UUID7(), editable=False, unique=True)),
                 ('name', models.CharField(max_length=255)),
                 ('is_active', models.BooleanField(db_default=True, default=True)),
                 ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='practices', to='bulkapi.site')),
@@ -217,7 +217,7 @@ class Migration(migrations.Migration):
             name='Project',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(db_default=bulkapi.models.UUID7(), editable=False, unique=True)),
+                ('uuid', models.UUIDField(db_default=kernel.models.UUID7(), editable=False, unique=True)),
                 ('name', models.CharField(max_length=255)),
                 ('is_active', models.BooleanField(db_default=True, default=True)),
                 ('client', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='projects', to='opportunities.client')),

@@ -116,8 +116,8 @@ def _id(uri: str) -> int:
 def _seed_workspace(out: Site, site) -> None:
     """Ruddr's door reads the same records by uuid; the kinds it alone shows (types, lead sources,
     practices, clients, projects) have no write door and are made here directly."""
-    from contacts.models import Account
-    from opportunities.models import (
+    from entities.contacts.models import Account
+    from entities.opportunities.models import (
         Client,
         LeadSource,
         Opportunity,

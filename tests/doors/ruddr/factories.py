@@ -1,7 +1,7 @@
 import factory
 from factory.django import DjangoModelFactory
 
-from opportunities.models import Client, LeadSource, OpportunityType, Owner, Practice, Project, Tag
+from entities.opportunities.models import Client, LeadSource, OpportunityType, Owner, Practice, Project, Tag
 from tests.factories import SiteFactory
 
 

@@ -6,11 +6,10 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from bulkapi.models import Site
-from contacts.models import Account
-from opportunities.models import Opportunity, OpportunityProject, Stage, StageStatus
+from entities.contacts.models import Account
+from entities.opportunities.models import Opportunity, OpportunityProject, Stage, StageStatus
+from kernel.models import Site
 from tests.conftest import basic
-from tests.factories import OpportunityFactory
 from tests.doors.ruddr.factories import (
     ClientFactory,
     LeadSourceFactory,
@@ -20,6 +19,7 @@ from tests.doors.ruddr.factories import (
     ProjectFactory,
     TagFactory,
 )
+from tests.factories import OpportunityFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/workspace/opportunities"
@@ -74,9 +74,9 @@ def test_every_bad_value_is_a_400_naming_its_field(api, company):
     }
     got = failures(api.post(URL, {"companyId": str(company.uuid), **bad}, format="json"))
     assert set(got) == {k for k in bad if k not in ("projects", "tagIds")} | {
-        "tagIds.0",
-        "projects.0.id",
-        "projects.0.amount",
+        "tagIds[0]",
+        "projects[0].id",
+        "projects[0].amount",
     }
     assert got["opportunityTypeId"] == "No opportunity type with this id in this site."
     assert not Opportunity.objects.filter(site=api.site).exists()

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from contacts.models import Account
-from opportunities.models import Opportunity, Stage
+from entities.contacts.models import Account
+from entities.opportunities.models import Opportunity, Stage
 from tests.doors.ruddr.factories import (
     ClientFactory,
     LeadSourceFactory,

@@ -3,9 +3,9 @@ import's field statements."""
 
 import pytest
 
-from opportunities.models import Opportunity
+from entities.opportunities.models import Opportunity
 from tests.factories import ImportDefinitionFactory
-from tests.syncs.helpers import run_sync
+from tests.pipeline.helpers import run_sync
 
 pytestmark = pytest.mark.django_db
 
