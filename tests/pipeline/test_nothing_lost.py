@@ -23,7 +23,7 @@ from pipeline.services import (
 )
 from pipeline.tasks import SyncTask
 from tests.concurrency import conninfo, wait_until_blocked
-from tests.factories import ImportDefinitionFactory, UserFactory
+from tests.factories import ImportDefinitionFactory, SyncFactory, UserFactory
 from tests.pipeline.helpers import drive, run_sync, stage
 
 pytestmark = pytest.mark.django_db
@@ -359,7 +359,7 @@ def test_the_retention_purge_never_takes_rows_a_sync_is_claiming(site):
     stage(definition, [row(i) for i in range(1, 4)])
     StagedUpload.objects.filter(definition=definition).update(created_at=timezone.now() - timedelta(hours=2))
     upload = StagedUpload.objects.get(definition=definition)
-    sync = Sync.objects.create(site=site, definition=definition, synced_instance_uri=definition.uri, created_by="x")
+    sync = SyncFactory(site=site, definition=definition)
     claiming = psycopg.connect(conninfo())
     claiming.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
     claiming.execute("UPDATE bulkapi_stagedupload SET sync_id = %s WHERE id = %s", [sync.pk, upload.pk])
