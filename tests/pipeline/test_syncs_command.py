@@ -12,9 +12,8 @@ from django.utils import timezone
 from ops.broker import broker_client, queue_lengths
 from ops.models import CallbackFailure
 from pipeline.models import Reject, StagedRow, StagedUpload, Sync, SyncLane
-from pipeline.services import sync_start
 from tests.factories import ImportDefinitionFactory, SyncFactory, UserFactory
-from tests.pipeline.helpers import drive, stage
+from tests.pipeline.helpers import drive, stage, staged_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -38,9 +37,7 @@ def half_done(site, settings):
     """A sync of 40 rows in 2 lanes of 5-row ranges, a few chunks of it committed."""
     settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES, settings.BULK_SYNC_FIRST_RANGE_ROWS = 5, 2, 3
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, rows(40, bad=(2,)))
-    user = UserFactory(site=site, username="ops.user")
-    sync = sync_start(definition=definition, user=user)
+    sync = staged_sync(definition, rows(40, bad=(2,)), user=UserFactory(site=site, username="ops.user"))
     drive(sync.pk, chunks=3)
     sync.refresh_from_db()
     assert sync.status == "active" and 0 < sync.processed < 40

@@ -21,10 +21,10 @@ import pytest
 from django.db import connection
 
 from entities.contacts.models import Account, Contact
-from pipeline.services import sync_run_chunk, sync_start
+from pipeline.services import sync_run_chunk
 from tests.entities.contacts.test_imports import define
-from tests.factories import SiteFactory, UserFactory
-from tests.pipeline.helpers import drive, stage
+from tests.factories import SiteFactory
+from tests.pipeline.helpers import drive, staged_sync
 from tests.plans import assert_probes, captured_plans, plan_of
 
 pytestmark = pytest.mark.django_db
@@ -53,8 +53,7 @@ def fill(site, other) -> None:
 
 def chunk_plans(definition, rows) -> list[str]:
     """The plans of one chunk of 500 staged rows (one lane), then the sync run to its end."""
-    stage(definition, rows)
-    sync = sync_start(definition=definition, user=UserFactory(site=definition.site))
+    sync = staged_sync(definition, rows)
     with captured_plans() as plans:
         sync_run_chunk(sync_id=sync.pk, lane=0)
     drive(sync.pk)

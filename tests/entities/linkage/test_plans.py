@@ -8,11 +8,11 @@ from django.db import connection
 
 from entities.linkage.models import OpportunityContact
 from entities.opportunities.models import Opportunity, Stage
-from pipeline.services import sync_run_chunk, sync_start
+from pipeline.services import sync_run_chunk
 from tests.entities.contacts.test_plans import RECORDS, fill
 from tests.entities.linkage.helpers import link_definition
-from tests.factories import SiteFactory, UserFactory
-from tests.pipeline.helpers import drive, stage
+from tests.factories import SiteFactory
+from tests.pipeline.helpers import drive, staged_sync
 from tests.plans import assert_probes, captured_plans, plan_of
 
 pytestmark = pytest.mark.django_db
@@ -57,8 +57,7 @@ def test_linkage_rows_find_their_opportunity_and_records_by_index_probes(setting
             linkOpportunitiesMatchFieldName="OpportunityID",
         )
         rows = [{"OpportunityID": f"OPP-{i}", "Company": f"acc-{i}"} for i in range(1, 501)]
-    stage(definition, rows)
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, rows)
     # when
     with captured_plans() as plans:
         sync_run_chunk(sync_id=sync.pk, lane=0)
