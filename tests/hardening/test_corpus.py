@@ -25,7 +25,7 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from tests.factories import OPPORTUNITY_FIELDS
+from tests.factories import OPPORTUNITY_FIELDS, AccountFactory, ContactFactory, OpportunityContactFactory
 
 NUL = "\x00"
 SURROGATE = "\ud800"
@@ -701,8 +701,6 @@ def _build_world() -> dict:
     import pycountry
     from oauth2_provider.models import Application
 
-    from entities.contacts.models import Account, Contact
-    from entities.linkage.models import OpportunityContact
     from entities.opportunities.models import Opportunity, Owner, Pipeline, Stage, Tag
     from kernel.models import Currency
     from kernel.services import api_token_create, site_create, user_set
@@ -732,10 +730,10 @@ def _build_world() -> dict:
     assert sync.status == "warning" and Reject.objects.filter(sync=sync).exists()
     opp_def = define(site, "opportunity", OPPORTUNITY_FIELDS, "OpportunityID")
     stage(opp_def, rows)  # staged, not synced
-    account = Account.objects.create(site=site, name="Acme", external_id="ACC-1", domain="acme.com")
-    contact = Contact.objects.create(site=site, email="ann@acme.com", account=account)
+    account = AccountFactory(site=site, name="Acme", external_id="ACC-1", domain="acme.com")
+    contact = ContactFactory(site=site, email="ann@acme.com", account=account)
     opp = Opportunity.objects.filter(site=site).first()
-    OpportunityContact.objects.create(site=site, opportunity=opp, contact=contact, sync_id=sync.pk)
+    OpportunityContactFactory(site=site, opportunity=opp, contact=contact, sync_id=sync.pk)
     pipeline = Pipeline.objects.create(site=site, external_id="p-1", label="Sales")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")

@@ -23,7 +23,7 @@ from django.conf import settings
 from doors.batch.models import BatchJob
 from pipeline.models import ImportDefinition, StagedRow, StagedUpload
 from tests.conftest import ROOT, database_url
-from tests.factories import OPPORTUNITY_FIELDS, TokenFactory, UserFactory
+from tests.factories import OPPORTUNITY_FIELDS, ImportDefinitionFactory, TokenFactory, UserFactory
 
 UPLOAD_LIMIT = 200_000  # BULK_MAX_UPLOAD_BYTES of the server under test (small: the 413 stays quick)
 BATCH_LIMIT = 300_000
@@ -163,15 +163,7 @@ committed = pytest.mark.django_db(transaction=True)
 def upload_target(currencies):
     """A committed site, token and opportunity definition the server process can see."""
     token = TokenFactory(user=UserFactory())
-    definition = ImportDefinition.objects.create(
-        site=token.user.site,
-        entity="opportunity",
-        name="framing",
-        fields=[[k, v] for k, v in OPPORTUNITY_FIELDS.items()],
-        identifier_field_name="OpportunityID",
-        created_by="t",
-        updated_by="t",
-    )
+    definition = ImportDefinitionFactory(site=token.user.site, name="framing")
     return token, definition
 
 

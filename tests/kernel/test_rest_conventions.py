@@ -9,11 +9,10 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from doors.batch.models import BatchJob
-from entities.linkage.models import OpportunityContact
 from entities.opportunities.models import Owner, Pipeline, Stage, Tag
 from tests.doors.batch.helpers import rows_csv, upload
 from tests.entities.contacts.factories import AccountFactory, ContactFactory
-from tests.factories import ImportDefinitionFactory, OpportunityFactory
+from tests.factories import ImportDefinitionFactory, OpportunityContactFactory, OpportunityFactory
 from tests.pipeline.helpers import run_sync
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +35,7 @@ def world(api):
     opps[0].tags.set(tags)
     for opp in opps:
         for contact in contacts:
-            OpportunityContact.objects.create(site=site, opportunity=opp, contact=contact)
+            OpportunityContactFactory(site=site, opportunity=opp, contact=contact)
     job = upload(api, rows_csv("2024-05-01T10:00:00Z,GBP,10,Proposal,a@example.com,R-1")).json()["jobId"]
     upload(api, rows_csv("2024-05-01T10:00:00Z,GBP,10,Proposal,b@example.com,R-2"))
     return {

@@ -4,17 +4,14 @@ and passes when the referencing table goes in the same command. The tests commit
 refuses tables with pending deferred FK checks), so each one ends with the test database's own
 flush: one TRUNCATE of every table, which the guards let through."""
 
-import uuid
-
 import pytest
 from django.db import NotSupportedError, connection, transaction
 
-from doors.batch.models import BatchJob, BatchRow
+from doors.batch.models import BatchRow
 from entities.contacts.models import Contact
-from entities.linkage.models import OpportunityContact
 from entities.opportunities.models import Opportunity, Owner
 from tests.entities.contacts.factories import AccountFactory, ContactFactory
-from tests.factories import OpportunityFactory
+from tests.factories import BatchJobFactory, OpportunityContactFactory, OpportunityFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,13 +29,13 @@ def _opportunity_with_owner(site):
 
 
 def _batch_row(site):
-    job = BatchJob.objects.create(site=site, uuid=uuid.uuid4(), created_by="t")
+    job = BatchJobFactory(site=site)
     BatchRow.objects.create(job=job, row_number=1, opportunity_id=1)
 
 
 def _link(site):
     opp, contact = OpportunityFactory(site=site), ContactFactory(site=site)
-    OpportunityContact.objects.create(site=site, opportunity=opp, contact=contact)
+    OpportunityContactFactory(site=site, opportunity=opp, contact=contact)
 
 
 # (truncated table, referencing table, a referencing row)

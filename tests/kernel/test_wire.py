@@ -9,7 +9,7 @@ import requests
 from rest_framework.test import APIClient
 
 from tests.conftest import ROOT
-from tests.factories import ImportDefinitionFactory
+from tests.factories import ImportDefinitionFactory, SyncFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -200,12 +200,10 @@ def test_a_large_response_is_freed_before_the_next_request(api):
     import gc
     import weakref
 
-    from pipeline.models import Reject, Sync, SyncStatus
+    from pipeline.models import Reject, SyncStatus
 
     # given: a sync with 1,000 rejects, each row as uploaded
-    sync = Sync.objects.create(
-        site=api.site, synced_instance_uri="/opportunities/imports/1", created_by="t", status=SyncStatus.WARNING
-    )
+    sync = SyncFactory(site=api.site, status=SyncStatus.WARNING)
     Reject.objects.bulk_create(
         Reject(sync=sync, record_index=i, field_values={"Id": f"OPP-{i}", "Name": "x" * 300}, invalid_fields=["Name"],
                status_code="ELQ-00032", message="Malformed records.")

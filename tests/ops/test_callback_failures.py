@@ -7,9 +7,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from ops.models import CallbackFailure
-from pipeline.models import Sync, SyncStatus
+from pipeline.models import SyncStatus
 from pipeline.tasks import sync_callback
 from tests.conftest import wait_for
+from tests.factories import SyncFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker_process")]
 
@@ -34,10 +35,7 @@ def failing_url():
 
 @pytest.fixture
 def finished_sync(site, failing_url):
-    return Sync.objects.create(
-        site=site, synced_instance_uri="/opportunities/imports/1", status=SyncStatus.SUCCESS,
-        callback_url=failing_url, created_by="tester",
-    )  # fmt: skip
+    return SyncFactory(site=site, status=SyncStatus.SUCCESS, callback_url=failing_url)
 
 
 def test_each_failed_attempt_is_recorded(finished_sync):

@@ -17,10 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kernel.broker import broker_client
 from ops.models import CallbackFailure
-from pipeline.models import Sync, SyncStatus
+from pipeline.models import SyncStatus
 from pipeline.tasks import purge_expired, sync_run
 from tests.conftest import ROOT, bearer, database_url, wait_for
-from tests.factories import SiteFactory
+from tests.factories import SiteFactory, SyncFactory
 
 TOKEN = f"metrics-test-{uuid.uuid4().hex}"
 
@@ -89,14 +89,13 @@ def test_syncs_rows_and_running_progress_come_from_the_database(metrics):
     # given
     site = SiteFactory(name="Acme")
     now = timezone.now()
-    common = {"site": site, "synced_instance_uri": "/opportunities/imports/1", "created_by": "t"}
-    Sync.objects.create(**common, status=SyncStatus.SUCCESS, processed=10, created_count=7, updated_count=3)
-    Sync.objects.create(**common, status=SyncStatus.WARNING, processed=5, created_count=1, rejected=4)
-    running = Sync.objects.create(
-        **common, status=SyncStatus.ACTIVE, total_rows=1000, processed=500, created_count=500,
+    SyncFactory(site=site, status=SyncStatus.SUCCESS, processed=10, created_count=7, updated_count=3)
+    SyncFactory(site=site, status=SyncStatus.WARNING, processed=5, created_count=1, rejected=4)
+    running = SyncFactory(
+        site=site, status=SyncStatus.ACTIVE, total_rows=1000, processed=500, created_count=500,
         sync_started_at=now - timedelta(seconds=10), heartbeat_at=now - timedelta(seconds=2),
     )  # fmt: skip
-    Sync.objects.create(**common, status=SyncStatus.PENDING, total_rows=50)
+    SyncFactory(site=site, status=SyncStatus.PENDING, total_rows=50)
     CallbackFailure.objects.create(sync_id=1, attempt=1, error="503")
     CallbackFailure.objects.create(sync_id=1, attempt=7, final=True, error="503")
     # when

@@ -10,9 +10,10 @@ from django.conf import settings
 
 from config.celery import app
 from kernel.broker import broker_client, queue_lengths
-from pipeline.models import Sync, SyncStatus
+from pipeline.models import SyncStatus
 from pipeline.tasks import purge_expired, sync_callback, sync_run
 from tests.conftest import WorkerProcess, wait_for
+from tests.factories import SyncFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,10 +61,7 @@ def test_a_backlog_of_sync_chunks_does_not_hold_up_callbacks(site, broker, callb
     # given: sync chunks queued up that no worker takes, and a worker of the other queue only
     for _ in range(20):
         sync_run.delay(0, 0)
-    sync = Sync.objects.create(
-        site=site, synced_instance_uri="/opportunities/imports/1", status=SyncStatus.SUCCESS,
-        callback_url=callback_url, created_by="tester",
-    )  # fmt: skip
+    sync = SyncFactory(site=site, status=SyncStatus.SUCCESS, callback_url=callback_url)
     worker = WorkerProcess(queues=("celery",))
     try:
         # when

@@ -11,13 +11,19 @@ def stage(definition, rows):
     staged_rows_load_json(definition=definition, stream=io.BytesIO(raw), content_length=len(raw))
 
 
-def run_sync(definition, rows=None, user=None, chunks=None) -> Sync:
-    """Stage `rows`, start a sync and run it to the end in this process (no worker)."""
+def staged_sync(definition, rows=None, user=None, **kwargs) -> Sync:
+    """Stage `rows` (if given) and make the definition's sync of them (`sync_start`), by `user` or a
+    new user of the definition's site; not run (see `drive`)."""
     from tests.factories import UserFactory
 
     if rows is not None:
         stage(definition, rows)
-    sync = sync_start(definition=definition, user=user or UserFactory(site=definition.site))
+    return sync_start(definition=definition, user=user or UserFactory(site=definition.site), **kwargs)
+
+
+def run_sync(definition, rows=None, user=None, chunks=None) -> Sync:
+    """Stage `rows`, start a sync and run it to the end in this process (no worker)."""
+    sync = staged_sync(definition, rows, user=user)
     drive(sync.pk, chunks=chunks)
     sync.refresh_from_db()
     return sync

@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from pipeline.models import Sync, SyncStatus
 from pipeline.services import render_sync, sync_callback_send
+from tests.factories import SyncFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -75,10 +76,7 @@ def dns(monkeypatch):
 
 
 def ended_sync(site, url: str) -> Sync:
-    return Sync.objects.create(
-        site=site, synced_instance_uri="/opportunities/imports/1", status=SyncStatus.SUCCESS,
-        callback_url=url, created_by="tester",
-    )  # fmt: skip
+    return SyncFactory(site=site, status=SyncStatus.SUCCESS, callback_url=url)
 
 
 def test_a_name_rebound_to_loopback_after_the_check_is_never_called_there(site, dns, settings):

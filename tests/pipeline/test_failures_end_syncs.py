@@ -12,8 +12,8 @@ from django.db import connection
 from entities.opportunities.models import Opportunity
 from pipeline.models import Reject, Sync
 from tests.conftest import WorkerProcess, wait_for
-from tests.factories import ImportDefinitionFactory, UserFactory
-from tests.pipeline.helpers import stage
+from tests.factories import ImportDefinitionFactory
+from tests.pipeline.helpers import staged_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,12 +38,9 @@ def fault():
 
 
 def start(site, rows: int) -> Sync:
-    from pipeline.services import sync_start
-
-    definition = ImportDefinitionFactory(site=site)
-    stage(definition, [{"OpportunityID": f"F{i}", "OpportunityName": "x", "Amount": "1", "Stage": "Proposal"}
-                       for i in range(rows)])  # fmt: skip
-    return sync_start(definition=definition, user=UserFactory(site=site))
+    return staged_sync(ImportDefinitionFactory(site=site), [
+        {"OpportunityID": f"F{i}", "OpportunityName": "x", "Amount": "1", "Stage": "Proposal"} for i in range(rows)
+    ])  # fmt: skip
 
 
 def ended(sync_id: int, timeout: float) -> Sync:

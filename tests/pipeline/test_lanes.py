@@ -9,9 +9,9 @@ from entities.opportunities.models import Opportunity
 from pipeline.catalog import mappings_for
 from pipeline.models import Reject, StagedRow, Sync, SyncLane
 from pipeline.processors import lane_bounds_sample, lane_key_for, staged_chunk
-from pipeline.services import sync_run_chunk, sync_start
-from tests.factories import ImportDefinitionFactory, SiteFactory, UserFactory
-from tests.pipeline.helpers import drive, run_sync, stage
+from pipeline.services import sync_run_chunk
+from tests.factories import ImportDefinitionFactory, SiteFactory
+from tests.pipeline.helpers import drive, run_sync, stage, staged_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -78,9 +78,8 @@ def test_a_sorted_file_is_cut_into_even_key_ranges(settings):
     settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 100, 2
     site = SiteFactory()
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [{"OpportunityID": f"OPP-{i:05d}", "OpportunityName": "n", "Stage": "Proposal", "Amount": "1"}
+    sync = staged_sync(definition, [{"OpportunityID": f"OPP-{i:05d}", "OpportunityName": "n", "Stage": "Proposal", "Amount": "1"}
                        for i in range(1000)])  # fmt: skip
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
     assert sync.lane_bounds and 450 <= int(sync.lane_bounds[0].removeprefix("opp-")) <= 550
     key = lane_key_for(definition.entity, definition, mappings_for(definition))
 
@@ -106,8 +105,7 @@ def test_the_outcome_does_not_depend_on_the_number_of_lanes(settings, lanes, by)
     settings.BULK_SYNC_LANES = lanes
     site = SiteFactory()
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, rows())
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, rows())
     if by == "hash":  # as a sync made before key ranges runs
         Sync.objects.filter(pk=sync.pk).update(lane_bounds=None)
     sync.refresh_from_db()
@@ -130,8 +128,7 @@ def test_a_range_is_deleted_from_staging_once_every_lane_is_past_it_by_the_lane_
     settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 7, 2  # ranges of 14 rows
     site = SiteFactory()
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, rows())
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, rows())
     staged = StagedRow.objects.filter(definition=definition)
 
     def run(lane, times=1):

@@ -23,8 +23,8 @@ from pipeline.services import (
 )
 from pipeline.tasks import SyncTask
 from tests.concurrency import conninfo, wait_until_blocked
-from tests.factories import ImportDefinitionFactory, UserFactory
-from tests.pipeline.helpers import drive, run_sync, stage
+from tests.factories import ImportDefinitionFactory, SyncFactory, UserFactory
+from tests.pipeline.helpers import drive, run_sync, stage, staged_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -53,8 +53,7 @@ def laned(settings, chunk_rows=5, lanes=2):
 def test_a_sync_that_fails_returns_every_row_it_did_not_reach_as_a_reject(site, settings):
     laned(settings)
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(i, Amount="bad" if i == 2 else str(i)) for i in range(1, 41)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(i, Amount="bad" if i == 2 else str(i)) for i in range(1, 41)])
     drive(sync.pk, chunks=4)  # some ranges of each lane done, the rest not
     sync.refresh_from_db()
     done = sync.processed
@@ -81,8 +80,7 @@ def test_a_sync_that_fails_returns_every_row_it_did_not_reach_as_a_reject(site, 
 def test_cancel_stops_a_sync_and_accounts_for_its_rows_and_retry_runs_exactly_those(site, settings, api):
     laned(settings)
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(i) for i in range(1, 31)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(i) for i in range(1, 31)])
     drive(sync.pk, chunks=3)
 
     response = api.post(f"/api/bulk/2.0/syncs/{sync.pk}/cancel")
@@ -115,8 +113,7 @@ def test_cancel_stops_a_sync_and_accounts_for_its_rows_and_retry_runs_exactly_th
 
 def test_a_pending_sync_cancelled_rejects_every_row_and_another_sites_sync_is_404(site, api, other_api):
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(i) for i in range(1, 6)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(i) for i in range(1, 6)])
     assert other_api.post(f"/api/bulk/2.0/syncs/{sync.pk}/cancel").status_code == 404
     assert other_api.post(f"/api/bulk/2.0/syncs/{sync.pk}/retry").status_code == 404
 
@@ -149,8 +146,7 @@ def test_a_row_the_chunk_cannot_write_is_rejected_alone_and_the_others_go_on(sit
 def test_a_duplicate_message_for_a_lane_does_nothing(site, settings):
     laned(settings)
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(i) for i in range(1, 21)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(i) for i in range(1, 21)])
     first = sync_run_chunk(sync_id=sync.pk, lane=0, at_range=0)
     assert first.has_more and first.next_range == 1
     sync.refresh_from_db()
@@ -185,8 +181,7 @@ def test_beat_requeues_only_lanes_nobody_advanced(site, settings):
     laned(settings)
     settings.BULK_SYNC_STALL_SECONDS = 60
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(i) for i in range(1, 21)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(i) for i in range(1, 21)])
     drive(sync.pk, chunks=2)
     SyncLane.objects.filter(sync=sync, lane=1).update(heartbeat_at="2000-01-01T00:00:00Z")
     queued_runs()
@@ -203,8 +198,7 @@ def test_beat_requeues_only_lanes_nobody_advanced(site, settings):
 
 def test_infrastructure_failures_pause_a_sync_and_bugs_end_it(site):
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(1)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(1)])
     task = SyncTask()
     for exc in (OperationalError("server closed the connection"), ConnectionRefusedError(111, "refused")):
         task.on_failure(exc, "t", (sync.pk, 0, 0), {}, None)
@@ -223,8 +217,7 @@ def test_a_chunk_overtaken_by_a_cancel_rolls_back_whole(site, settings, monkeypa
     import entities.opportunities.sql
 
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(i) for i in range(1, 11)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(i) for i in range(1, 11)])
     written, release = threading.Event(), threading.Event()
     real = entities.opportunities.sql.process_chunk
 
@@ -298,8 +291,7 @@ def test_a_stale_message_carries_on_a_lane_that_went_quiet(site, settings):
     laned(settings, lanes=1)
     settings.BULK_SYNC_STALL_SECONDS = 60
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(i) for i in range(1, 21)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(i) for i in range(1, 21)])
     assert sync_run_chunk(sync_id=sync.pk, lane=0, at_range=0).next_range == 1
 
     fresh = sync_run_chunk(sync_id=sync.pk, lane=0, at_range=0)  # the lane just moved: a duplicate
@@ -359,7 +351,7 @@ def test_the_retention_purge_never_takes_rows_a_sync_is_claiming(site):
     stage(definition, [row(i) for i in range(1, 4)])
     StagedUpload.objects.filter(definition=definition).update(created_at=timezone.now() - timedelta(hours=2))
     upload = StagedUpload.objects.get(definition=definition)
-    sync = Sync.objects.create(site=site, definition=definition, synced_instance_uri=definition.uri, created_by="x")
+    sync = SyncFactory(site=site, definition=definition)
     claiming = psycopg.connect(conninfo())
     claiming.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
     claiming.execute("UPDATE bulkapi_stagedupload SET sync_id = %s WHERE id = %s", [sync.pk, upload.pk])
@@ -376,8 +368,7 @@ def test_the_retention_purge_never_takes_rows_a_sync_is_claiming(site):
 
 def test_the_tenant_sees_a_reference_and_the_server_log_the_failure(site, caplog):
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(1)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(1)])
 
     SyncTask().on_failure(KeyError("internal detail: relation secret_table"), "t", (sync.pk, 0, 0), {}, None)
 
@@ -393,8 +384,7 @@ def test_the_tenant_sees_a_reference_and_the_server_log_the_failure(site, caplog
 def test_a_sync_ends_in_error_even_when_its_rows_cannot_be_listed_by_lane(site, settings):
     laned(settings)
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(i) for i in range(1, 41)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(i) for i in range(1, 41)])
     drive(sync.pk, chunks=4)
     sync.refresh_from_db()
     done, lanes = sync.processed, dict(SyncLane.objects.filter(sync=sync).values_list("lane", "next_range"))
@@ -421,8 +411,7 @@ def test_a_sync_ends_in_error_even_when_its_rows_cannot_be_listed_by_lane(site, 
 def test_a_range_that_keeps_running_past_its_time_limit_ends_the_sync(site, settings):
     settings.BULK_SYNC_CHUNK_OVERRUNS = 3
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(i) for i in range(1, 11)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(i) for i in range(1, 11)])
     task = SyncTask()
     timeout = psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
 
@@ -442,8 +431,7 @@ def test_a_range_that_keeps_running_past_its_time_limit_ends_the_sync(site, sett
 def test_a_range_that_commits_starts_its_overrun_count_again(site, settings):
     laned(settings)
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(i) for i in range(1, 41)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(i) for i in range(1, 41)])
     SyncTask().on_retry(psycopg.errors.QueryCanceled("timeout"), "t", (sync.pk, 0, 0), {}, None)
     assert SyncLane.objects.get(sync=sync, lane=0).overruns == 1
 
@@ -459,8 +447,7 @@ def test_a_cancel_and_a_chunk_writing_its_counters_never_deadlock(site, settings
     more than FOR NO KEY UPDATE, or each waits for the other (a cancel answered 500 under load)."""
     laned(settings)
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(i) for i in range(1, 41)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(i) for i in range(1, 41)])
     drive(sync.pk, chunks=2)
     with connection.cursor() as cur:  # the cancel's listing of unprocessed rows takes a while
         cur.execute(

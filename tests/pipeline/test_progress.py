@@ -12,9 +12,9 @@ from django.test import Client
 from django.urls import reverse
 
 from kernel.models import User
-from pipeline.services import sync_run_chunk, sync_start
-from tests.factories import ImportDefinitionFactory, UserFactory
-from tests.pipeline.helpers import stage
+from pipeline.services import sync_run_chunk
+from tests.factories import ImportDefinitionFactory
+from tests.pipeline.helpers import staged_sync
 
 
 @pytest.mark.django_db(transaction=True)
@@ -23,10 +23,9 @@ def test_a_running_chunk_reports_its_rows_before_it_commits(api, settings, monke
 
     settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 10_000, 1
     definition = ImportDefinitionFactory(site=api.site)
-    stage(definition, [
+    sync = staged_sync(definition, [
         {"OpportunityID": str(i), "OpportunityName": f"D{i}", "Amount": "1", "Stage": "Proposal"} for i in range(2500)
     ])  # fmt: skip
-    sync = sync_start(definition=definition, user=UserFactory(site=api.site))
     judged, release = threading.Event(), threading.Event()
     real = entities.opportunities.sql.process_chunk
 

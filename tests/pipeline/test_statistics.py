@@ -6,9 +6,8 @@ from django.db import connection
 
 from entities.opportunities.models import Opportunity, Stage
 from pipeline.models import SyncLane
-from pipeline.services import sync_start
-from tests.factories import ImportDefinitionFactory, SiteFactory, UserFactory
-from tests.pipeline.helpers import drive, stage
+from tests.factories import ImportDefinitionFactory, SiteFactory
+from tests.pipeline.helpers import drive, staged_sync
 from tests.plans import captured_plans
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,9 +36,8 @@ def test_a_table_changed_since_the_sync_started_is_analysed_after_the_first_rang
     settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 1500, 1
     site = SiteFactory()
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [{"OpportunityID": f"N-{i}", "OpportunityName": "n", "Stage": "Proposal", "Amount": "1"}
+    sync = staged_sync(definition, [{"OpportunityID": f"N-{i}", "OpportunityName": "n", "Stage": "Proposal", "Amount": "1"}
                        for i in range(3000)])  # fmt: skip
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
     # when: the first range writes 1,500 rows (under 4x the 5,000 the statistics counted)
     drive(sync.pk, chunks=1)
     assert last_analyze() == analysed
@@ -71,9 +69,8 @@ def test_lanes_start_on_statistics_that_know_the_first_range(settings, state):
             cur.execute("ANALYZE opportunities_opportunity")
     site = SiteFactory()
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [{"OpportunityID": f"E-{i:04d}", "OpportunityName": "n", "Stage": "Proposal", "Amount": "1"}
+    sync = staged_sync(definition, [{"OpportunityID": f"E-{i:04d}", "OpportunityName": "n", "Stage": "Proposal", "Amount": "1"}
                        for i in range(2000)])  # fmt: skip
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
     assert sync.first_range_rows == 200 and len(sync.range_ends) == 3  # 200 + 1000 + 800
 
     # when: lane 1 is run first, then lane 0 (through range 0), then lane 1
@@ -115,9 +112,8 @@ def test_the_refresh_analyses_only_the_columns_sync_plans_find_rows_by(settings)
     try:
         site = SiteFactory()
         definition = ImportDefinitionFactory(site=site)
-        stage(definition, [{"OpportunityID": f"C-{i}", "OpportunityName": f"n{i}", "Stage": "Proposal", "Amount": "1",
+        sync = staged_sync(definition, [{"OpportunityID": f"C-{i}", "OpportunityName": f"n{i}", "Stage": "Proposal", "Amount": "1",
                             "AccountName": f"a{i % 7}"} for i in range(1500)])  # fmt: skip
-        sync = sync_start(definition=definition, user=UserFactory(site=site))
         drive(sync.pk)
         with connection.cursor() as cur:
             cur.execute("SELECT attname FROM pg_stats WHERE tablename = 'opportunities_opportunity'")

@@ -7,7 +7,7 @@ import pytest
 from entities.opportunities.models import Opportunity
 from pipeline.models import CustomField, Reject, StagedRow, SyncLog
 from tests.factories import ImportDefinitionFactory, OpportunityFactory
-from tests.pipeline.helpers import drive, run_sync, stage
+from tests.pipeline.helpers import drive, run_sync, stage, staged_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -219,12 +219,9 @@ def test_empty_sync_succeeds_with_no_data_log(site):
 
 
 def test_rows_staged_after_the_sync_started_wait_for_the_next_sync(site):
-    from pipeline.services import sync_start
-    from tests.factories import UserFactory
 
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(1)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(1)])
     stage(definition, [row(2)])
     drive(sync.pk)
     assert list(Opportunity.objects.filter(site=site).values_list("external_id", flat=True)) == ["1"]
@@ -239,13 +236,10 @@ def test_a_definition_with_a_running_sync_cannot_be_deleted_by_any_path(site):
     from django.db import IntegrityError, connection, transaction
 
     from kernel.exceptions import Conflict
-    from pipeline.services import sync_start
     from pipeline.services.imports import import_definition_delete
-    from tests.factories import UserFactory
 
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, [row(1)])
-    sync = sync_start(definition=definition, user=UserFactory(site=site))
+    sync = staged_sync(definition, [row(1)])
     with pytest.raises(Conflict):
         import_definition_delete(definition=definition)
     with pytest.raises(IntegrityError, match="pending or active sync|has a pending sync"), transaction.atomic():

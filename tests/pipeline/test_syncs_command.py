@@ -12,9 +12,8 @@ from django.utils import timezone
 from kernel.broker import broker_client, queue_lengths
 from ops.models import CallbackFailure
 from pipeline.models import Reject, StagedRow, StagedUpload, Sync, SyncLane
-from pipeline.services import sync_start
-from tests.factories import ImportDefinitionFactory, UserFactory
-from tests.pipeline.helpers import drive, stage
+from tests.factories import ImportDefinitionFactory, SyncFactory, UserFactory
+from tests.pipeline.helpers import drive, stage, staged_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -38,9 +37,7 @@ def half_done(site, settings):
     """A sync of 40 rows in 2 lanes of 5-row ranges, a few chunks of it committed."""
     settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES, settings.BULK_SYNC_FIRST_RANGE_ROWS = 5, 2, 3
     definition = ImportDefinitionFactory(site=site)
-    stage(definition, rows(40, bad=(2,)))
-    user = UserFactory(site=site, username="ops.user")
-    sync = sync_start(definition=definition, user=user)
+    sync = staged_sync(definition, rows(40, bad=(2,)), user=UserFactory(site=site, username="ops.user"))
     drive(sync.pk, chunks=3)
     sync.refresh_from_db()
     assert sync.status == "active" and 0 < sync.processed < 40
@@ -64,8 +61,7 @@ def test_list_shows_progress_rate_eta_and_lanes(half_done, site):
 
 
 def test_list_as_json_and_filters(half_done, site):
-    other = Sync.objects.create(site=site, synced_instance_uri="/opportunities/imports/9", status="success",
-                                created_by="x", total_rows=3, processed=3, created_count=3)  # fmt: skip
+    other = SyncFactory(site=site, status="success", total_rows=3, processed=3, created_count=3)
     listed = json.loads(syncs("list", "--json"))
     assert [s["id"] for s in listed] == [other.pk, half_done.pk]
     running = json.loads(syncs("list", "--running", "--json"))
@@ -126,9 +122,7 @@ def test_requeue_sends_the_lanes_messages_again():
     client = broker_client()
     client.delete(*settings.TASK_QUEUES)
     try:
-        sync = Sync.objects.create(site=UserFactory().site, synced_instance_uri="/opportunities/imports/1",
-                                   created_by="x", range_ends=[10, 20], total_rows=20, lanes=1)  # fmt: skip
-        SyncLane.objects.create(sync=sync, lane=0)
+        sync = SyncFactory(range_ends=[10, 20], lanes=1)
         out = syncs("requeue", str(sync.pk))
         assert queue_lengths(client)["bulk"] == 1
     finally:
@@ -137,8 +131,7 @@ def test_requeue_sends_the_lanes_messages_again():
 
 
 def test_requeue_refuses_an_ended_sync(site):
-    ended = Sync.objects.create(site=site, synced_instance_uri="/opportunities/imports/1", created_by="x",
-                                status="success")  # fmt: skip
+    ended = SyncFactory(site=site, status="success")
     with pytest.raises(CommandError, match=r"has ended \(success\): nothing to requeue"):
         syncs("requeue", str(ended.pk))
 

@@ -11,13 +11,18 @@ from oauth2_provider.models import AccessToken, Application, Grant, IDToken, Ref
 
 from doors.admin.services import staff_user_grant
 from doors.batch.services import batch_job_create
-from entities.linkage.models import OpportunityContact
 from entities.opportunities.models import Owner, Pipeline, Stage, Tag
 from kernel.models import User
 from pipeline.models import CustomField
 from tests.doors.batch.helpers import csv_file, rows_csv
 from tests.entities.contacts.factories import AccountFactory, ContactFactory
-from tests.factories import ImportDefinitionFactory, OpportunityFactory, TokenFactory, UserFactory
+from tests.factories import (
+    ImportDefinitionFactory,
+    OpportunityContactFactory,
+    OpportunityFactory,
+    TokenFactory,
+    UserFactory,
+)
 from tests.pipeline.helpers import run_sync
 
 ROWS = [
@@ -39,7 +44,7 @@ def populate(site, tag: str = "") -> dict:
     pipeline = Pipeline.objects.create(site=site, external_id=f"p{tag}", label=f"Pipeline{tag}")
     opportunity = OpportunityFactory(site=site, name=f"Deal{tag}", company=account, owner=owner)
     opportunity.tags.add(tag_obj)
-    OpportunityContact.objects.create(site=site, opportunity=opportunity, contact=contact)
+    OpportunityContactFactory(site=site, opportunity=opportunity, contact=contact)
     CustomField.objects.create(site=site, entity="opportunity", name=f"Region{tag}", internal_name=f"Region{tag}")
     definition = ImportDefinitionFactory(site=site, name=f"Import{tag}")
     sync = run_sync(definition, ROWS, user=user)

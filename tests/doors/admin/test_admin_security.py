@@ -13,7 +13,7 @@ from entities.opportunities.models import Opportunity, Stage
 from kernel.models import User
 from pipeline.models import ImportDefinition, Sync
 from tests.doors.admin.helpers import form_data, grant, populate, staff_user, superuser
-from tests.factories import SiteFactory, UserFactory
+from tests.factories import SiteFactory, SyncFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -186,7 +186,7 @@ def test_deleting_a_definition_with_a_running_sync_is_refused_with_a_message(two
     from tests.pipeline.helpers import stage
 
     stage(definition, [{"OpportunityID": "Z-1", "OpportunityName": "z", "Amount": "1", "Stage": "Prospecting"}])
-    running = Sync.objects.create(site=site, definition=definition, synced_instance_uri=definition.uri, status="active")
+    running = SyncFactory(site=site, definition=definition, status="active")
     client = login(staff_user(site))
     response = client.post(
         reverse("admin:bulkapi_importdefinition_delete", args=[definition.pk]), {"post": "yes"}, follow=True

@@ -17,7 +17,7 @@ from pipeline.models import ImportDefinition, StagedRow, StagedUpload, Sync
 from pipeline.services.imports import imports_purge_expired
 from tests.doors.admin.helpers import staff_user
 from tests.doors.batch.helpers import csv_file
-from tests.factories import ImportDefinitionFactory, SiteFactory
+from tests.factories import ImportDefinitionFactory, SiteFactory, SyncFactory
 from tests.pipeline.helpers import run_sync
 
 pytestmark = pytest.mark.django_db
@@ -130,7 +130,7 @@ def test_discard_drops_the_draft_and_its_rows(site, staff):
 
 def test_confirm_while_a_sync_of_the_definition_runs_keeps_the_draft(site, staff):
     definition = ImportDefinitionFactory(site=site)
-    Sync.objects.create(site=site, definition=definition, synced_instance_uri=definition.uri, status="active")
+    SyncFactory(site=site, definition=definition, status="active")
     response = upload(staff, definition=definition.pk)
     page = staff.post(response["Location"], {"definition": definition.pk, "action": "confirm"}, follow=True)
     assert "already pending or active" in page.content.decode()

@@ -15,6 +15,7 @@ from entities.opportunities.models import Opportunity, Stage
 from pipeline.models import ImportDefinition, StagedRow
 from pipeline.services import sync_run_chunk
 from tests.doors.batch.helpers import HEADER, csv_file, rows_csv, upload
+from tests.factories import ContactFactory
 from tests.pipeline.helpers import drive
 from tests.plans import captured_plans, plan_of
 
@@ -213,7 +214,7 @@ def test_other_sites_ids_are_404(api, other_api):
 
 def test_upload_runs_to_complete_with_labels_properties_contacts(api):
     # given: a contact that the second row's phone matches, and a stage name the site lacks
-    known = Contact.objects.create(site=api.site, phone="+447911123456", email="known@example.com")
+    known = ContactFactory(site=api.site, phone="+447911123456", email="known@example.com")
     header = (
         "OpportunityDateTime,CurrencyCode,OpportunityValue,PipelineStage,EmailAddress,PhoneNumber,RaId,"
         "PayloadValue,Label,Reference,Label,AdditionalDataProperties,label"

@@ -4,17 +4,16 @@ batch sync) is refused a missing one, a site or job still named cannot be delete
 account sets it to null, and a delete that races a writer never leaves a row naming what is gone."""
 
 import threading
-import uuid
 
 import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from doors.batch.models import BatchJob, BatchRow
+from doors.batch.models import BatchRow
 from entities.contacts.models import Contact
 from tests.concurrency import conninfo, fk_error, wait_until_blocked, write_while_a_delete_commits
 from tests.entities.contacts.factories import AccountFactory, ContactFactory
-from tests.factories import SiteFactory
+from tests.factories import BatchJobFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,7 +98,7 @@ def test_an_account_delete_that_commits_first_fails_the_waiting_contact_writer(s
 
 
 def test_batch_rows_need_their_job_and_a_named_job_cannot_go(site):
-    job = BatchJob.objects.create(site=site, uuid=uuid.uuid4(), created_by="t")
+    job = BatchJobFactory(site=site)
     insert = (
         "INSERT INTO batches_batchrow (job_id, row_number, opportunity_id) SELECT %s, i, i FROM generate_series(1, 3) i"
     )

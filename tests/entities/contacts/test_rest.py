@@ -3,9 +3,8 @@
 import pytest
 
 from entities.contacts.models import Account, Contact
-from entities.linkage.models import OpportunityContact
 from tests.entities.contacts.factories import AccountFactory, ContactFactory
-from tests.factories import OpportunityFactory
+from tests.factories import OpportunityContactFactory, OpportunityFactory
 
 pytestmark = pytest.mark.django_db
 V1 = "/api/v1"
@@ -98,7 +97,7 @@ def test_linked_opportunities_and_contacts(api, django_assert_max_num_queries):
     ann = ContactFactory(site=api.site, account=acme)
     opps = [OpportunityFactory(site=api.site, company=acme) for _ in range(3)]
     for opp in opps[:2]:
-        OpportunityContact.objects.create(site=api.site, opportunity=opp, contact=ann)
+        OpportunityContactFactory(site=api.site, opportunity=opp, contact=ann)
     with django_assert_max_num_queries(6):  # auth (2) + contact + count + page + tags, whatever its size
         linked = api.get(f"{V1}/contacts/{ann.uuid}/opportunities").json()
     assert [o["externalId"] for o in linked["items"]] == [o.external_id for o in opps[:2]]

@@ -7,10 +7,9 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from entities.contacts.models import Account
 from entities.opportunities.models import Opportunity, Owner, Pipeline, Stage
 from entities.opportunities.services import deals_upsert
-from tests.factories import OpportunityFactory
+from tests.factories import AccountFactory, OpportunityFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/deals"
@@ -165,9 +164,9 @@ def test_one_hundred_deals_take_a_fixed_number_of_queries(api, django_assert_max
 
 
 def test_accounts_match_by_external_id_then_normalised_domain(api, other_api):
-    by_domain = Account.objects.create(site=api.site, name="Acme", domain="acme.com")
-    by_ext = Account.objects.create(site=api.site, name="Globex", domain="globex.com", external_id="CRM-9")
-    Account.objects.create(site=other_api.site, name="Elsewhere", domain="nomatch.com")
+    by_domain = AccountFactory(site=api.site, name="Acme", domain="acme.com", external_id=None)
+    by_ext = AccountFactory(site=api.site, name="Globex", domain="globex.com", external_id="CRM-9")
+    AccountFactory(site=other_api.site, name="Elsewhere", domain="nomatch.com", external_id=None)
 
     upsert(
         api,

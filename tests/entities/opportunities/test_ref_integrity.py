@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 
 from entities.opportunities.models import Opportunity, Owner, Stage
 from tests.concurrency import conninfo, fk_error, wait_until_blocked, write_while_a_delete_commits
-from tests.factories import OpportunityFactory, SiteFactory
+from tests.factories import OpportunityContactFactory, OpportunityFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -177,7 +177,7 @@ def test_deleting_a_sites_opportunities_then_the_site_cascades_through_the_trigg
 
     opp = OpportunityFactory(site=site)
     contact = ContactFactory(site=site)
-    OpportunityContact.objects.create(site=site, opportunity=opp, contact=contact)
+    OpportunityContactFactory(site=site, opportunity=opp, contact=contact)
     Opportunity.objects.filter(site=site).delete()  # stages PROTECT their opportunities (Django)
     assert not OpportunityContact.objects.filter(opportunity_id=opp.pk).exists()
     site.delete()

@@ -5,9 +5,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from entities.contacts.models import Account
 from entities.opportunities.models import Opportunity, Owner, Stage, StageStatus, Tag
-from tests.factories import OpportunityFactory
+from tests.factories import AccountFactory, OpportunityFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/opportunities"
@@ -15,7 +14,7 @@ URL = "/api/v1/opportunities"
 
 @pytest.fixture
 def company(api):
-    return Account.objects.create(site=api.site, name="Acme Ltd", domain="acme.com", external_id="ACC-1")
+    return AccountFactory(site=api.site, name="Acme Ltd", domain="acme.com", external_id="ACC-1")
 
 
 def body(company, **overrides):
@@ -87,7 +86,7 @@ def test_client_external_id_is_kept_and_unique_per_site(api, other_api, company)
         "externalId": "An opportunity with this externalId already exists in this site."
     }
     # another site may use the same external id
-    other_company = Account.objects.create(site=other_api.site, name="Other")
+    other_company = AccountFactory(site=other_api.site, name="Other", external_id=None)
     assert other_api.post(URL, body(other_company, externalId="X-1"), format="json").status_code == 201
 
 
@@ -195,7 +194,7 @@ def test_another_sites_opportunity_is_a_404(api, other_api, company):
     assert other_api.patch(f"{URL}/{created['id']}", {"name": "mine"}, format="json").status_code == 404
     assert other_api.get(URL).json()["items"] == []
     # and another site's records cannot be referenced
-    other_company = Account.objects.create(site=other_api.site, name="Theirs")
+    other_company = AccountFactory(site=other_api.site, name="Theirs", external_id=None)
     assert "companyId" in failures(api.post(URL, body(other_company), format="json"))
     other_stage = Stage.objects.filter(site=other_api.site).first()
     assert "opportunityStageId" in failures(
@@ -213,7 +212,7 @@ def test_opportunities_from_the_bulk_door_read_back_the_same_way(api):
 
 def test_list_filters_paging_and_query_count(api, company, django_assert_max_num_queries):
     # given
-    other = Account.objects.create(site=api.site, name="Other", domain="other.com")
+    other = AccountFactory(site=api.site, name="Other", domain="other.com", external_id=None)
     won = Stage.objects.get(site=api.site, name="Closed Won")
     tag = Tag.objects.create(site=api.site, name="Hot")
     owner = Owner.objects.create(site=api.site, name="Bob")
