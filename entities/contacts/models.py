@@ -41,6 +41,15 @@ class Account(models.Model):
         indexes = [
             models.Index("site", Lower("name"), name="account_site_name_ci"),
             models.Index("site", "domain", name="account_site_domain"),
+            # Imports match CompanyIDExt ignoring case by default (the unique index above is exact):
+            # without this, each staged row walked the site's accounts (tests/entities/contacts/
+            # test_plans.py), as opportunity_site_extid_ci prevents for opportunities.
+            models.Index(
+                "site",
+                Lower("external_id"),
+                name="account_site_extid_ci",
+                condition=models.Q(external_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -18,7 +18,7 @@ from kernel.db import Value
 from pipeline.catalog import Mapping
 from pipeline.codes import Code, messages
 from pipeline.models import ImportRule
-from pipeline.planner import FENCE
+from pipeline.planner import FENCE, unindexed
 from pipeline.processors import ChunkResult, ConcurrentWrite, update_matched
 from pipeline.sql import (
     EMAIL_RE,
@@ -284,7 +284,7 @@ def process_chunk(
             {account_joins}
             LEFT JOIN LATERAL (
               SELECT t.id, t.last_sync_id FROM {table} t
-              WHERE t.site_id = %(site)s AND {match_cond} ORDER BY t.id LIMIT 1
+              WHERE t.site_id = %(site)s AND {match_cond} ORDER BY {lowest_id} LIMIT 1
             ) m ON x.{id_raw} IS NOT NULL
           ) y {fence}
         ) z
@@ -301,6 +301,7 @@ def process_chunk(
         raw_cols=raw_columns(mappings),
         source=source,
         fence=FENCE,
+        lowest_id=unindexed(sql.SQL("t.id")),
         account_joins=account_joins,
         table=table,
         match_cond=match_cond,
