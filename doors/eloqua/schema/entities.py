@@ -20,9 +20,9 @@ from doors.eloqua.schema.shapes import (
     OpportunityContactLinkageImportSerializer,
     OpportunityImportRequestSerializer,
     OpportunityImportSerializer,
-    SyncSerializer,
     page_of,
 )
+from doors.eloqua.shapes import SYNC
 from entities.contacts.catalog import ACCOUNT, CONTACT
 from entities.linkage.catalog import OPPORTUNITY_LINK
 from entities.opportunities.catalog import OPPORTUNITY
@@ -234,7 +234,7 @@ class EntityDoc:
             ),
         }
         self.sync_created = OpenApiResponse(
-            SyncSerializer,
+            SYNC.serializer,
             description="Staged, and (the definition has `isSyncTriggeredOnImport`) a sync of it was started.",
             examples=[
                 OpenApiExample(
