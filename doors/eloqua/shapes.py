@@ -1,5 +1,6 @@
 """The Eloqua door's answers, each defined once (`kernel.shapes`): what renders it is what the schema shows.
 
+`FIELD` renders `/{entity}/fields[/{id}]` (the context `ctx` is the entity's fields uri);
 `SYNC` (and `SYNC_DETAIL`, with `progress`) render every sync this door answers and the body of a
 sync's callback (registered with `pipeline.callbacks.register_body` in `doors/eloqua/apps.py`);
 `SYNC_LOG` and `REJECT` render `/syncs/{id}/logs` and `/rejects`, with our codes answered as Eloqua's
@@ -21,7 +22,27 @@ from doors.eloqua.schema.shapes import (
 )
 from kernel.shapes import Member, Shape
 from pipeline.definitions import wire_time
-from pipeline.models import SyncStatus
+from pipeline.models import DataType, SyncStatus
+
+# --- field metadata --------------------------------------------------------------------------
+
+FIELD = Shape(
+    "Field",
+    [
+        Member("name", serializers.CharField()),
+        Member("internalName", serializers.CharField(), attr="internal_name"),
+        Member("dataType", serializers.ChoiceField(choices=DataType.choices), attr="data_type"),
+        Member("hasReadOnlyConstraint", serializers.BooleanField(), attr="read_only"),
+        Member("hasNotNullConstraint", serializers.BooleanField(), attr="not_null"),
+        Member("hasUniquenessConstraint", serializers.BooleanField(), attr="unique"),
+        Member("statement", serializers.CharField(help_text="The markup statement to map in a definition's `fields`.")),
+        Member(
+            "uri",
+            uri_field(r"^/(opportunities|contacts|accounts)/fields/\d+$"),
+            read=lambda field, uri_prefix: f"{uri_prefix}/{field.id}",
+        ),
+    ],
+)
 
 # --- syncs -----------------------------------------------------------------------------------
 
@@ -147,4 +168,4 @@ REJECT = Shape(
 )
 
 # The shapes this door renders, for tests/doors/eloqua/test_shapes.py (each against its schema component).
-SHAPES = (SYNC, SYNC_PROGRESS, SYNC_DETAIL, SYNC_LOG, REJECT)
+SHAPES = (FIELD, SYNC, SYNC_PROGRESS, SYNC_DETAIL, SYNC_LOG, REJECT)

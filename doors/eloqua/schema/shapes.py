@@ -1,6 +1,6 @@
 """Docs-only serializers of the wire shapes not yet defined once (`kernel.shapes`).
 
-The sync, its progress, its logs and rejects are shapes (`doors/eloqua/shapes.py`): what renders them
+A field, the sync, its progress, its logs and rejects are shapes (`doors/eloqua/shapes.py`): what renders them
 is what the schema shows. Nothing here validates or renders a request: the views keep their own
 tolerant parsing and their `render_*` functions. These serializers only tell drf-spectacular what
 goes over the wire, and the
@@ -22,7 +22,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from kernel.paging import ELOQUA_PARAMS
-from pipeline.models import DataType, ImportRule, UpdateRule
+from pipeline.models import ImportRule, UpdateRule
 
 # --- scalars ---------------------------------------------------------------------------------
 
@@ -227,23 +227,6 @@ def bulk_list_parameters(
             ),
         ]
     return params
-
-
-# --- field metadata --------------------------------------------------------------------------
-
-
-class FieldSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    internalName = serializers.CharField()  # noqa: N815 - wire names
-    dataType = serializers.ChoiceField(choices=DataType.choices)  # noqa: N815
-    hasReadOnlyConstraint = serializers.BooleanField()  # noqa: N815
-    hasNotNullConstraint = serializers.BooleanField()  # noqa: N815
-    hasUniquenessConstraint = serializers.BooleanField()  # noqa: N815
-    statement = serializers.CharField(help_text="The markup statement to map in a definition's `fields`.")
-    uri = uri_field(r"^/(opportunities|contacts|accounts)/fields/\d+$")
-
-    class Meta:
-        ref_name = "Field"
 
 
 # --- import definitions ----------------------------------------------------------------------

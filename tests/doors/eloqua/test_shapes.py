@@ -9,9 +9,10 @@ import jsonschema
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
-from doors.eloqua.shapes import REJECT, SHAPES, SYNC, SYNC_DETAIL, SYNC_LOG
+from doors.eloqua.shapes import FIELD, REJECT, SHAPES, SYNC, SYNC_DETAIL, SYNC_LOG
 from kernel.shapes import Member, Shape
 from pipeline.callbacks import callback_body
+from pipeline.catalog import entity_spec
 from pipeline.codes import Code
 from pipeline.models import Reject, Severity, Sync, SyncLog, SyncStatus
 from tests.doors.openapi.test_schema import _json_schema
@@ -95,3 +96,13 @@ def test_rendered_syncs_logs_and_rejects_are_valid_against_their_components(comp
     answer = REJECT.render(reject, "opportunity")
     _check(components, REJECT, answer)
     assert (answer["statusCode"], answer["message"]) == Code.TEMPORARY_ERROR.pair
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("entity", ["opportunity", "contact", "account"])
+def test_rendered_fields_are_valid_against_their_component(components, entity):
+    spec = entity_spec(entity)
+    for field in spec.fields_for(SiteFactory()):
+        answer = FIELD.render(field, spec.fields_uri)
+        _check(components, FIELD, answer)
+        assert answer["uri"] == f"{spec.fields_uri}/{field.id}"
