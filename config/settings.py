@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "entities.contacts",
     "entities.linkage",
     "pipeline",
+    "doors.eloqua",  # registers the sync's callback body (pipeline.callbacks.register_body)
     "doors.batch",
     "doors.capillary",
     "doors.ruddr",

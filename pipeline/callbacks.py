@@ -5,12 +5,17 @@ be public. The POST then connects to the first of those addresses, never resolvi
 (a second lookup could answer 127.0.0.1: DNS rebinding), while the request still names the host:
 its Host header, the TLS server name (SNI) and the name the certificate is checked against are the
 URL's. Proxies from the environment are not used: a proxy would resolve the name itself.
+
+The body is the sync's JSON as the door that made it answers it; the pipeline names no wire shape:
+that door registers its renderer (`register_body`, from its `AppConfig.ready()`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -18,6 +23,21 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_body: Callable[[Any], dict] | None = None
+
+
+def register_body(render: Callable[[Any], dict]) -> None:
+    """Set what renders a sync as the body of its callback (the Eloqua door's `SYNC.render`)."""
+    global _body
+    _body = render
+
+
+def callback_body(sync) -> dict:
+    """The sync's JSON, as the registered renderer gives it."""
+    if _body is None:
+        raise RuntimeError("no callback body renderer is registered (pipeline.callbacks.register_body)")
+    return _body(sync)
 
 
 class CallbackRefused(Exception):

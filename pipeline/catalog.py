@@ -36,18 +36,6 @@ class FieldSpec:
     def key(self) -> str:
         return parse_statement(self.statement).key
 
-    def wire(self, uri_prefix: str) -> dict:
-        return {
-            "name": self.name,
-            "internalName": self.internal_name,
-            "dataType": self.data_type,
-            "hasReadOnlyConstraint": self.read_only,
-            "hasNotNullConstraint": self.not_null,
-            "hasUniquenessConstraint": self.unique,
-            "statement": self.statement,
-            "uri": f"{uri_prefix}/{self.id}",
-        }
-
 
 @dataclass(frozen=True)
 class EntitySpec:

@@ -30,6 +30,7 @@ from doors.eloqua.schema.shapes import (
     idempotency_parameters,
     idempotency_responses,
 )
+from doors.eloqua.shapes import FIELD, SYNC
 from kernel.exceptions import NotFound, error_body
 from kernel.idempotency import HashingReader, idempotent
 from kernel.paging import ListSpec, paginate, paginate_list
@@ -245,7 +246,7 @@ class FieldListApi(EntityApi):
         responses={200: "field_page"},
     )
     def get(self, request):
-        fields = [f.wire(self.spec.fields_uri) for f in self.spec.fields_for(request.user.site)]
+        fields = FIELD.render_many(self.spec.fields_for(request.user.site), self.spec.fields_uri)
         q = (request.query_params.get("q") or "").strip().strip('"')
         if q:
             term, _, value = q.partition("=")
@@ -264,7 +265,7 @@ class FieldDetailApi(EntityApi):
     def get(self, request, pk: int):
         for field in self.spec.fields_for(request.user.site):
             if field.id == pk:
-                return Response(field.wire(self.spec.fields_uri))
+                return Response(FIELD.render(field, self.spec.fields_uri))
         raise NotFound()
 
 
@@ -423,13 +424,11 @@ class ImportDataApi(EntityApi):
 
 
 def _upload_answer(outcome: UploadOutcome) -> tuple[int, dict | None]:
-    from pipeline.services import render_sync
-
     if outcome.conflict is not None:
         conflict = outcome.conflict
         return status.HTTP_409_CONFLICT, error_body(
             conflict.code, conflict.message, [f.as_dict() for f in conflict.failures]
         )
     if outcome.sync is not None:
-        return status.HTTP_201_CREATED, render_sync(outcome.sync)
+        return status.HTTP_201_CREATED, SYNC.render(outcome.sync)
     return status.HTTP_204_NO_CONTENT, None

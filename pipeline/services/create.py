@@ -15,40 +15,13 @@ from kernel.exceptions import Conflict, Failure, ValidationFailed
 from kernel.models import Site, User
 from pipeline.callbacks import resolve
 from pipeline.catalog import mappings_for
-from pipeline.definitions import parse_definition_uri, render_definition, validate_definition, wire_time
+from pipeline.definitions import parse_definition_uri, render_definition, validate_definition
 from pipeline.faults import BROKER_ERRORS
-from pipeline.models import ImportDefinition, StagedUpload, Sync, SyncLane, SyncStatus
+from pipeline.models import ImportDefinition, StagedUpload, Sync, SyncLane
 from pipeline.processors import lane_bounds_sample, lane_key_for
 from pipeline.quotas import SYNC, quota_room
 
 logger = logging.getLogger(__name__)
-
-
-def render_sync(sync: Sync, *, progress: bool = False) -> dict:
-    out: dict = {"syncedInstanceUri": sync.synced_instance_uri}
-    if sync.sync_started_at:
-        out["syncStartedAt"] = wire_time(sync.sync_started_at)
-    if sync.sync_ended_at:
-        out["syncEndedAt"] = wire_time(sync.sync_ended_at)
-    out["status"] = sync.status
-    out["createdAt"] = wire_time(sync.created_at)
-    out["createdBy"] = sync.created_by
-    if sync.callback_url:
-        out["callbackUrl"] = sync.callback_url
-    out["uri"] = sync.uri
-    if progress:  # beyond Eloqua: how far a sync has got
-        from pipeline.selectors import in_flight_rows
-
-        out["progress"] = {
-            "total": sync.total_rows,
-            "processed": sync.processed,
-            "rejected": sync.rejected,
-            "created": sync.created_count,
-            "updated": sync.updated_count,
-            # rows the running chunks have read and not committed yet (moves every 1,000 rows)
-            "inFlight": in_flight_rows([sync.pk]).get(sync.pk, 0) if sync.status == SyncStatus.ACTIVE else 0,
-        }
-    return out
 
 
 def _is_public_host(host: str) -> bool:

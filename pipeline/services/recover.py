@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from kernel.exceptions import Conflict, Failure, NotFound
 from kernel.models import User
-from pipeline.callbacks import CallbackRefused, callback_post
+from pipeline.callbacks import CallbackRefused, callback_body, callback_post
 from pipeline.definitions import render_definition, validate_definition
 from pipeline.models import TERMINAL, Reject, StagedUpload, Sync, SyncLane, SyncStatus
-from pipeline.services.create import callback_url_check, publish_run, render_sync, running_conflict, sync_snapshot
+from pipeline.services.create import callback_url_check, publish_run, running_conflict, sync_snapshot
 from pipeline.services.finish import RETRYABLE_CODES
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def sync_callback_send(*, sync_id: int) -> None:
     reason = callback_url_check(sync.callback_url, look_up=False)
     if reason is None:
         try:
-            response = callback_post(sync.callback_url, render_sync(sync))
+            response = callback_post(sync.callback_url, callback_body(sync))
         except CallbackRefused as exc:
             reason = str(exc)
     if reason:

@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from doors.eloqua.shapes import SYNC
 from pipeline.models import Sync, SyncStatus
-from pipeline.services import render_sync, sync_callback_send
+from pipeline.services import sync_callback_send
 from tests.factories import SyncFactory
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +95,7 @@ def test_a_name_rebound_to_loopback_after_the_check_is_never_called_there(site, 
         sync_callback_send(sync_id=sync.pk)
         # then: the vetted address got the callback, with the name as Host; loopback got nothing
         assert internal.received == []
-        assert public.received == [{"host": f"hooks.rebind.test:{port}", "path": "/done", "body": render_sync(sync)}]
+        assert public.received == [{"host": f"hooks.rebind.test:{port}", "path": "/done", "body": SYNC.render(sync)}]
         assert dns.calls.count("hooks.rebind.test") == 1  # resolved once, by the check
     finally:
         internal.shutdown()
@@ -123,7 +124,7 @@ def test_a_normal_callback_still_works(site, dns, settings):
             {
                 "host": f"hooks.example.test:{receiver.server_port}",
                 "path": "/synced?client=7",
-                "body": render_sync(sync),
+                "body": SYNC.render(sync),
             }
         ]
     finally:

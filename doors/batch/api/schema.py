@@ -1,12 +1,11 @@
-"""Docs-only serializers of the batch door's wire shapes (the views render them in `render_job`)."""
+"""Docs-only serializers of the batch door's other wire shapes; the job answer is a shape (`doors/batch/api/shapes.py`)."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from doors.batch.models import BatchStatus
-from doors.eloqua.schema import ErrorSerializer, wire_time_field
+from doors.eloqua.schema import ErrorSerializer
 from doors.eloqua.schema.shapes import WIRE_TIME_EXAMPLE
 
 
@@ -37,48 +36,9 @@ class BatchErrorSerializer(ErrorSerializer):
         ref_name = "BatchError"
 
 
-class BatchProgressSerializer(serializers.Serializer):
-    processedRows = serializers.IntegerField(min_value=0)  # noqa: N815
-    totalRows = serializers.IntegerField(min_value=0)  # noqa: N815
-    percent = serializers.FloatField(min_value=0, max_value=100)
-
-    class Meta:
-        ref_name = "BatchProgress"
-
-
 @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
 class FileUrlField(serializers.CharField):
     """An absolute URL once the job has ended, null before."""
-
-
-class BatchJobSerializer(serializers.Serializer):
-    jobId = serializers.UUIDField()  # noqa: N815
-    status = serializers.ChoiceField(choices=BatchStatus.choices)
-    uploadedFileName = serializers.CharField(allow_blank=True)  # noqa: N815
-    createdOn = wire_time_field()  # noqa: N815
-    updatedOn = wire_time_field()  # noqa: N815
-    actualRowCount = serializers.IntegerField(min_value=0, help_text="Data rows in the file.")  # noqa: N815
-    totalUploadedCount = serializers.IntegerField(  # noqa: N815
-        min_value=0, help_text="Rows stored: createdCount + updatedCount."
-    )
-    createdCount = serializers.IntegerField(  # noqa: N815
-        min_value=0, help_text="Rows that created an opportunity (their Reference was new to the site, or absent)."
-    )
-    updatedCount = serializers.IntegerField(  # noqa: N815
-        min_value=0, help_text="Rows that updated the opportunity the site had with their Reference (any letter case)."
-    )
-    errorCount = serializers.IntegerField(min_value=0, help_text="Rows rejected (or never reached).")  # noqa: N815
-    progress = BatchProgressSerializer()
-    createdStages = serializers.ListField(  # noqa: N815
-        child=serializers.DictField(),
-        help_text="The stages this job created (its file named them and the site did not have them): "
-        "`{id, name}` each, so a typo in PipelineStage is visible.",
-    )
-    errorFileUrl = FileUrlField(help_text="The error file's URL once the job has ended, else null.")  # noqa: N815
-    successFileUrl = FileUrlField(help_text="The success file's URL once the job has ended, else null.")  # noqa: N815
-
-    class Meta:
-        ref_name = "BatchJob"
 
 
 JOB_EXAMPLE = {

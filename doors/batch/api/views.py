@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.core.files.uploadhandler import FileUploadHandler, MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.http import StreamingHttpResponse
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
@@ -15,9 +14,9 @@ from doors.batch.api.schema import (
     INVALID_FILE,
     JOB_EXAMPLE,
     BatchAcceptedSerializer,
-    BatchJobSerializer,
     BatchUploadRequestSerializer,
 )
+from doors.batch.api.shapes import BATCH_JOB, render_job
 from doors.batch.models import BatchJob
 from doors.batch.selectors import batch_job_get, batch_job_state, batch_result_file, is_terminal
 from doors.batch.services import BatchInvalid, batch_job_create, max_upload_bytes, too_large
@@ -35,7 +34,6 @@ from kernel.exceptions import Conflict, Failure, NotFound, ValidationFailed
 from kernel.idempotency import files_digest, idempotent
 from kernel.paging import ListSpec, paginate
 from kernel.parsers import MultiPartParser
-from pipeline.definitions import wire_time
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundary lines and part headers around the file
 
@@ -70,37 +68,6 @@ class SiteScopedApi(APIView):
         if isinstance(exc, BatchInvalid):
             response.data["totalErrors"] = exc.total
         return response
-
-
-def _absolute(request, name: str, job: BatchJob) -> str:
-    return request.build_absolute_uri(reverse(name, kwargs={"site_id": job.site_id, "job_id": str(job.uuid)}))
-
-
-def render_job(request, job: BatchJob) -> dict:
-    state = batch_job_state(job)
-    sync = job.sync
-    updated = max(t for t in (job.created_at, sync and sync.heartbeat_at, sync and sync.sync_ended_at) if t)
-    terminal = is_terminal(state)
-    return {
-        "jobId": str(job.uuid),
-        "status": state.status,
-        "uploadedFileName": job.uploaded_file_name,
-        "createdOn": wire_time(job.created_at),
-        "updatedOn": wire_time(updated),
-        "actualRowCount": job.row_count,
-        "totalUploadedCount": state.stored,
-        "createdCount": state.created,
-        "updatedCount": state.updated,
-        "errorCount": state.errors,
-        "progress": {
-            "processedRows": state.processed,
-            "totalRows": job.row_count,
-            "percent": round(100 * state.processed / job.row_count, 1) if job.row_count else 100.0,
-        },
-        "createdStages": job.created_stages,
-        "errorFileUrl": _absolute(request, "batch-error-file", job) if terminal else None,
-        "successFileUrl": _absolute(request, "batch-success-file", job) if terminal else None,
-    }
 
 
 SITE_ID = OpenApiParameter(
@@ -191,7 +158,7 @@ class BatchJobListApi(SiteScopedApi):
         ],
         responses={
             200: OpenApiResponse(
-                page_of(BatchJobSerializer, "BatchJobPage"),
+                page_of(BATCH_JOB.serializer, "BatchJobPage"),
                 examples=[
                     OpenApiExample(
                         "One page",
@@ -218,7 +185,7 @@ class BatchJobStatusApi(SiteScopedApi):
             "the job has ended."
         ),
         parameters=[SITE_ID, JOB_ID],
-        responses={200: OpenApiResponse(BatchJobSerializer, examples=[OpenApiExample("Ended", value=JOB_EXAMPLE)])},
+        responses={200: OpenApiResponse(BATCH_JOB.serializer, examples=[OpenApiExample("Ended", value=JOB_EXAMPLE)])},
     )
     def get(self, request, site_id: int, job_id: str):
         return Response(render_job(request, batch_job_get(site=request.user.site, job_id=job_id)))

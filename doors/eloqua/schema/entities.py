@@ -15,14 +15,13 @@ from doors.eloqua.schema.shapes import (
     AccountImportSerializer,
     ContactImportRequestSerializer,
     ContactImportSerializer,
-    FieldSerializer,
     OpportunityContactLinkageImportRequestSerializer,
     OpportunityContactLinkageImportSerializer,
     OpportunityImportRequestSerializer,
     OpportunityImportSerializer,
-    SyncSerializer,
     page_of,
 )
+from doors.eloqua.shapes import FIELD, SYNC
 from entities.contacts.catalog import ACCOUNT, CONTACT
 from entities.linkage.catalog import OPPORTUNITY_LINK
 from entities.opportunities.catalog import OPPORTUNITY
@@ -211,10 +210,10 @@ class EntityDoc:
         )  # fmt: skip
         if spec.field_example is not None:
             self.field = OpenApiResponse(
-                FieldSerializer, examples=[OpenApiExample("A field", value=spec.field_example)]
+                FIELD.serializer, examples=[OpenApiExample("A field", value=spec.field_example)]
             )
             self.field_page = OpenApiResponse(
-                page_of(FieldSerializer, "FieldPage"),
+                page_of(FIELD.serializer, "FieldPage"),
                 examples=[
                     OpenApiExample(
                         "One page",
@@ -234,7 +233,7 @@ class EntityDoc:
             ),
         }
         self.sync_created = OpenApiResponse(
-            SyncSerializer,
+            SYNC.serializer,
             description="Staged, and (the definition has `isSyncTriggeredOnImport`) a sync of it was started.",
             examples=[
                 OpenApiExample(

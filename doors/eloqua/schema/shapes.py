@@ -1,7 +1,9 @@
-"""Docs-only serializers of the wire shapes the hand-written views render themselves.
+"""Docs-only serializers of the wire shapes not yet defined once (`kernel.shapes`).
 
-Nothing here validates or renders a request: the views keep their own tolerant parsing and their
-`render_*` functions. These serializers only tell drf-spectacular what goes over the wire, and the
+A field, the sync, its progress, its logs and rejects are shapes (`doors/eloqua/shapes.py`): what renders them
+is what the schema shows. Nothing here validates or renders a request: the views keep their own
+tolerant parsing and their `render_*` functions. These serializers only tell drf-spectacular what
+goes over the wire, and the
 schemathesis run in the suite (tests/doors/openapi) holds them to what the server really answers:
 unset properties are omitted (never null), timestamps have seven fractional digits, `uri`s are
 relative to the Bulk base.
@@ -20,7 +22,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from kernel.paging import ELOQUA_PARAMS
-from pipeline.models import DataType, ImportRule, UpdateRule
+from pipeline.models import ImportRule, UpdateRule
 
 # --- scalars ---------------------------------------------------------------------------------
 
@@ -227,23 +229,6 @@ def bulk_list_parameters(
     return params
 
 
-# --- field metadata --------------------------------------------------------------------------
-
-
-class FieldSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    internalName = serializers.CharField()  # noqa: N815 - wire names
-    dataType = serializers.ChoiceField(choices=DataType.choices)  # noqa: N815
-    hasReadOnlyConstraint = serializers.BooleanField()  # noqa: N815
-    hasNotNullConstraint = serializers.BooleanField()  # noqa: N815
-    hasUniquenessConstraint = serializers.BooleanField()  # noqa: N815
-    statement = serializers.CharField(help_text="The markup statement to map in a definition's `fields`.")
-    uri = uri_field(r"^/(opportunities|contacts|accounts)/fields/\d+$")
-
-    class Meta:
-        ref_name = "Field"
-
-
 # --- import definitions ----------------------------------------------------------------------
 
 
@@ -427,45 +412,6 @@ DATA_CSV_SCHEMA = {"type": "string", "description": "UTF-8 CSV (RFC 4180) whose 
 
 # --- syncs -----------------------------------------------------------------------------------
 
-SYNC_STATUSES = ["pending", "active", "success", "warning", "error"]
-
-
-class SyncSerializer(serializers.Serializer):
-    """A sync as Eloqua shapes it: `syncStartedAt`/`syncEndedAt`/`callbackUrl` only once they apply."""
-
-    syncedInstanceUri = uri_field(DEFINITION_URI_PATTERN)  # noqa: N815
-    syncStartedAt = wire_time_field(required=False)  # noqa: N815
-    syncEndedAt = wire_time_field(required=False)  # noqa: N815
-    status = serializers.ChoiceField(choices=SYNC_STATUSES, help_text="Only these five, Eloqua's wire strings.")
-    createdAt = wire_time_field()  # noqa: N815
-    createdBy = serializers.CharField()  # noqa: N815
-    callbackUrl = serializers.CharField(required=False, help_text="Called (POST, the sync's JSON) when it ends.")  # noqa: N815
-    uri = uri_field(SYNC_URI_PATTERN)
-
-    class Meta:
-        ref_name = "Sync"
-
-
-class SyncProgressSerializer(serializers.Serializer):
-    total = serializers.IntegerField(min_value=0, help_text="Rows the sync took (its snapshot of staged rows).")
-    processed = serializers.IntegerField(min_value=0)
-    rejected = serializers.IntegerField(min_value=0)
-    created = serializers.IntegerField(min_value=0)
-    updated = serializers.IntegerField(min_value=0)
-    inFlight = serializers.IntegerField(  # noqa: N815
-        min_value=0, help_text="Rows the running chunks have read and not committed yet (moves every 1,000 rows)."
-    )
-
-    class Meta:
-        ref_name = "SyncProgress"
-
-
-class SyncDetailSerializer(SyncSerializer):
-    progress = SyncProgressSerializer(help_text="Beyond Eloqua: how far the sync has got.")
-
-    class Meta:
-        ref_name = "SyncDetail"
-
 
 class SyncCreateRequestSerializer(serializers.Serializer):
     syncedInstanceUri = serializers.CharField(  # noqa: N815
@@ -479,36 +425,9 @@ class SyncCreateRequestSerializer(serializers.Serializer):
         ref_name = "SyncCreate"
 
 
-class SyncLogSerializer(serializers.Serializer):
-    syncUri = uri_field(SYNC_URI_PATTERN)  # noqa: N815
-    count = serializers.IntegerField(min_value=0, help_text="Records the entry is about (0 for events).")
-    severity = serializers.ChoiceField(choices=["information", "warning", "error"])
-    statusCode = serializers.RegexField(ELOQUA_STATUS_CODE_PATTERN, help_text="`ELQ-xxxxx`, Eloqua's code.")  # noqa: N815
-    message = serializers.CharField(help_text="Eloqua's exact text for its codes (clients match on it).")
-    createdAt = wire_time_field()  # noqa: N815
-
-    class Meta:
-        ref_name = "SyncLog"
-
-
 @extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "nullable": True}})
 class FieldValuesField(serializers.DictField):
     """The row's values as uploaded, keyed by definition key."""
-
-
-class RejectSerializer(serializers.Serializer):
-    fieldValues = FieldValuesField()  # noqa: N815
-    invalidFields = serializers.ListField(  # noqa: N815
-        child=serializers.CharField(), help_text="Definition keys that caused the rejection."
-    )
-    message = serializers.CharField()
-    statusCode = serializers.RegexField(ELOQUA_STATUS_CODE_PATTERN, help_text="`ELQ-xxxxx`, Eloqua's code.")  # noqa: N815
-    recordIndex = serializers.IntegerField(  # noqa: N815
-        min_value=1, help_text="1 = the first row the sync took, counting across every upload it consumed."
-    )
-
-    class Meta:
-        ref_name = "Reject"
 
 
 # --- /id, /health ----------------------------------------------------------------------------

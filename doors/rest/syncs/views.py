@@ -5,29 +5,25 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from doors.eloqua.codes import as_eloqua, eloqua_logs
+from doors.eloqua.codes import eloqua_logs
 from doors.eloqua.schema import page_of
 from doors.eloqua.schema.shapes import (
     QUOTA_507,
     WIRE_TIME_EXAMPLE,
-    RejectSerializer,
     SyncCreateRequestSerializer,
-    SyncDetailSerializer,
-    SyncLogSerializer,
-    SyncSerializer,
     bulk_list_parameters,
     error_response,
     idempotency_parameters,
     idempotency_responses,
 )
+from doors.eloqua.shapes import REJECT, SYNC, SYNC_DETAIL, SYNC_LOG
 from kernel.exceptions import NotFound
 from kernel.idempotency import body_digest, idempotent
 from kernel.paging import ListSpec, paginate
 from kernel.replica import from_replica
 from pipeline.codes import Code
-from pipeline.definitions import wire_time
 from pipeline.models import Reject, Sync, SyncLog
-from pipeline.services import render_sync, sync_cancel, sync_create, sync_retry
+from pipeline.services import sync_cancel, sync_create, sync_retry
 
 SYNC_LIST = ListSpec(
     fields={
@@ -104,16 +100,14 @@ class SyncListApi(APIView):
         parameters=bulk_list_parameters(order_by=tuple(SYNC_LIST.fields), q_terms=tuple(SYNC_LIST.fields), eloqua=True),
         responses={
             200: OpenApiResponse(
-                page_of(SyncSerializer, "SyncPage"), examples=[OpenApiExample("One page", value=_page(SYNC_EXAMPLE))]
+                page_of(SYNC.serializer, "SyncPage"), examples=[OpenApiExample("One page", value=_page(SYNC_EXAMPLE))]
             )
         },
     )
     @from_replica
     def get(self, request):
         qs = Sync.objects.for_site(request.user.site)
-        return Response(
-            paginate(qs, request.query_params, lambda rows: [render_sync(s) for s in rows], SYNC_LIST, eloqua=True)
-        )
+        return Response(paginate(qs, request.query_params, SYNC.render_many, SYNC_LIST, eloqua=True))
 
     @extend_schema(
         operation_id="syncs_create",
@@ -138,7 +132,7 @@ class SyncListApi(APIView):
             ],
         ),
         responses={
-            201: OpenApiResponse(SyncSerializer, examples=[OpenApiExample("Queued", value=PENDING_EXAMPLE)]),
+            201: OpenApiResponse(SYNC.serializer, examples=[OpenApiExample("Queued", value=PENDING_EXAMPLE)]),
             507: QUOTA_507,
             **idempotency_responses("A sync of this definition is already pending or active."),
         },
@@ -146,9 +140,9 @@ class SyncListApi(APIView):
     )
     def post(self, request):
         def handle(idempotency):
-            hook = idempotency.hook(lambda sync: (status.HTTP_201_CREATED, render_sync(sync))) if idempotency else None
+            hook = idempotency.hook(lambda sync: (status.HTTP_201_CREATED, SYNC.render(sync))) if idempotency else None
             sync = sync_create(site=request.user.site, user=request.user, body=request.data, before_commit=hook)
-            return Response(render_sync(sync), status=status.HTTP_201_CREATED)
+            return Response(SYNC.render(sync), status=status.HTTP_201_CREATED)
 
         return idempotent(request, handle, digest=body_digest(request))
 
@@ -163,7 +157,7 @@ class SyncDetailApi(APIView):
         ),
         responses={
             200: OpenApiResponse(
-                SyncDetailSerializer,
+                SYNC_DETAIL.serializer,
                 examples=[
                     OpenApiExample(
                         "Ended with rejects",
@@ -185,7 +179,7 @@ class SyncDetailApi(APIView):
     )
     @from_replica
     def get(self, request, pk: int):
-        return Response(render_sync(_sync(request, pk), progress=True))
+        return Response(SYNC_DETAIL.render(_sync(request, pk)))
 
 
 class SyncCancelApi(APIView):
@@ -204,7 +198,7 @@ class SyncCancelApi(APIView):
         request=None,
         responses={
             200: OpenApiResponse(
-                SyncDetailSerializer,
+                SYNC_DETAIL.serializer,
                 description="Cancelled: the sync as it ended.",
                 examples=[
                     OpenApiExample(
@@ -220,7 +214,7 @@ class SyncCancelApi(APIView):
     )  # fmt: skip
     def post(self, request, pk: int):
         sync = sync_cancel(sync_id=_sync(request, pk).pk, by=request.user.username)
-        return Response(render_sync(sync, progress=True))
+        return Response(SYNC_DETAIL.render(sync))
 
 
 class SyncRetryApi(APIView):
@@ -239,7 +233,7 @@ class SyncRetryApi(APIView):
         request=None,
         responses={
             201: OpenApiResponse(
-                SyncSerializer,
+                SYNC.serializer,
                 description="The new sync, queued.",
                 examples=[OpenApiExample("Queued", value={**PENDING_EXAMPLE, "uri": "/syncs/11"})],
             ),
@@ -249,30 +243,7 @@ class SyncRetryApi(APIView):
     )
     def post(self, request, pk: int):
         retry = sync_retry(sync_id=_sync(request, pk).pk, user=request.user)
-        return Response(render_sync(retry), status=status.HTTP_201_CREATED)
-
-
-def render_log(log: SyncLog, entity: str | None = None) -> dict:
-    code, message = as_eloqua(log.status_code, log.message, entity)
-    return {
-        "syncUri": f"/syncs/{log.sync_id}",
-        "count": log.count,
-        "severity": log.severity,
-        "statusCode": code,
-        "message": message,
-        "createdAt": wire_time(log.created_at),
-    }
-
-
-def render_reject(reject: Reject, entity: str | None = None) -> dict:
-    code, message = as_eloqua(reject.status_code, reject.message, entity)
-    return {
-        "fieldValues": reject.field_values,
-        "invalidFields": reject.invalid_fields,
-        "message": message,
-        "statusCode": code,
-        "recordIndex": reject.record_index,
-    }
+        return Response(SYNC.render(retry), status=status.HTTP_201_CREATED)
 
 
 def _entity(sync: Sync) -> str | None:
@@ -290,7 +261,7 @@ class SyncLogsApi(APIView):
         parameters=bulk_list_parameters(order_by=tuple(LOG_LIST.fields), q_terms=tuple(LOG_LIST.fields), eloqua=True),
         responses={
             200: OpenApiResponse(
-                page_of(SyncLogSerializer, "SyncLogPage"),
+                page_of(SYNC_LOG.serializer, "SyncLogPage"),
                 examples=[OpenApiExample("One page", value=_page(LOG_EXAMPLE))],
             )
         },
@@ -300,7 +271,7 @@ class SyncLogsApi(APIView):
         sync = _sync(request, pk)
         qs = eloqua_logs(SyncLog.objects.filter(sync=sync))
         entity = _entity(sync)
-        render = lambda rows: [render_log(r, entity) for r in rows]  # noqa: E731
+        render = lambda rows: SYNC_LOG.render_many(rows, entity)  # noqa: E731
         return Response(paginate(qs, request.query_params, render, LOG_LIST, eloqua=True))
 
 
@@ -318,7 +289,7 @@ class SyncRejectsApi(APIView):
         ),
         responses={
             200: OpenApiResponse(
-                page_of(RejectSerializer, "RejectPage"),
+                page_of(REJECT.serializer, "RejectPage"),
                 examples=[OpenApiExample("One page", value=_page(REJECT_EXAMPLE))],
             )
         },
@@ -328,5 +299,5 @@ class SyncRejectsApi(APIView):
         sync = _sync(request, pk)
         qs = Reject.objects.filter(sync=sync)
         entity = _entity(sync)
-        render = lambda rows: [render_reject(r, entity) for r in rows]  # noqa: E731
+        render = lambda rows: REJECT.render_many(rows, entity)  # noqa: E731
         return Response(paginate(qs, request.query_params, render, REJECT_LIST, eloqua=True))
