@@ -42,13 +42,21 @@ DEFINITION_FIELDS = [
     ["OpportunityValue", "{{Opportunity.Field(Amount)}}"],
     ["CurrencyCode", "{{Opportunity.Field(Currency)}}"],
     ["PipelineStage", "{{Opportunity.Field(Stage)}}"],
+    ["SalesforceId", "{{Opportunity.Field(SalesforceId)}}"],
+    ["HubspotId", "{{Opportunity.Field(HubspotId)}}"],
 ]
 
 
 # On update every column takes the row's value, but the name: the opportunity keeps the one it has
 # (a batch row's name is only its Reference, or a made-up "<stage> <value> <currency>").
+# The external ids are optional columns: a row without one keeps the id the opportunity has.
 UPDATE_RULES = {
-    key: UpdateRule.IF_EXISTING_IS_NULL if key == "Name" else UpdateRule.ALWAYS for key, _ in DEFINITION_FIELDS
+    key: UpdateRule.IF_EXISTING_IS_NULL
+    if key == "Name"
+    else UpdateRule.IF_NEW_IS_NOT_NULL
+    if key in ("SalesforceId", "HubspotId")
+    else UpdateRule.ALWAYS
+    for key, _ in DEFINITION_FIELDS
 }
 
 

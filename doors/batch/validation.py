@@ -28,7 +28,9 @@ from kernel.limits import text_problem
 
 REQUIRED = ("OpportunityDateTime", "CurrencyCode", "OpportunityValue", "PipelineStage")
 IDENTIFIERS = ("RaId", "EmailAddress", "PhoneNumber", "PayloadValue")
-OPTIONAL = ("Reference", "AdditionalDataProperties")
+# Beyond Ruler's document: the record's ids in Salesforce and HubSpot (Ruddr's salesforceId, hubspotId).
+EXTERNAL_IDS = ("SalesforceId", "HubspotId")
+OPTIONAL = ("Reference", "AdditionalDataProperties", *EXTERNAL_IDS)
 REPEATABLE = ("Label",)
 COLUMNS = (*REQUIRED, *IDENTIFIERS, *OPTIONAL, *REPEATABLE)
 _CANONICAL = {c.lower(): c for c in COLUMNS}
@@ -315,6 +317,7 @@ def scan(
     p_when, p_cur, p_amount, p_stage = (pos[c] for c in REQUIRED)
     p_raid, p_email, p_phone, p_payload = (pos.get(c, -1) for c in IDENTIFIERS)
     p_ref, p_props = pos.get("Reference", -1), pos.get("AdditionalDataProperties", -1)
+    p_external = [(column, pos.get(column, -1)) for column in EXTERNAL_IDS]
     labels_at = header.labels
     width = header.width
     names = [""] * width  # cell index -> the column's name, for errors
@@ -425,6 +428,13 @@ def scan(
                 sink.add(Failure(field="AdditionalDataProperties", row=n, value=raw, constraint=why))
             properties = parsed or {}
         data["AdditionalDataProperties"] = properties
+
+        for column, i in p_external:
+            value = cells[i].strip()
+            if len(value) > TEXT_MAX:
+                sink.add(Failure(field=column, row=n, value=value, constraint=f"At most {TEXT_MAX} characters."))
+            elif value:
+                data[column] = value
 
         reference = cells[p_ref]
         if len(reference) > TEXT_MAX:

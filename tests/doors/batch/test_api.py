@@ -608,3 +608,38 @@ def test_the_documents_own_paths_serve_the_same_views(api, other_api):
     api.credentials()
     assert api.get(f"/v1/{api.site.pk}/batch/{job_id}/status").status_code == 401
     assert BatchJob.objects.filter(site=api.site).count() == 1
+
+
+def test_salesforce_and_hubspot_ids_are_optional_columns_a_later_file_without_them_keeps(api):
+    # given: a file naming both ids (beyond Ruler's columns: the ids Ruddr's door shows), one row without
+    header = HEADER + ",SalesforceId,HubspotId"
+    first = rows_csv(
+        "2024-05-01T10:00:00Z,EUR,10,Proposal,ann@example.com,REF-SF,006Dn000004ABCD,12345678",
+        "2024-05-01T10:00:00Z,EUR,20,Proposal,bob@example.com,REF-NONE,,",
+        header=header,
+    )
+    # when
+    status = run_job(api, upload(api, first).json()["jobId"])
+    # then
+    assert (status["status"], status["createdCount"]) == ("complete", 2)
+    opp = Opportunity.objects.get(site=api.site, external_id="REF-SF")
+    assert (opp.salesforce_id, opp.hubspot_id) == ("006Dn000004ABCD", "12345678")
+    bare = Opportunity.objects.get(site=api.site, external_id="REF-NONE")
+    assert (bare.salesforce_id, bare.hubspot_id) == (None, None)
+    # when: the same Reference again, without the columns, then with a new HubSpot id only
+    run_job(api, upload(api, rows_csv("2024-05-02T10:00:00Z,EUR,11,Proposal,ann@example.com,REF-SF"))
+            .json()["jobId"])  # fmt: skip
+    run_job(api, upload(api, rows_csv("2024-05-03T10:00:00Z,EUR,12,Proposal,ann@example.com,REF-SF,,999",
+                                      header=header)).json()["jobId"])  # fmt: skip
+    # then: a missing or empty id keeps the stored one
+    opp.refresh_from_db()
+    assert (opp.amount, opp.salesforce_id, opp.hubspot_id) == (12, "006Dn000004ABCD", "999")
+
+
+def test_an_external_id_over_its_width_refuses_the_file_naming_row_and_column(api):
+    text = rows_csv("2024-05-01T10:00:00Z,EUR,10,Proposal,ann@example.com,REF-1," + "x" * 256,
+                    header=HEADER + ",SalesforceId")  # fmt: skip
+    response = upload(api, text)
+    assert response.status_code == 400, response.content
+    assert [(f["field"], f["row"]) for f in response.json()["failures"]] == [("SalesforceId", 1)]
+    assert not Opportunity.objects.filter(site=api.site).exists()
