@@ -11,12 +11,13 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from config.urls import bulk_patterns, v1_patterns
+from config.urls import v1_patterns
 from doors.batch.api import views as batch_views
+from doors.eloqua import syncs as sync_views
 from doors.eloqua import views as bulk_views
+from doors.eloqua.urls import urlpatterns as bulk_patterns
 from doors.rest.contacts.views import ContactListApi
 from doors.rest.opportunities import opportunity_views
-from doors.rest.syncs import views as sync_views
 from entities.opportunities.filtersets import OpportunityFilterSet
 from entities.opportunities.models import Owner, Pipeline, Stage, Tag
 from pipeline.services.imports import import_definition_create

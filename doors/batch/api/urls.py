@@ -1,5 +1,5 @@
-"""This app's routes: `urlpatterns` under /api/v1/, `bulk_urlpatterns` under /api/bulk/2.0/, and
-`document_urlpatterns` under /v1/: the two paths of Ruler's own document, the same views."""
+"""The batch upload's routes: `urlpatterns` under /api/v1/, and `document_urlpatterns` under /v1/:
+the two paths of Ruler's own document, the same views."""
 
 from django.urls import path
 
@@ -16,7 +16,6 @@ urlpatterns = [
         name="batch-success-file",
     ),
 ]
-bulk_urlpatterns: list = []
 # Ruler's document names these two paths (`POST /v1/{siteId}/opportunity/upload/batch`, `GET
 # /v1/{siteId}/batch/{jobId}/status`); the status's file URLs point under /api/v1/.
 document_urlpatterns = [

@@ -1,14 +1,8 @@
-"""This app's routes: `urlpatterns` under /api/v1/, `bulk_urlpatterns` under /api/bulk/2.0/."""
+"""The REST API's routes for this entity, under /api/v1/ (its Eloqua routes: doors/eloqua/urls.py)."""
 
 from django.urls import path
 
-from doors.eloqua.urls import entity_urls
 from doors.rest.contacts import views
-from entities.contacts.catalog import ACCOUNT, CONTACT
-
-bulk_urlpatterns = entity_urls("contacts", CONTACT.entity, "contact") + entity_urls(
-    "accounts", ACCOUNT.entity, "account"
-)
 
 urlpatterns = [
     path("contacts", views.ContactListApi.as_view(), name="contact-list"),

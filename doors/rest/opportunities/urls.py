@@ -1,11 +1,7 @@
 from django.urls import path
 
-from doors.eloqua.urls import entity_urls
 from doors.rest.opportunities import opportunity_views, views
 from doors.upsert import views as deal_views
-from entities.opportunities.catalog import OPPORTUNITY
-
-bulk_urlpatterns = entity_urls("opportunities", OPPORTUNITY.entity, "opportunity")
 
 urlpatterns = [
     path("stages", views.StageListApi.as_view(), name="stage-list"),
