@@ -79,8 +79,10 @@ def test_truncate_passes_when_no_row_names_the_table(site):
     OpportunityFactory(site=site)  # no company
     AccountFactory(site=site)
     with connection.cursor() as cur:
-        # Ruddr's clients reference accounts by a real FK constraint, which PostgreSQL checks on any
+        # Ruddr's clients (and their projects) reference accounts by real FK constraints, checked on any
         # TRUNCATE, rows or not: truncated together, as PostgreSQL's hint says.
-        cur.execute("TRUNCATE contacts_account, opportunities_client")
+        cur.execute(
+            "TRUNCATE contacts_account, opportunities_client, opportunities_project, opportunities_opportunityproject"
+        )
     assert _count("contacts_account") == 0
     assert Contact.objects.filter(site=site).count() == Opportunity.objects.filter(site=site).count() == 1
