@@ -11,7 +11,17 @@ from factory.django import DjangoModelFactory
 from doors.batch.models import BatchJob
 from entities.contacts.models import Account, Contact
 from entities.linkage.models import OpportunityContact
-from entities.opportunities.models import Opportunity, Stage
+from entities.opportunities.models import (
+    Client,
+    LeadSource,
+    Opportunity,
+    OpportunityType,
+    Owner,
+    Practice,
+    Project,
+    Stage,
+    Tag,
+)
 from kernel.models import ApiToken, Site, User, hash_token
 from pipeline.models import ImportDefinition, Reject, StagedUpload, Sync, SyncLane, SyncLog
 
@@ -246,3 +256,61 @@ class BatchJobFactory(DjangoModelFactory):
     site = factory.SubFactory(SiteFactory)
     uuid = factory.LazyFunction(uuid.uuid4)
     created_by = "tester"
+
+
+# Ruddr's references of an opportunity (doors/ruddr), and owners and tags.
+class OpportunityTypeFactory(DjangoModelFactory):
+    class Meta:
+        model = OpportunityType
+
+    site = factory.SubFactory(SiteFactory)
+    name = factory.Sequence(lambda n: f"Type {n}")
+
+
+class LeadSourceFactory(DjangoModelFactory):
+    class Meta:
+        model = LeadSource
+
+    site = factory.SubFactory(SiteFactory)
+    name = factory.Sequence(lambda n: f"Source {n}")
+
+
+class PracticeFactory(DjangoModelFactory):
+    class Meta:
+        model = Practice
+
+    site = factory.SubFactory(SiteFactory)
+    name = factory.Sequence(lambda n: f"Practice {n}")
+
+
+class ClientFactory(DjangoModelFactory):
+    class Meta:
+        model = Client
+
+    site = factory.SubFactory(SiteFactory)
+    name = factory.Sequence(lambda n: f"Client {n}")
+    key = factory.Sequence(lambda n: f"client-{n}")
+
+
+class ProjectFactory(DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    site = factory.SubFactory(SiteFactory)
+    name = factory.Sequence(lambda n: f"Project {n}")
+
+
+class OwnerFactory(DjangoModelFactory):
+    class Meta:
+        model = Owner
+
+    site = factory.SubFactory(SiteFactory)
+    name = factory.Sequence(lambda n: f"Member {n}")
+
+
+class TagFactory(DjangoModelFactory):
+    class Meta:
+        model = Tag
+
+    site = factory.SubFactory(SiteFactory)
+    name = factory.Sequence(lambda n: f"Tag {n}")

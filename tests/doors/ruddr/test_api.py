@@ -10,16 +10,16 @@ from entities.contacts.models import Account
 from entities.opportunities.models import Opportunity, OpportunityProject, Stage, StageStatus
 from kernel.models import Site
 from tests.conftest import basic
-from tests.doors.ruddr.factories import (
+from tests.factories import (
     ClientFactory,
     LeadSourceFactory,
+    OpportunityFactory,
     OpportunityTypeFactory,
     OwnerFactory,
     PracticeFactory,
     ProjectFactory,
     TagFactory,
 )
-from tests.factories import OpportunityFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/workspace/opportunities"

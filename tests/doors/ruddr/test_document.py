@@ -9,7 +9,7 @@ import pytest
 
 from entities.contacts.models import Account
 from entities.opportunities.models import Opportunity, Stage
-from tests.doors.ruddr.factories import (
+from tests.factories import (
     ClientFactory,
     LeadSourceFactory,
     OpportunityTypeFactory,

@@ -85,7 +85,7 @@ RUDDR_REFS = ("opportunity_type_id", "lead_source_id", "practice_id")
 
 
 def test_writers_are_refused_a_missing_type_lead_source_or_practice(site):
-    from tests.doors.ruddr.factories import LeadSourceFactory, OpportunityTypeFactory, PracticeFactory
+    from tests.factories import LeadSourceFactory, OpportunityTypeFactory, PracticeFactory
 
     opp = OpportunityFactory(site=site)
     for column in RUDDR_REFS:
@@ -105,7 +105,7 @@ def test_writers_are_refused_a_missing_type_lead_source_or_practice(site):
 
 
 def test_deleting_a_type_lead_source_or_practice_sets_it_to_null(site):
-    from tests.doors.ruddr.factories import LeadSourceFactory, OpportunityTypeFactory, PracticeFactory
+    from tests.factories import LeadSourceFactory, OpportunityTypeFactory, PracticeFactory
 
     refs = {"opportunity_type": OpportunityTypeFactory, "lead_source": LeadSourceFactory, "practice": PracticeFactory}
     raw = OpportunityFactory(site=site, **{name: make(site=site) for name, make in refs.items()})
