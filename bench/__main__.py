@@ -107,7 +107,8 @@ def clear_opportunities(dsn: str, site_id: int) -> None:
         ).fetchone()
         if others == 0:
             conn.execute(
-                "TRUNCATE opportunities_opportunity, opportunities_opportunity_tags, linkage_opportunitycontact"
+                "TRUNCATE opportunities_opportunity, opportunities_opportunity_tags, opportunities_opportunityproject,"
+                " linkage_opportunitycontact"
             )
         else:
             conn.execute("DELETE FROM opportunities_opportunity WHERE site_id = %s", (site_id,))
