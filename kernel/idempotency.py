@@ -14,6 +14,7 @@ stored: a request refused for its input did nothing, and a retry is judged again
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -73,7 +74,7 @@ class Idempotency:
                 key=self.key,
                 fingerprint=self.fingerprint(),
                 status_code=status_code,
-                body=body,
+                body=_storable(body),
             )
 
         return before_commit
@@ -116,7 +117,7 @@ def idempotent(request, handle: Callable[[Idempotency | None], Response], *, dig
             return handle(idempotency)
         if idempotency.fingerprint() != stored.fingerprint:
             raise KeyReused([Failure(field="Idempotency-Key", value=key, constraint=KeyReused.message)])
-        response = Response(stored.body, status=stored.status_code)
+        response = Response(_stored(stored.body), status=stored.status_code)
         response["Idempotent-Replayed"] = "true"
         return response
     finally:
@@ -195,3 +196,20 @@ def keys_purge_expired() -> int:
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     IdempotencyClaim.objects.filter(expires_at__lt=timezone.now()).delete()  # left by a process that died
     return deleted
+
+
+# jsonb holds no NUL and no lone surrogate, but an answer may (a failed deal names a client's property
+# name as it was sent): such a body is kept as its JSON text, which replays exactly the same.
+_AS_TEXT = "idempotencyStoredAsJsonText"
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(0000|d[89a-f][0-9a-f]{2})", re.IGNORECASE)
+
+
+def _storable(body: Any) -> Any:
+    text = json.dumps(body)
+    return {_AS_TEXT: text} if _UNSTORABLE_ESCAPE.search(text) else body
+
+
+def _stored(body: Any) -> Any:
+    if isinstance(body, dict) and len(body) == 1 and _AS_TEXT in body:
+        return json.loads(body[_AS_TEXT])
+    return body

@@ -358,3 +358,19 @@ def test_what_is_not_a_deal_stays_a_whole_request_400(api, body):
     response = api.generic("POST", URL, body.encode(), content_type="application/json")
     assert response.status_code == 400, response.content
     assert not Opportunity.objects.exists()
+
+
+def test_a_property_name_holding_a_nul_fails_its_deal_and_the_answer_is_kept_for_its_key(api):
+    """Found by schemathesis: a failed deal's field named by a client key with a NUL made the
+    stored answer of its Idempotency-Key unstorable (jsonb has no NUL): a 500."""
+    body = {"deals": [deal("ok-1"), {**deal("bad-1"), "associatedAccounts": [{"\x00x\ud800": 1, "name": "A"}]}]}
+    headers = {"HTTP_IDEMPOTENCY_KEY": "nul-key-1"}
+    first = api.post("/api/v1/deals", json.dumps(body), content_type="application/json", **headers)
+    assert first.status_code == 200, first.content
+    results = first.json()["results"]
+    assert [r["status"] for r in results] == ["upserted", "failed"]
+    assert "\x00" not in json.dumps(results[1], ensure_ascii=False)
+    assert results[1]["failures"][0]["field"].startswith("associatedAccounts[0].")
+    again = api.post("/api/v1/deals", json.dumps(body), content_type="application/json", **headers)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
