@@ -6,13 +6,16 @@ Everything is composed with `psycopg.sql`; values are parameters, identifiers `s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from psycopg import sql
 
 from kernel.db import Value
 from pipeline.catalog import Mapping
+from pipeline.codes import Code
 from pipeline.models import DataType, Reject, StagedRow, UpdateRule
+from pipeline.planner import FENCE, unindexed, without_seq_scans
 
 
 def raw_columns(mappings: Iterable[Mapping], source: str = "s") -> sql.Composable:
@@ -165,3 +168,135 @@ def typed_malformed(m: Mapping, raw: sql.Composable, parsed: sql.Composable) -> 
     if m.field.max_length:
         return too_long(raw, m.field.max_length)
     return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One way a judged row is rejected: when `when` (over the judged row `z`) holds, the row gets
+    `code` and `invalid` (a text[] over `z` naming the offending keys). The first rule that holds
+    judges the row."""
+
+    when: sql.Composable
+    code: Code | str
+    invalid: sql.Composable
+
+
+@dataclass(frozen=True)
+class Match:
+    """How a staged row finds its record: one index probe into `table` (alias `t`) by `cond` (over
+    the staged row `x`), the lowest id winning among case variants."""
+
+    table: sql.Identifier
+    cond: sql.Composable
+
+
+def judge(
+    cursor,
+    *,
+    source: sql.Composable,
+    mappings: Sequence[Mapping],
+    ident: Mapping,
+    id_key: sql.Composable,
+    parse: Callable[[Mapping], sql.Composable],
+    match: Match,
+    rules: Sequence[Rule],
+    malformed: Sequence[tuple[Mapping, sql.Composable]],
+    required: Sequence[Mapping],
+    messages: dict[str, str],
+    params: dict,
+    joins: sql.Composable | None = None,
+    staged_extra: Sequence[tuple[sql.Composable, sql.Identifier]] = (),
+    parsed_extra: Sequence[tuple[sql.Composable, sql.Identifier]] = (),
+    judged_extra: Sequence[tuple[sql.Composable, sql.Identifier]] = (),
+    kept: Sequence[sql.Composable] = (),
+    parsed_kept: Sequence[Mapping] | None = None,
+) -> tuple[int, int]:
+    """Judge a chunk's staged rows (`source`) into the temp table `_rows` and copy the rejected
+    ones into the sync's rejects; returns (processed, rejected). Every entity's chunk is judged by
+    this one statement, so a planner fix reaches every entity at once.
+
+    The statement is four nested selects, each kept whole (`FENCE`: every staged value taken out of
+    the jsonb once, every array and code built once): `x` the raw values (blank is no value) and
+    `staged_extra`; `y` the parsed values (`parse`, over `x` and `joins`), the record `match`ed,
+    `parsed_extra` and each row's rank among the chunk's rows of the same `id_key` (byte order:
+    `COLLATE "C"`, a deterministic collation's equality); `z` empty, duplicate, malformed and
+    missing required values and `judged_extra`; then the code of the first `rules` entry that
+    holds. `_rows` keeps only what the writes and the rejects read (`sid`, `rec`, the identifier's
+    raw value, `match_id`, `code`, `invalid`, the parsed values of `parsed_kept` (default: all)
+    and `kept`): a chunk's rows are written once and read three times, and the raw copies, flags
+    and arrays were most of their width.
+
+    Each row's match is one index probe whatever the statistics say (`without_seq_scans`,
+    `unindexed`): a table another lane is filling right now looks small to the planner, and a plan
+    that scans it per staged row reads every row the other lane inserts, once per staged row (a
+    lane's first chunk ran for minutes that way; see pipeline.planner)."""
+
+    def columns(extra) -> sql.Composable:
+        return sql.SQL("").join(sql.SQL(", {} AS {}").format(expr, alias) for expr, alias in extra)
+
+    parsed_kept = mappings if parsed_kept is None else parsed_kept
+    kept_cols = sql.SQL(", ").join(
+        [sql.SQL("z.sid"), sql.SQL("z.rec"), sql.SQL("z.") + ident.raw, sql.SQL("z.match_id"), sql.SQL("z.code")]
+        + [sql.SQL("z.") + m.parsed for m in parsed_kept]
+        + [sql.SQL("z.") + k for k in kept]
+    )
+
+    def case(pick) -> sql.Composable:
+        return sql.SQL("CASE {} END").format(
+            sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(r.when, pick(r)) for r in rules)
+        )
+
+    statement = sql.SQL(
+        """
+        CREATE TEMP TABLE _rows ON COMMIT DROP AS
+        SELECT {kept}, CASE WHEN z.code IS NOT NULL THEN {invalid} END AS invalid
+        FROM (
+          SELECT z.*, {code} AS code
+          FROM (
+            SELECT y.*, {all_empty} AS empty,
+              (y.dup_rank > 1 OR y.match_sync = %(sync)s) AS dup,
+              {bad} AS bad, {missing} AS missing{judged_extra}
+            FROM (
+              SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync{parsed_extra},
+                row_number() OVER (PARTITION BY {id_key} COLLATE "C" ORDER BY x.sid) AS dup_rank
+              FROM (
+                SELECT s.sid, s.rec, {raw_cols}{staged_extra} FROM {source} s {fence}
+              ) x
+              {joins}
+              LEFT JOIN LATERAL (
+                SELECT t.id, t.last_sync_id FROM {table} t
+                WHERE t.site_id = %(site)s AND {match_cond} ORDER BY {lowest_id} LIMIT 1
+              ) m ON x.{id_raw} IS NOT NULL
+            ) y {fence}
+          ) z {fence}
+        ) z
+        """
+    ).format(
+        kept=kept_cols,
+        invalid=case(lambda r: r.invalid),
+        code=case(lambda r: Value(getattr(r.code, "value", r.code))),
+        all_empty=sql.SQL(" AND ").join(sql.SQL("y.{} IS NULL").format(m.raw) for m in mappings),
+        bad=text_array(sql.SQL("CASE WHEN {} THEN {} END").format(c, m.name) for m, c in malformed),
+        missing=text_array(sql.SQL("CASE WHEN y.{} IS NULL THEN {} END").format(m.raw, m.name) for m in required),
+        judged_extra=columns(judged_extra),
+        parsed_cols=sql.SQL(", ").join(sql.SQL("{} AS {}").format(parse(m), m.parsed) for m in mappings),
+        parsed_extra=columns(parsed_extra),
+        id_key=id_key,
+        raw_cols=raw_columns(mappings),
+        staged_extra=columns(staged_extra),
+        source=source,
+        fence=FENCE,
+        joins=joins or sql.SQL(""),
+        table=match.table,
+        match_cond=match.cond,
+        lowest_id=unindexed(sql.SQL("t.id")),
+        id_raw=ident.raw,
+    )
+    with without_seq_scans(cursor):
+        cursor.execute(statement, params)
+        processed = cursor.rowcount
+    # Row count and the two columns the writes filter on: cheap (only two columns are sampled)
+    # and enough for the planner to join by index rather than scan the whole table.
+    cursor.execute("ANALYZE _rows (code, match_id)")
+    rejected = insert_rejects(cursor, invalid_fields=sql.SQL("r.invalid"), messages=messages, params=params)
+    return processed, rejected

@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from entities.contacts.domains import normalise_domain
 from entities.contacts.models import Account, Contact
-from entities.contacts.sql import DOMAIN_RE, EMAIL_RE, PHONE_RE
+from entities.contacts.sql import DOMAIN_RE, PHONE_RE
 from kernel.exceptions import Failure, ValidationFailed
 from kernel.models import Site
+from pipeline.sql import EMAIL_RE
 
 _EMAIL = re.compile(EMAIL_RE)
 _PHONE = re.compile(PHONE_RE, re.IGNORECASE)

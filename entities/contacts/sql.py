@@ -18,16 +18,15 @@ from kernel.db import Value
 from pipeline.catalog import Mapping
 from pipeline.codes import Code, messages
 from pipeline.models import ImportRule
-from pipeline.planner import FENCE, unindexed
 from pipeline.processors import ChunkResult, ConcurrentWrite, update_matched
+from pipeline.sql import REGEX_PARAMS as SHARED_REGEX_PARAMS
 from pipeline.sql import (
-    EMAIL_RE,
+    Match,
+    Rule,
     custom_fields_expr,
     email_malformed,
-    insert_rejects,
+    judge,
     key_params,
-    raw_columns,
-    text_array,
     too_long,
     typed_malformed,
     typed_value,
@@ -40,7 +39,7 @@ UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 DOMAIN_RE = r"^[^\s.@/]+(\.[^\s.@/]+)+$"
 
 # Patterns go in as query parameters: `%` inside a composed literal would clash with placeholders.
-REGEX_PARAMS = {"email_re": EMAIL_RE, "phone_re": PHONE_RE, "uuid_re": UUID_RE, "domain_re": DOMAIN_RE}
+REGEX_PARAMS = {**SHARED_REGEX_PARAMS, "phone_re": PHONE_RE, "uuid_re": UUID_RE, "domain_re": DOMAIN_RE}
 
 ACCOUNT_MISSING = Code.NO_ACCOUNT.pair
 ACCOUNT_AMBIGUOUS = Code.DUPLICATE_ACCOUNT_LINK.pair
@@ -191,15 +190,15 @@ def process_chunk(
     account_joins = sql.SQL(" ").join(_account_join(m) for m in accounts)
     uniques = [m for m in mappings if m.field.column in target.unique_columns and m is not ident]
     unique_cols = [
-        sql.SQL("(x.{raw} IS NOT NULL AND row_number() OVER (PARTITION BY {k} ORDER BY x.sid) > 1) AS {name}").format(
-            raw=m.raw, k=key(m.field.column, sql.SQL("x.") + m.raw), name=sql.Identifier(f"u{m.index}")
+        (
+            sql.SQL("(x.{raw} IS NOT NULL AND row_number() OVER (PARTITION BY {k} ORDER BY x.sid) > 1)").format(
+                raw=m.raw, k=key(m.field.column, sql.SQL("x.") + m.raw)
+            ),
+            sql.Identifier(f"u{m.index}"),
         )
         for m in uniques
     ]
-    account_counts = [sql.SQL("{}.n AS {}").format(_account_alias(m), _account_matches(m)) for m in accounts]
-    parsed_cols = sql.SQL(", ").join(
-        [sql.SQL("{} AS {}").format(_parse(m), m.parsed) for m in mappings] + unique_cols + account_counts
-    )
+    account_counts = [(sql.SQL("{}.n").format(_account_alias(m)), _account_matches(m)) for m in accounts]
     taken = [
         (
             m,
@@ -261,59 +260,25 @@ def process_chunk(
             sql.SQL("CASE WHEN cardinality(z.missing) > 0 THEN z.missing ELSE {} END").format(id_name),
         ),
     ]
-    code = sql.SQL("CASE {} END").format(
-        sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(c, Value(k)) for c, k, _ in rules)
-    )
-    invalid = sql.SQL("CASE {} END").format(
-        sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(c, f) for c, _, f in rules)
-    )
-    judge = sql.SQL(
-        """
-        CREATE TEMP TABLE _rows ON COMMIT DROP AS
-        SELECT z.*, {code} AS code, {invalid} AS invalid
-        FROM (
-          SELECT y.*, {all_empty} AS empty,
-            (y.dup_rank > 1 OR y.match_sync = %(sync)s) AS dup,
-            {bad} AS bad, {missing} AS missing {taken}
-          FROM (
-            SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync,
-              row_number() OVER (PARTITION BY {id_key} ORDER BY x.sid) AS dup_rank
-            FROM (
-              SELECT s.sid, s.rec, {raw_cols} FROM {source} s {fence}
-            ) x
-            {account_joins}
-            LEFT JOIN LATERAL (
-              SELECT t.id, t.last_sync_id FROM {table} t
-              WHERE t.site_id = %(site)s AND {match_cond} ORDER BY {lowest_id} LIMIT 1
-            ) m ON x.{id_raw} IS NOT NULL
-          ) y {fence}
-        ) z
-        """
-    ).format(
-        code=code,
-        invalid=invalid,
-        all_empty=sql.SQL(" AND ").join(sql.SQL("y.{} IS NULL").format(m.raw) for m in mappings),
-        bad=text_array(sql.SQL("CASE WHEN {} THEN {} END").format(c, m.name) for m, c in malformed),
-        missing=text_array(sql.SQL("CASE WHEN y.{} IS NULL THEN {} END").format(m.raw, m.name) for m in required),
-        taken=sql.SQL("").join(sql.SQL(", {} AS {}").format(c, sql.Identifier(f"t{m.index}")) for m, c in taken),
-        parsed_cols=parsed_cols,
-        id_key=key(id_col, sql.SQL("x.") + ident.raw),
-        raw_cols=raw_columns(mappings),
-        source=source,
-        fence=FENCE,
-        lowest_id=unindexed(sql.SQL("t.id")),
-        account_joins=account_joins,
-        table=table,
-        match_cond=match_cond,
-        id_raw=ident.raw,
-    )
     params = {"sync": sync_id, "site": site_id, "definition": definition.pk}
     params.update(key_params(mappings), **REGEX_PARAMS)
-    cursor.execute(judge, params)
-    processed = cursor.rowcount
-    cursor.execute("ANALYZE _rows")
-
-    rejected = insert_rejects(cursor, invalid_fields=sql.SQL("r.invalid"), messages=MESSAGES, params=params)
+    processed, rejected = judge(
+        cursor,
+        source=source,
+        mappings=mappings,
+        ident=ident,
+        id_key=key(id_col, sql.SQL("x.") + ident.raw),
+        parse=_parse,
+        match=Match(table, match_cond),
+        rules=[Rule(*r) for r in rules],
+        malformed=malformed,
+        required=required,
+        messages=MESSAGES,
+        params=params,
+        joins=account_joins,
+        parsed_extra=unique_cols + account_counts,
+        judged_extra=[(c, sql.Identifier(f"t{m.index}")) for m, c in taken],
+    )
 
     columns = [m for m in mappings if m.field.column and m.field.column != "uuid"]
     customs = [m for m in mappings if m.field.custom_key]

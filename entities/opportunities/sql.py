@@ -16,15 +16,15 @@ from kernel.db import Value
 from pipeline.catalog import Mapping
 from pipeline.codes import Code, messages
 from pipeline.models import ImportRule
-from pipeline.planner import FENCE, unindexed, without_seq_scans
+from pipeline.planner import FENCE
 from pipeline.processors import ChunkResult, ConcurrentWrite, staged_key, update_matched
 from pipeline.sql import (
     REGEX_PARAMS,
+    Match,
+    Rule,
     custom_fields_expr,
-    insert_rejects,
+    judge,
     key_params,
-    raw_columns,
-    text_array,
     typed_malformed,
     typed_value,
     update_rule_expr,
@@ -99,8 +99,6 @@ def process_chunk(
     def key(expr):
         return expr if case_sensitive else sql.SQL("lower({})").format(expr)
 
-    raw_cols = raw_columns(mappings)
-    parsed_cols = sql.SQL(", ").join(sql.SQL("{} AS {}").format(_parse_expr(m), m.parsed) for m in mappings)
     # Both sides of the stage match are lower-cased once (the site's few stages in a subquery kept
     # whole, the row's stage in `x`), not once per pair the join compares: that was 1.6 us a row.
     stage_join = (
@@ -111,134 +109,69 @@ def process_chunk(
         if stage
         else sql.SQL("")
     )
-    stage_key = sql.SQL(", lower(btrim(s.data ->> {})) AS stage_key").format(stage.name) if stage else sql.SQL("")
     currency_join = (
         sql.SQL("LEFT JOIN bulkapi_currency cur ON cur.code = upper(x.{})").format(currency.raw)
         if currency
         else sql.SQL("")
     )
     match_cond = (
-        sql.SQL("o.external_id = x.{}").format(ident.raw)
+        sql.SQL("t.external_id = x.{}").format(ident.raw)
         if case_sensitive
-        else sql.SQL("lower(o.external_id) = lower(x.{})").format(ident.raw)
+        else sql.SQL("lower(t.external_id) = lower(x.{})").format(ident.raw)
     )
-    malformed = [(m, _malformed(m)) for m in mappings]
-    malformed = [(m, c) for m, c in malformed if c is not None]
-    bad_malformed = text_array(sql.SQL("CASE WHEN {} THEN {} END").format(c, m.name) for m, c in malformed)
-    required_missing = text_array(
-        sql.SQL("CASE WHEN y.{} IS NULL THEN {} END").format(m.raw, m.name)
-        for m in mappings
-        if m.field.column in REQUIRED_COLUMNS
-    )
-    all_empty = sql.SQL(" AND ").join(sql.SQL("y.{} IS NULL").format(m.raw) for m in mappings)
+    # The row's stage, lower-cased once (see stage_join), and another door's own values.
+    staged_extra = [(expr, alias) for _, alias, expr in extra_cols]
+    if stage:
+        staged_extra.append((sql.SQL("lower(btrim(s.data ->> {}))").format(stage.name), sql.Identifier("stage_key")))
     import_rule = definition.import_rule or ImportRule.CREATE_AND_UPDATE
-    stage_bad = (
-        sql.SQL("y.{} IS NOT NULL AND y.{} IS NULL").format(stage.raw, stage.parsed) if stage else sql.SQL("false")
-    )
-    codes = {
-        name: Value(code.value)
-        for name, code in (
-            ("empty", Code.EMPTY),
-            ("missing_fields", Code.MISSING_FIELDS),
-            ("duplicate", Code.DUPLICATE),
-            ("malformed", Code.MALFORMED),
-            ("invalid_stage", Code.INVALID_STAGE),
-            ("no_opportunity", Code.NO_OPPORTUNITY),
+    id_name = sql.SQL("ARRAY[{}]::text[]").format(ident.name)
+    rules = [
+        Rule(sql.SQL("z.empty"), Code.EMPTY, sql.SQL("'{}'::text[]")),
+        Rule(sql.SQL("z.{} IS NULL").format(ident.raw), Code.MISSING_FIELDS, id_name),
+        Rule(sql.SQL("z.dup"), Code.DUPLICATE, id_name),
+        Rule(sql.SQL("cardinality(z.bad) > 0"), Code.MALFORMED, sql.SQL("z.bad")),
+    ]
+    if stage:
+        rules.append(
+            Rule(
+                sql.SQL("z.{} IS NOT NULL AND z.{} IS NULL").format(stage.raw, stage.parsed),
+                Code.INVALID_STAGE,
+                sql.SQL("ARRAY[{}]::text[]").format(stage.name),
+            )
         )
-    }
-    invalid = sql.SQL(
-        """CASE j.code
-             WHEN {malformed} THEN j.bad
-             WHEN {invalid_stage} THEN ARRAY[{stage_key}]::text[]
-             WHEN {missing_fields} THEN CASE WHEN j.{id_raw} IS NULL THEN ARRAY[{id_key}] ELSE j.missing END
-             WHEN {empty} THEN '{{}}'::text[]
-             ELSE ARRAY[{id_key}] END"""
-    ).format(stage_key=stage.name if stage else Value(""), id_raw=ident.raw, id_key=ident.name, **codes)
-    # `_rows` keeps only what the writes and the rejects read: the parsed values, the identifier,
-    # the match, the code and (for a rejected row) its invalid fields. A chunk's rows are written
-    # once and read three times, and the raw copies, flags and arrays were most of their width.
-    kept = sql.SQL(", ").join(
-        [sql.SQL("j.sid"), sql.SQL("j.rec"), sql.SQL("j.") + ident.raw, sql.SQL("j.match_id"), sql.SQL("j.code")]
-        + [sql.SQL("j.") + m.parsed for m in mappings if m is not ident]
-        + [sql.SQL("j.") + alias for _, alias, _ in extra_cols]
-    )
-    # {fence}: subqueries kept whole (pipeline.planner: each staged value extracted once, -15 %).
-    judge = sql.SQL(
-        """
-        CREATE TEMP TABLE _rows ON COMMIT DROP AS
-        SELECT {kept}, CASE WHEN j.code IS NOT NULL THEN {invalid} END AS invalid
-        FROM (
-        SELECT z.*,
-          CASE WHEN z.empty THEN {empty}
-               WHEN z.{id_raw} IS NULL THEN {missing_fields}
-               WHEN z.dup THEN {duplicate}
-               WHEN cardinality(z.bad) > 0 THEN {malformed}
-               WHEN z.stage_bad THEN {invalid_stage}
-               WHEN z.match_id IS NULL AND {update_only} THEN {no_opportunity}
-               WHEN z.match_id IS NOT NULL AND {create_only} THEN {duplicate}
-               WHEN z.match_id IS NULL AND cardinality(z.missing) > 0 THEN {missing_fields}
-          END AS code
-        FROM (
-          SELECT y.*, {all_empty} AS empty,
-            (y.dup_rank > 1 OR y.match_sync = %(sync)s) AS dup,
-            {bad_malformed} AS bad, {stage_bad} AS stage_bad, {required_missing} AS missing
-          FROM (
-            SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync,
-              row_number() OVER (PARTITION BY {id_key} COLLATE "C" ORDER BY x.sid) AS dup_rank
-            FROM (
-              SELECT s.sid, s.rec, {raw_cols}{stage_key}{extra_cols} FROM {source} s {fence}
-            ) x
-            {stage_join} {currency_join}
-            LEFT JOIN LATERAL (
-              SELECT o.id, o.last_sync_id FROM {opp} o
-              WHERE o.site_id = %(site)s AND {match_cond} ORDER BY {lowest_id} LIMIT 1
-            ) m ON x.{id_raw} IS NOT NULL
-          ) y {fence}
-        ) z {fence}
-        ) j
-        """
-    ).format(
-        kept=kept,
-        invalid=invalid,
-        id_raw=ident.raw,
-        update_only=Value(import_rule == ImportRule.UPDATE_ONLY),
-        create_only=Value(import_rule == ImportRule.CREATE_ONLY),
-        all_empty=all_empty,
-        bad_malformed=bad_malformed,
-        stage_bad=stage_bad,
-        required_missing=required_missing,
-        parsed_cols=parsed_cols,
-        id_key=key(sql.SQL("x.") + ident.raw),
-        raw_cols=raw_cols,
-        stage_key=stage_key,
-        extra_cols=sql.SQL("").join(sql.SQL(", {} AS {}").format(expr, alias) for _, alias, expr in extra_cols),
-        source=source,
-        stage_join=stage_join,
-        currency_join=currency_join,
-        opp=opp,
-        match_cond=match_cond,
-        fence=FENCE,
-        lowest_id=unindexed(sql.SQL("o.id")),
-        **codes,
-    )
+    rules += [
+        Rule(
+            sql.SQL("z.match_id IS NULL AND {}").format(Value(import_rule == ImportRule.UPDATE_ONLY)),
+            Code.NO_OPPORTUNITY,
+            id_name,
+        ),
+        Rule(
+            sql.SQL("z.match_id IS NOT NULL AND {}").format(Value(import_rule == ImportRule.CREATE_ONLY)),
+            Code.DUPLICATE,
+            id_name,
+        ),
+        Rule(sql.SQL("z.match_id IS NULL AND cardinality(z.missing) > 0"), Code.MISSING_FIELDS, sql.SQL("z.missing")),
+    ]
     params = {"sync": sync_id, "site": site_id, "definition": definition.pk}
     params.update(key_params(mappings), **REGEX_PARAMS)
-    # Each row's match must be one index probe for its identifier, whatever the statistics say: a
-    # table another lane is filling right now (its rows not yet committed, so not counted) looks
-    # small to the planner, and a plan that scans it per staged row reads every row the other
-    # lane inserts, once per staged row (a lane's first chunk ran for minutes that way). So no seq
-    # scan here, and `ORDER BY o.id + 0` (pipeline.planner.unindexed: the lowest id among case variants: the matches, usually
-    # none or one, are sorted) so that walking the primary key in order is no option either. The
-    # third bad plan, the site's stretch of an index, is priced right because lanes start on
-    # statistics that know the site (`pipeline.services._start_other_lanes`).
-    with without_seq_scans(cursor):
-        cursor.execute(judge, params)
-        processed = cursor.rowcount
-    # Row count and the two columns the writes filter on: cheap (only two columns are sampled)
-    # and enough for the planner to join by index rather than scan the whole table.
-    cursor.execute("ANALYZE _rows (code, match_id)")
-
-    rejected = insert_rejects(cursor, invalid_fields=sql.SQL("r.invalid"), messages=MESSAGES, params=params)
+    processed, rejected = judge(
+        cursor,
+        source=source,
+        mappings=mappings,
+        ident=ident,
+        id_key=key(sql.SQL("x.") + ident.raw),
+        parse=_parse_expr,
+        match=Match(sql.Identifier(Opportunity._meta.db_table), match_cond),
+        rules=rules,
+        malformed=[(m, c) for m in mappings if (c := _malformed(m)) is not None],
+        required=[m for m in mappings if m.field.column in REQUIRED_COLUMNS],
+        messages=MESSAGES,
+        params=params,
+        joins=sql.SQL(" ").join([stage_join, currency_join]),
+        staged_extra=staged_extra,
+        kept=[alias for _, alias, _ in extra_cols],
+        parsed_kept=[m for m in mappings if m is not ident],
+    )
 
     columns = [m for m in mappings if m.field.column and m.field.column != "external_id"]
     customs = [m for m in mappings if m.field.custom_key]
