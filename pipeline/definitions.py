@@ -290,50 +290,27 @@ def validate_definition(*, site: Site, entity: str, body: object) -> dict:
     return values
 
 
-_ALWAYS = (
-    "name",
-    "fields",
-    "identifierFieldName",
-    "isSyncTriggeredOnImport",
-    "dataRetentionDuration",
-)
-
-
-def render_definition(definition: ImportDefinition) -> dict:
-    out: dict = {}
+def definition_body(definition: ImportDefinition) -> dict:
+    """A stored definition as a client would send it again: what `validate_definition` checks when a
+    stored definition must still hold (a sync starts, a dry run, a changed custom field). Not an
+    answer: each door renders its own (the Eloqua door's `doors.eloqua.shapes.DEFINITION_SHAPES`)."""
     spec = entity_spec(definition.entity)
-    if spec.case_sensitive_flag == "first":
-        out["isIdentifierFieldCaseSensitive"] = definition.is_identifier_field_case_sensitive
+    body: dict = {"name": definition.name, "fields": dict(definition.fields)}
+    if spec.case_sensitive_flag != "never":
+        body["isIdentifierFieldCaseSensitive"] = definition.is_identifier_field_case_sensitive
     if spec.render_extra is not None:
-        out.update(spec.render_extra(definition))
-    out["name"] = definition.name
-    out["fields"] = dict(definition.fields)
-    if spec.case_sensitive_flag == "optional" and definition.is_identifier_field_case_sensitive:
-        out["isIdentifierFieldCaseSensitive"] = True
-    optional = {
-        "identifierFieldName": definition.identifier_field_name,
-        "updateRule": definition.update_rule,
-        "updateRuleByField": definition.update_rule_by_field,
-        "importRule": definition.import_rule,
-        "isSyncTriggeredOnImport": definition.is_sync_triggered_on_import,
-        "isUpdatingMultipleMatchedRecords": definition.is_updating_multiple_matched_records,
-        "nullIdentifierFieldName": definition.null_identifier_field_name,
-        "dataRetentionDuration": definition.data_retention_duration,
-        "autoDeleteDuration": definition.auto_delete_duration,
-        "importPriorityUri": definition.import_priority_uri,
-        "externalSystemId": definition.external_system_id,
-    }
-    for key, value in optional.items():
-        if value is not None or key in _ALWAYS:
-            out[key] = value
-    kb = getattr(definition, "kb_used", None)
-    if kb is not None:
-        out["kbUsed"] = kb
-    out.update(
-        uri=definition_uri(definition),
-        createdBy=definition.created_by,
-        createdAt=wire_time(definition.created_at),
-        updatedBy=definition.updated_by,
-        updatedAt=wire_time(definition.updated_at),
+        body.update(spec.render_extra(definition))
+    body.update(
+        identifierFieldName=definition.identifier_field_name,
+        updateRule=definition.update_rule,
+        updateRuleByField=definition.update_rule_by_field,
+        importRule=definition.import_rule,
+        isSyncTriggeredOnImport=definition.is_sync_triggered_on_import,
+        isUpdatingMultipleMatchedRecords=definition.is_updating_multiple_matched_records,
+        nullIdentifierFieldName=definition.null_identifier_field_name,
+        dataRetentionDuration=definition.data_retention_duration,
+        autoDeleteDuration=definition.auto_delete_duration,
+        importPriorityUri=definition.import_priority_uri,
+        externalSystemId=definition.external_system_id,
     )
-    return out
+    return body

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from kernel.models import User
 from pipeline.catalog import mappings_for
-from pipeline.definitions import render_definition, validate_definition
+from pipeline.definitions import definition_body, validate_definition
 from pipeline.models import ImportDefinition, Reject, Sync, SyncStatus
 from pipeline.planner import chunk_settings
 from pipeline.processors import registration_for, staged_chunk
@@ -74,7 +74,7 @@ def sync_dry_run(
 
 
 def _run(staged_definition_id: int, target: ImportDefinition, user: User, rows: int) -> DryRunResult:
-    validate_definition(site=target.site, entity=target.entity, body=render_definition(target))
+    validate_definition(site=target.site, entity=target.entity, body=definition_body(target))
     # A copy of the definition (same fields and rules) holds the dry run's staged rows, so that no
     # other row of the real definition (an API upload committing meanwhile) can join them.
     shadow = ImportDefinition.objects.get(pk=target.pk)

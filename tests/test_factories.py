@@ -3,7 +3,7 @@ definition of their site with a lane row per lane, links within one site."""
 
 import pytest
 
-from pipeline.definitions import render_definition, validate_definition
+from pipeline.definitions import definition_body, validate_definition
 from pipeline.models import SyncLane
 from tests.factories import (
     AccountImportDefinitionFactory,
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 )  # fmt: skip
 def test_definitions_are_ones_the_api_accepts(factory):
     definition = factory()
-    values = validate_definition(site=definition.site, entity=definition.entity, body=render_definition(definition))
+    values = validate_definition(site=definition.site, entity=definition.entity, body=definition_body(definition))
     assert values["fields"] == definition.fields
     assert values["identifier_field_name"] == definition.identifier_field_name
 

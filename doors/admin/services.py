@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from kernel.exceptions import Conflict, Failure, PayloadTooLarge, ValidationFailed
 from kernel.models import Site, User
-from pipeline.definitions import parse_duration, render_definition, validate_definition
+from pipeline.definitions import definition_body, parse_duration, validate_definition
 from pipeline.models import ImportDefinition, Sync
 from pipeline.services import sync_snapshot
 from pipeline.services.imports import import_definition_create, import_definition_delete
@@ -134,7 +134,7 @@ def import_draft_confirm(
                     )
             if definition is None:
                 definition = import_definition_create(site=draft.site, user=user, entity=draft.entity, body=body)
-            validate_definition(site=definition.site, entity=definition.entity, body=render_definition(definition))
+            validate_definition(site=definition.site, entity=definition.entity, body=definition_body(definition))
             with connection.cursor() as cur:
                 cur.execute(
                     "UPDATE bulkapi_stagedrow SET definition_id = %s WHERE definition_id = %s",

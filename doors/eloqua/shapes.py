@@ -3,6 +3,7 @@
 `FIELD` renders `/{entity}/fields[/{id}]` (the context `ctx` is the entity's fields uri);
 `SYNC` (and `SYNC_DETAIL`, with `progress`) render every sync this door answers and the body of a
 sync's callback (registered with `pipeline.callbacks.register_body` in `doors/eloqua/apps.py`);
+`*_IMPORT` render each entity's import definitions (`DEFINITION_SHAPES`, by entity);
 `SYNC_LOG` and `REJECT` render `/syncs/{id}/logs` and `/rejects`, with our codes answered as Eloqua's
 (`doors.eloqua.codes.as_eloqua`; the context `ctx` is the sync's entity).
 """
@@ -14,15 +15,21 @@ from rest_framework import serializers
 from doors.eloqua.codes import as_eloqua
 from doors.eloqua.schema.shapes import (
     DEFINITION_URI_PATTERN,
+    DURATION_PATTERN,
     ELOQUA_STATUS_CODE_PATTERN,
     SYNC_URI_PATTERN,
+    FieldMapField,
     FieldValuesField,
+    RuleMapField,
     uri_field,
     wire_time_field,
 )
+from entities.contacts.catalog import ACCOUNT, CONTACT
+from entities.linkage.catalog import OPPORTUNITY_LINK
+from entities.opportunities.catalog import OPPORTUNITY
 from kernel.shapes import Member, Shape
-from pipeline.definitions import wire_time
-from pipeline.models import DataType, SyncStatus
+from pipeline.definitions import definition_uri, wire_time
+from pipeline.models import DataType, ImportRule, SyncStatus, UpdateRule
 
 # --- field metadata --------------------------------------------------------------------------
 
@@ -43,6 +50,121 @@ FIELD = Shape(
         ),
     ],
 )
+
+# --- import definitions ----------------------------------------------------------------------
+
+# Every definition's members after `name` and `fields`: the optional ones only once set (never
+# null), `identifierFieldName` always (null when a linkage definition leaves it to its match field).
+_DEFINITION_TAIL = [
+    Member(
+        "identifierFieldName",
+        serializers.CharField(allow_null=True, help_text="The key mapped to the entity's identifier."),
+        attr="identifier_field_name",
+    ),
+    Member("updateRule", serializers.ChoiceField(choices=UpdateRule.choices, required=False), attr="update_rule"),
+    Member("updateRuleByField", RuleMapField(required=False), attr="update_rule_by_field"),
+    Member("importRule", serializers.ChoiceField(choices=ImportRule.choices, required=False), attr="import_rule"),
+    Member("isSyncTriggeredOnImport", serializers.BooleanField(), attr="is_sync_triggered_on_import"),
+    Member(
+        "isUpdatingMultipleMatchedRecords",
+        serializers.BooleanField(required=False),
+        attr="is_updating_multiple_matched_records",
+    ),
+    Member("nullIdentifierFieldName", serializers.BooleanField(required=False), attr="null_identifier_field_name"),
+    Member("dataRetentionDuration", serializers.RegexField(DURATION_PATTERN), attr="data_retention_duration"),
+    Member("autoDeleteDuration", serializers.RegexField(DURATION_PATTERN, required=False), attr="auto_delete_duration"),
+    Member("importPriorityUri", serializers.CharField(required=False), attr="import_priority_uri"),
+    Member("externalSystemId", serializers.IntegerField(required=False), attr="external_system_id"),
+    Member(
+        "kbUsed",
+        serializers.IntegerField(min_value=0, help_text="KB of staged rows no sync has taken yet."),
+        read=lambda d, ctx: getattr(d, "kb_used", 0),
+    ),
+]
+
+
+def _definition_members(uri_pattern: str) -> list[Member]:
+    return [
+        Member("uri", uri_field(uri_pattern), read=lambda d, ctx: definition_uri(d)),
+        Member("createdBy", serializers.CharField(), attr="created_by"),
+        Member("createdAt", wire_time_field(), attr="created_at", convert=wire_time),
+        Member("updatedBy", serializers.CharField(), attr="updated_by"),
+        Member("updatedAt", wire_time_field(), attr="updated_at", convert=wire_time),
+    ]
+
+
+_NAME_AND_FIELDS = [
+    Member("name", serializers.CharField(max_length=100)),
+    Member(
+        "fields",
+        FieldMapField(help_text="The client's keys and statements, as sent."),
+        read=lambda d, ctx: dict(d.fields),
+    ),
+]
+_DOC = "An import definition: its optional properties only once set, never null."
+
+
+def _case_sensitive_when_true(definition, ctx):
+    return True if definition.is_identifier_field_case_sensitive else None
+
+
+def _flat_import(ref_name: str, uri_pattern: str) -> Shape:
+    """Contacts and accounts: `isIdentifierFieldCaseSensitive` after `fields`, only when true."""
+    case = Member(
+        "isIdentifierFieldCaseSensitive",
+        serializers.BooleanField(required=False, help_text="Only when true."),
+        read=_case_sensitive_when_true,
+    )
+    return Shape(ref_name, [*_NAME_AND_FIELDS, case, *_DEFINITION_TAIL, *_definition_members(uri_pattern)], doc=_DOC)
+
+
+OPPORTUNITY_IMPORT = Shape(
+    "OpportunityImport",
+    [
+        Member("isIdentifierFieldCaseSensitive", serializers.BooleanField(), attr="is_identifier_field_case_sensitive"),
+        *_NAME_AND_FIELDS,
+        *_DEFINITION_TAIL,
+        *_definition_members(r"^/opportunities/imports/\d+$"),
+    ],
+    doc=_DOC,
+)
+CONTACT_IMPORT = _flat_import("ContactImport", r"^/contacts/imports/\d+$")
+ACCOUNT_IMPORT = _flat_import("AccountImport", r"^/accounts/imports/\d+$")
+OPPORTUNITY_CONTACT_LINKAGE_IMPORT = Shape(
+    "OpportunityContactLinkageImport",
+    [
+        Member("linkOpportunitiesMatchFieldName", serializers.CharField(), attr="link_match_field_name"),
+        Member("linkOpportunitiesSourceField", serializers.CharField(), attr="link_source_field"),
+        Member(
+            "linkOpportunitiesEntityType",
+            serializers.ChoiceField(choices=["Contact", "Account"]),
+            attr="link_entity_type",
+        ),
+        Member(
+            "linkOpportunitiesCaseSensitiveSourceField",
+            serializers.BooleanField(),
+            attr="link_case_sensitive_source_field",
+        ),
+        Member(
+            "linkOpportunitiesCaseSensitiveMatchField",
+            serializers.BooleanField(),
+            attr="link_case_sensitive_match_field",
+        ),
+        Member(
+            "linkOpportunitiesMultipleSourceMatches", serializers.BooleanField(), attr="link_multiple_source_matches"
+        ),
+        *_NAME_AND_FIELDS,
+        *_DEFINITION_TAIL,
+        *_definition_members(r"^/opportunities/contacts/imports/\d+$"),
+    ],
+    doc=_DOC,
+)
+DEFINITION_SHAPES = {
+    OPPORTUNITY.entity: OPPORTUNITY_IMPORT,
+    CONTACT.entity: CONTACT_IMPORT,
+    ACCOUNT.entity: ACCOUNT_IMPORT,
+    OPPORTUNITY_LINK.entity: OPPORTUNITY_CONTACT_LINKAGE_IMPORT,
+}
 
 # --- syncs -----------------------------------------------------------------------------------
 

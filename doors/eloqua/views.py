@@ -30,12 +30,11 @@ from doors.eloqua.schema.shapes import (
     idempotency_parameters,
     idempotency_responses,
 )
-from doors.eloqua.shapes import FIELD, SYNC
+from doors.eloqua.shapes import DEFINITION_SHAPES, FIELD, SYNC
 from kernel.exceptions import NotFound, error_body
 from kernel.idempotency import HashingReader, idempotent
 from kernel.paging import ListSpec, paginate, paginate_list
 from pipeline.catalog import entity_spec
-from pipeline.definitions import render_definition
 from pipeline.models import ImportDefinition
 from pipeline.services.imports import (
     CSV_TYPES,
@@ -288,7 +287,7 @@ def _with_kb_used(qs):
 
 def _render(definition: ImportDefinition) -> dict:
     definition.kb_used = (getattr(definition, "kb_bytes", None) or 0) // 1024
-    return render_definition(definition)
+    return DEFINITION_SHAPES[definition.entity].render(definition)
 
 
 class ImportListApi(EntityApi):

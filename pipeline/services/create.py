@@ -15,7 +15,7 @@ from kernel.exceptions import Conflict, Failure, ValidationFailed
 from kernel.models import Site, User
 from pipeline.callbacks import resolve
 from pipeline.catalog import mappings_for
-from pipeline.definitions import parse_definition_uri, render_definition, validate_definition
+from pipeline.definitions import definition_body, parse_definition_uri, validate_definition
 from pipeline.faults import BROKER_ERRORS
 from pipeline.models import ImportDefinition, StagedUpload, Sync, SyncLane
 from pipeline.processors import lane_bounds_sample, lane_key_for
@@ -98,7 +98,7 @@ def sync_start(
 
     `before_commit(sync)` runs inside the transaction that makes the sync (the idempotency record of
     the request that asked for it commits with the sync, or neither does)."""
-    validate_definition(site=definition.site, entity=definition.entity, body=render_definition(definition))
+    validate_definition(site=definition.site, entity=definition.entity, body=definition_body(definition))
     try:
         with transaction.atomic(durable=True):
             sync = sync_snapshot(definition=definition, user=user, callback_url=callback_url)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from kernel.exceptions import Conflict, Failure
 from kernel.models import Site, User
-from pipeline.definitions import render_definition, validate_definition
+from pipeline.definitions import definition_body, validate_definition
 from pipeline.models import ImportDefinition, StagedRow, StagedUpload
 from pipeline.staging import staged_rows_load_csv, staged_rows_load_json
 
@@ -155,7 +155,7 @@ def import_data_load(
     from pipeline.services import running_conflict, sync_snapshot
 
     if definition.is_sync_triggered_on_import:  # validated again when syncing (Eloqua 20D), before staging
-        validate_definition(site=definition.site, entity=definition.entity, body=render_definition(definition))
+        validate_definition(site=definition.site, entity=definition.entity, body=definition_body(definition))
     outcome = UploadOutcome()
 
     def at_commit(upload: StagedUpload) -> None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from kernel.exceptions import Conflict, Failure, NotFound
 from kernel.models import User
 from pipeline.callbacks import CallbackRefused, callback_body, callback_post
-from pipeline.definitions import render_definition, validate_definition
+from pipeline.definitions import definition_body, validate_definition
 from pipeline.models import TERMINAL, Reject, StagedUpload, Sync, SyncLane, SyncStatus
 from pipeline.services.create import callback_url_check, publish_run, running_conflict, sync_snapshot
 from pipeline.services.finish import RETRYABLE_CODES
@@ -72,7 +72,7 @@ def sync_retry(*, sync_id: int, user: User) -> Sync:
     definition = sync.definition
     if definition is None or definition.is_internal:
         raise refuse("Its import definition no longer exists (or is not a Bulk API definition).")
-    validate_definition(site=definition.site, entity=definition.entity, body=render_definition(definition))
+    validate_definition(site=definition.site, entity=definition.entity, body=definition_body(definition))
     try:
         with transaction.atomic(durable=True):
             # One retry per sync: the retried sync's row lock orders two retries racing.

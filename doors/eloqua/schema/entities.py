@@ -12,16 +12,19 @@ from doors.eloqua.schema.shapes import (
     DATA_JSON_SCHEMA,
     WIRE_TIME_EXAMPLE,
     AccountImportRequestSerializer,
-    AccountImportSerializer,
     ContactImportRequestSerializer,
-    ContactImportSerializer,
     OpportunityContactLinkageImportRequestSerializer,
-    OpportunityContactLinkageImportSerializer,
     OpportunityImportRequestSerializer,
-    OpportunityImportSerializer,
     page_of,
 )
-from doors.eloqua.shapes import FIELD, SYNC
+from doors.eloqua.shapes import (
+    ACCOUNT_IMPORT,
+    CONTACT_IMPORT,
+    FIELD,
+    OPPORTUNITY_CONTACT_LINKAGE_IMPORT,
+    OPPORTUNITY_IMPORT,
+    SYNC,
+)
 from entities.contacts.catalog import ACCOUNT, CONTACT
 from entities.linkage.catalog import OPPORTUNITY_LINK
 from entities.opportunities.catalog import OPPORTUNITY
@@ -57,7 +60,7 @@ _ENTITIES = {
         noun="opportunity",
         nouns="opportunities",
         uri="/opportunities/imports",
-        definition=OpportunityImportSerializer,
+        definition=OPPORTUNITY_IMPORT.serializer,
         request=OpportunityImportRequestSerializer,
         fields={
             "OpportunityID": "{{Opportunity.Id}}",
@@ -94,7 +97,7 @@ _ENTITIES = {
         noun="contact",
         nouns="contacts",
         uri="/contacts/imports",
-        definition=ContactImportSerializer,
+        definition=CONTACT_IMPORT.serializer,
         request=ContactImportRequestSerializer,
         fields={
             "EmailAddress": "{{Contact.Field(C_EmailAddress)}}",
@@ -122,7 +125,7 @@ _ENTITIES = {
         noun="account",
         nouns="accounts",
         uri="/accounts/imports",
-        definition=AccountImportSerializer,
+        definition=ACCOUNT_IMPORT.serializer,
         request=AccountImportRequestSerializer,
         fields={
             "CompanyIDExt": "{{Account.Field(CompanyIDExt)}}",
@@ -149,7 +152,7 @@ _ENTITIES = {
         noun="opportunity contact linkage",
         nouns="opportunity contact linkages",
         uri="/opportunities/contacts/imports",
-        definition=OpportunityContactLinkageImportSerializer,
+        definition=OPPORTUNITY_CONTACT_LINKAGE_IMPORT.serializer,
         request=OpportunityContactLinkageImportRequestSerializer,
         fields={"EmailAddress": "{{Opportunity.Contact.Field(C_EmailAddress)}}", "OpportunityID": "{{Opportunity.Id}}"},
         identifier="OpportunityID",

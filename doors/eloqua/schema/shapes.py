@@ -242,69 +242,6 @@ class RuleMapField(serializers.DictField):
     """`{column key: update rule}`."""
 
 
-class _DefinitionOut(serializers.Serializer):
-    """Properties every import definition echoes; unset optional ones are omitted, never null."""
-
-    name = serializers.CharField(max_length=100)
-    fields = FieldMapField(help_text="The client's keys and statements, as sent.")
-    identifierFieldName = serializers.CharField()  # noqa: N815
-    updateRule = serializers.ChoiceField(choices=UpdateRule.choices, required=False)  # noqa: N815
-    updateRuleByField = RuleMapField(required=False)  # noqa: N815
-    importRule = serializers.ChoiceField(choices=ImportRule.choices, required=False)  # noqa: N815
-    isSyncTriggeredOnImport = serializers.BooleanField()  # noqa: N815
-    isUpdatingMultipleMatchedRecords = serializers.BooleanField(required=False)  # noqa: N815
-    nullIdentifierFieldName = serializers.BooleanField(required=False)  # noqa: N815
-    dataRetentionDuration = serializers.RegexField(DURATION_PATTERN)  # noqa: N815
-    autoDeleteDuration = serializers.RegexField(DURATION_PATTERN, required=False)  # noqa: N815
-    importPriorityUri = serializers.CharField(required=False)  # noqa: N815
-    externalSystemId = serializers.IntegerField(required=False)  # noqa: N815
-    kbUsed = serializers.IntegerField(min_value=0, help_text="KB of staged rows no sync has taken yet.")  # noqa: N815
-    createdBy = serializers.CharField()  # noqa: N815
-    createdAt = wire_time_field()  # noqa: N815
-    updatedBy = serializers.CharField()  # noqa: N815
-    updatedAt = wire_time_field()  # noqa: N815
-
-
-class OpportunityImportSerializer(_DefinitionOut):
-    isIdentifierFieldCaseSensitive = serializers.BooleanField()  # noqa: N815
-    uri = uri_field(r"^/opportunities/imports/\d+$")
-
-    class Meta:
-        ref_name = "OpportunityImport"
-
-
-class ContactImportSerializer(_DefinitionOut):
-    isIdentifierFieldCaseSensitive = serializers.BooleanField(required=False, help_text="Only when true.")  # noqa: N815
-    uri = uri_field(r"^/contacts/imports/\d+$")
-
-    class Meta:
-        ref_name = "ContactImport"
-
-
-class AccountImportSerializer(_DefinitionOut):
-    isIdentifierFieldCaseSensitive = serializers.BooleanField(required=False, help_text="Only when true.")  # noqa: N815
-    uri = uri_field(r"^/accounts/imports/\d+$")
-
-    class Meta:
-        ref_name = "AccountImport"
-
-
-class _LinkageOut(serializers.Serializer):
-    linkOpportunitiesMatchFieldName = serializers.CharField()  # noqa: N815
-    linkOpportunitiesSourceField = serializers.CharField()  # noqa: N815
-    linkOpportunitiesEntityType = serializers.ChoiceField(choices=["Contact", "Account"])  # noqa: N815
-    linkOpportunitiesCaseSensitiveSourceField = serializers.BooleanField()  # noqa: N815
-    linkOpportunitiesCaseSensitiveMatchField = serializers.BooleanField()  # noqa: N815
-    linkOpportunitiesMultipleSourceMatches = serializers.BooleanField()  # noqa: N815
-
-
-class OpportunityContactLinkageImportSerializer(_LinkageOut, _DefinitionOut):
-    uri = uri_field(r"^/opportunities/contacts/imports/\d+$")
-
-    class Meta:
-        ref_name = "OpportunityContactLinkageImport"
-
-
 _LENIENT_BOOL = '`true`/`false`, also as the strings `"true"`/`"false"`; null or absent means false.'
 
 
