@@ -46,6 +46,13 @@ def scans_of(plan: str, table: str) -> list[str]:
                 if follow.strip().startswith("->") or not follow.strip():
                     break
                 conds.append(follow.strip())
+            if "Bitmap Heap Scan" in line:  # the index it probes is a child node: name it in the read too
+                depth = len(line) - len(line.lstrip())
+                for follow in lines[i + 1 :]:
+                    if follow.strip() and len(follow) - len(follow.lstrip()) <= depth:
+                        break
+                    if "Bitmap Index Scan" in follow or follow.strip().startswith("Index Cond:"):
+                        conds.append(follow.strip())
             out.append("\n".join([line.strip(), *conds]))
     return out
 
