@@ -22,8 +22,8 @@ from pipeline.services import (
     syncs_requeue,
 )
 from pipeline.tasks import SyncTask
-from tests.concurrency import conninfo, wait_until_blocked
-from tests.factories import ImportDefinitionFactory, SyncFactory, UserFactory
+from tests.concurrency import Racer, conninfo
+from tests.factories import ImportDefinitionFactory, UserFactory
 from tests.pipeline.helpers import drive, run_sync, stage, staged_sync
 
 pytestmark = pytest.mark.django_db
@@ -271,12 +271,13 @@ def test_overlapping_writers_count_what_happened_and_the_last_committer_wins_who
         " VALUES (%s, 'N1', 'other', 5, %s, '2001-01-01'), (%s, 'N3', 'other', 5, %s, '2001-01-01')",
         [site.pk, stage_id, site.pk, stage_id],
     )  # uncommitted: invisible to the sync's judging, in its INSERT's way
-    worker = threading.Thread(target=lambda: (sync_run_chunk(sync_id=sync.pk), connections.close_all()))
-    worker.start()
-    wait_until_blocked()
-    other.commit()
-    other.close()
-    worker.join(60)
+    try:
+        chunk = Racer(lambda: sync_run_chunk(sync_id=sync.pk))
+        chunk.wait_until_blocked()  # its INSERT waits for the other writer's uncommitted N1
+        other.commit()
+    finally:
+        other.close()
+    chunk.join()
 
     sync.refresh_from_db()
     assert (sync.created_count, sync.updated_count, sync.processed) == (1, 2, 3) and adds_up(sync)
@@ -337,9 +338,9 @@ def test_a_matched_record_deleted_while_the_chunk_runs_is_judged_again(site, mon
 
 @pytest.mark.django_db(transaction=True)
 def test_the_retention_purge_never_takes_rows_a_sync_is_claiming(site):
-    """A sync's snapshot claims an expired upload (definition FOR UPDATE, upload's sync set, not
-    committed yet) while the purge runs: the purge skips that definition instead of deleting the
-    rows from under the sync it cannot see yet."""
+    """A sync's snapshot (`sync_start`) claims an expired upload (definition FOR UPDATE, upload's
+    sync set, not committed yet) while the purge runs: the purge skips that definition instead of
+    deleting the rows from under the sync it cannot see yet, and does not wait for it."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -350,20 +351,25 @@ def test_the_retention_purge_never_takes_rows_a_sync_is_claiming(site):
     definition = ImportDefinitionFactory(site=site, data_retention_seconds=3600)
     stage(definition, [row(i) for i in range(1, 4)])
     StagedUpload.objects.filter(definition=definition).update(created_at=timezone.now() - timedelta(hours=2))
-    upload = StagedUpload.objects.get(definition=definition)
-    sync = SyncFactory(site=site, definition=definition)
-    claiming = psycopg.connect(conninfo())
-    claiming.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
-    claiming.execute("UPDATE bulkapi_stagedupload SET sync_id = %s WHERE id = %s", [sync.pk, upload.pk])
-    outcome = {}
-    purge = threading.Thread(target=lambda: (outcome.update(imports_purge_expired()), connections.close_all()))
-    purge.start()
-    purge.join(10)  # it does not wait for the claim (before: it deleted the rows, then waited)
-    claiming.commit()
-    claiming.close()
-    purge.join(30)
-    assert outcome["staged_rows"] == 0
+    user = UserFactory(site=site)
+    claimed, release = threading.Event(), threading.Event()
+
+    def hold(sync) -> None:  # sync_start's before_commit: the snapshot is made, not committed
+        claimed.set()
+        assert release.wait(30)
+
+    snapshot = Racer(lambda: sync_start(definition=definition, user=user, before_commit=hold))
+    assert claimed.wait(30)
+    purge = Racer(imports_purge_expired)
+    try:
+        purged_meanwhile = purge.done(timeout=10)
+    finally:
+        release.set()
+    sync = snapshot.join()
+    assert purged_meanwhile, "the purge waited for the snapshot"
+    assert purge.join()["staged_rows"] == 0
     assert StagedRow.objects.filter(definition_id=definition.pk).count() == 3
+    assert StagedUpload.objects.get(definition=definition).sync_id == sync.pk
 
 
 def test_the_tenant_sees_a_reference_and_the_server_log_the_failure(site, caplog):
