@@ -3,17 +3,19 @@ and request replay the stored answer without doing the work again; another reque
 a 422; a request while the first is in flight is a 409; keys are per site and user, and expire."""
 
 import json
-import uuid
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from doors.batch.models import BatchJob
 from entities.opportunities.models import Opportunity
+from kernel.idempotency import claim_key
 from kernel.models import IdempotencyClaim, IdempotencyKey
 from pipeline.models import StagedRow, Sync
+from tests.concurrency import Racer, conninfo
 from tests.conftest import bearer
 from tests.doors.batch.helpers import rows_csv, upload
 from tests.factories import ImportDefinitionFactory, TokenFactory, UserFactory
@@ -82,20 +84,62 @@ def test_a_retried_sync_request_makes_one_sync(api):
     assert Sync.objects.filter(definition=definition).count() == 1
 
 
-def test_a_key_in_flight_is_a_409_and_a_dead_requests_claim_gives_way_when_it_expires(api):
-    """Another request holds the key (its claim row, committed before its work) while it runs; a
-    claim whose process died (never released) stops blocking at its expiry. No session state: the
-    same holds through PgBouncer's transaction pooling."""
+def client_of(user) -> APIClient:
+    client = APIClient()
+    client.credentials(**bearer(TokenFactory(user=user).raw))
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_in_flight_is_a_409_and_the_request_holding_it_goes_on(api):
+    """Two real requests under one key at once (each on its own connection): while the first one's
+    upload waits (a test connection holds its definition), the second is a 409 at once, takes
+    nothing, and the first then stages its rows and answers; a retry replays that answer."""
     definition = ImportDefinitionFactory(site=api.site)
-    claim = IdempotencyClaim.objects.create(
-        site=api.site, user=api.user, key="busy", holder=uuid.uuid4(), expires_at=timezone.now() + timedelta(minutes=5)
-    )
+    body = json.dumps(ROWS)
+
+    def send():
+        return client_of(api.user).post(data_url(definition), body, content_type="application/json", **key("busy"))
+
+    holder = psycopg.connect(conninfo())
+    holder.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
+    try:
+        first = Racer(send)
+        first.wait_until_blocked()  # the first holds the key and waits to stage its rows
+        second = Racer(send)
+        refused_at_once = second.done(timeout=10)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert refused_at_once, "the second request waited instead of being refused"
+    refused = second.join()
+    assert refused.status_code == 409 and refused.json()["code"] == "idempotency_key_in_use"
+    assert refused.json()["failures"][0]["field"] == "Idempotency-Key"
+    answered = first.join()
+    assert answered.status_code == 204 and "Idempotent-Replayed" not in answered
+    assert StagedRow.objects.filter(definition=definition).count() == 1
+    assert not IdempotencyClaim.objects.exists()  # released when the request ended
+    replay = send()
+    assert replay.status_code == 204 and replay["Idempotent-Replayed"] == "true"
+    assert StagedRow.objects.filter(definition=definition).count() == 1
+
+
+def test_a_dead_requests_claim_blocks_its_key_until_it_expires(api):
+    """A claim whose process died (taken, never released) refuses the key till its expiry, then
+    gives way. No session state: the same holds through PgBouncer's transaction pooling."""
+    definition = ImportDefinitionFactory(site=api.site)
+    holder = claim_key(site_id=api.site.pk, user_id=api.user.pk, key="busy")  # its process then died
+    claim = IdempotencyClaim.objects.get()
+    assert claim.holder == holder
+    assert timedelta(seconds=290) < claim.expires_at - timezone.now() <= timedelta(seconds=300)
+
     response = api.post(data_url(definition), json.dumps(ROWS), content_type="application/json", **key("busy"))
+
     assert response.status_code == 409 and response.json()["code"] == "idempotency_key_in_use"
     assert StagedRow.objects.filter(definition=definition).count() == 0
-    assert IdempotencyClaim.objects.get().holder == claim.holder  # the refused request took nothing
+    assert IdempotencyClaim.objects.get().holder == holder  # the refused request took nothing
 
-    IdempotencyClaim.objects.update(expires_at=timezone.now() - timedelta(seconds=1))  # its process died
+    IdempotencyClaim.objects.update(expires_at=timezone.now() - timedelta(seconds=1))  # its expiry passed
 
     again = api.post(data_url(definition), json.dumps(ROWS), content_type="application/json", **key("busy"))
     assert again.status_code == 204
