@@ -3,6 +3,8 @@ and request replay the stored answer without doing the work again; another reque
 a 422; a request while the first is in flight is a 409; keys are per site and user, and expire."""
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import psycopg
@@ -19,6 +21,7 @@ from tests.concurrency import Racer, conninfo
 from tests.conftest import bearer
 from tests.doors.batch.helpers import rows_csv, upload
 from tests.factories import ImportDefinitionFactory, TokenFactory, UserFactory
+from tests.pipeline.helpers import drive
 
 pytestmark = pytest.mark.django_db
 
@@ -205,3 +208,114 @@ def test_a_retried_deal_upsert_replays_its_results(api):
     assert first.status_code == again.status_code == 200 and first.json() == again.json()
     assert first.json()["results"][0]["action"] == "created"
     assert Opportunity.objects.get(site=api.site).name == "changed meanwhile"  # not upserted again
+
+
+# --- every door that takes a key: the key is the site's, the user's and the request's -----------
+
+
+@dataclass
+class Door:
+    """A write that takes an Idempotency-Key: what it writes to for a site (`make`), the request
+    (`send`), how much it has done there (`work`), and what lets the same request be done again
+    (`settle`: a sync ends, a deal is changed meanwhile)."""
+
+    name: str
+    make: Callable
+    send: Callable
+    work: Callable
+    settle: Callable = lambda ctx, response: None
+
+
+def answer(response):
+    return response.json() if response.content else None
+
+
+def _deal(client, site, k):
+    body = {"deals": [{"externalDealId": "d-1", "name": "Acme", "amount": 5}]}
+    return client.post("/api/v1/deals", body, format="json", **key(k))
+
+
+def _end_sync(definition, response) -> None:
+    drive(int(response.json()["uri"].rsplit("/", 1)[1]))
+
+
+DOORS = [
+    Door(
+        "data upload",
+        make=lambda site: ImportDefinitionFactory(site=site),
+        send=lambda client, d, k: client.post(data_url(d), json.dumps(ROWS), content_type="application/json", **key(k)),
+        work=lambda d: StagedRow.objects.filter(definition=d).count(),
+    ),
+    Door(
+        "POST /syncs",
+        make=lambda site: ImportDefinitionFactory(site=site),
+        send=lambda client, d, k: client.post(
+            "/api/bulk/2.0/syncs", {"syncedInstanceUri": f"/opportunities/imports/{d.pk}"}, format="json", **key(k)
+        ),
+        work=lambda d: Sync.objects.filter(definition=d).count(),
+        settle=_end_sync,
+    ),
+    Door(
+        "batch upload",
+        make=lambda site: site,
+        send=lambda client, site, k: client.post(
+            f"/api/v1/{site.pk}/opportunity/upload/batch",
+            {"file": _file(rows_csv("2025-01-01T00:00:00Z,USD,10,Proposal,a@example.com,R-1"))},
+            format="multipart",
+            **key(k),
+        ),
+        work=lambda site: BatchJob.objects.filter(site=site).count(),
+    ),
+    Door(
+        "deal upsert",
+        make=lambda site: site,
+        send=_deal,
+        work=lambda site: Opportunity.objects.filter(site=site, name="Acme").count(),
+        settle=lambda site, response: Opportunity.objects.filter(site=site).update(name="changed meanwhile"),
+    ),
+]
+
+
+@pytest.mark.parametrize("door", range(len(DOORS)), ids=[d.name for d in DOORS])
+def test_a_key_replays_only_for_its_user_site_and_request(api, other_api, door):
+    door, elsewhere = DOORS[door], DOORS[(door + 1) % len(DOORS)]
+    mine = door.make(api.site)
+    first = door.send(api, mine, "k-1")
+    assert first.status_code in (200, 201, 202, 204), first.content
+    door.settle(mine, first)
+    done = door.work(mine)
+
+    again = door.send(api, mine, "k-1")  # the same user, site and request: replayed, not done again
+    assert again.status_code == first.status_code and again["Idempotent-Replayed"] == "true"
+    assert answer(again) == answer(first) and door.work(mine) == done
+
+    colleague = door.send(client_of(UserFactory(site=api.site)), mine, "k-1")  # another user, the same site
+    assert colleague.status_code == first.status_code and "Idempotent-Replayed" not in colleague
+    assert door.work(mine) == done + 1  # done again: not the first one's answer
+    door.settle(mine, colleague)
+
+    theirs = door.make(other_api.site)
+    stranger = door.send(other_api, theirs, "k-1")  # another site
+    assert stranger.status_code == first.status_code and "Idempotent-Replayed" not in stranger
+    assert door.work(theirs) == 1
+
+    target = elsewhere.make(api.site)
+    before = elsewhere.work(target)
+    other_path = elsewhere.send(api, target, "k-1")  # the same user and key on another door's path
+    assert other_path.status_code == 422 and other_path.json()["code"] == "idempotency_key_reused"
+    assert elsewhere.work(target) == before and "Idempotent-Replayed" not in other_path
+
+
+def test_a_batch_upload_under_the_documents_path_is_not_the_api_paths_answer(api):
+    text = rows_csv("2025-01-01T00:00:00Z,USD,10,Proposal,a@example.com,R-1")
+    first = api.post(
+        f"/api/v1/{api.site.pk}/opportunity/upload/batch", {"file": _file(text)}, format="multipart", **key("b")
+    )
+    assert first.status_code == 202
+
+    other = api.post(
+        f"/v1/{api.site.pk}/opportunity/upload/batch", {"file": _file(text)}, format="multipart", **key("b")
+    )
+
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert BatchJob.objects.filter(site=api.site).count() == 1
