@@ -3,20 +3,25 @@ and request replay the stored answer without doing the work again; another reque
 a 422; a request while the first is in flight is a 409; keys are per site and user, and expire."""
 
 import json
-import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from doors.batch.models import BatchJob
 from entities.opportunities.models import Opportunity
+from kernel.idempotency import claim_key
 from kernel.models import IdempotencyClaim, IdempotencyKey
 from pipeline.models import StagedRow, Sync
+from tests.concurrency import Racer, conninfo
 from tests.conftest import bearer
 from tests.doors.batch.helpers import rows_csv, upload
 from tests.factories import ImportDefinitionFactory, TokenFactory, UserFactory
+from tests.pipeline.helpers import drive
 
 pytestmark = pytest.mark.django_db
 
@@ -82,20 +87,62 @@ def test_a_retried_sync_request_makes_one_sync(api):
     assert Sync.objects.filter(definition=definition).count() == 1
 
 
-def test_a_key_in_flight_is_a_409_and_a_dead_requests_claim_gives_way_when_it_expires(api):
-    """Another request holds the key (its claim row, committed before its work) while it runs; a
-    claim whose process died (never released) stops blocking at its expiry. No session state: the
-    same holds through PgBouncer's transaction pooling."""
+def client_of(user) -> APIClient:
+    client = APIClient()
+    client.credentials(**bearer(TokenFactory(user=user).raw))
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_in_flight_is_a_409_and_the_request_holding_it_goes_on(api):
+    """Two real requests under one key at once (each on its own connection): while the first one's
+    upload waits (a test connection holds its definition), the second is a 409 at once, takes
+    nothing, and the first then stages its rows and answers; a retry replays that answer."""
     definition = ImportDefinitionFactory(site=api.site)
-    claim = IdempotencyClaim.objects.create(
-        site=api.site, user=api.user, key="busy", holder=uuid.uuid4(), expires_at=timezone.now() + timedelta(minutes=5)
-    )
+    body = json.dumps(ROWS)
+
+    def send():
+        return client_of(api.user).post(data_url(definition), body, content_type="application/json", **key("busy"))
+
+    holder = psycopg.connect(conninfo())
+    holder.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
+    try:
+        first = Racer(send)
+        first.wait_until_blocked()  # the first holds the key and waits to stage its rows
+        second = Racer(send)
+        refused_at_once = second.done(timeout=10)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert refused_at_once, "the second request waited instead of being refused"
+    refused = second.join()
+    assert refused.status_code == 409 and refused.json()["code"] == "idempotency_key_in_use"
+    assert refused.json()["failures"][0]["field"] == "Idempotency-Key"
+    answered = first.join()
+    assert answered.status_code == 204 and "Idempotent-Replayed" not in answered
+    assert StagedRow.objects.filter(definition=definition).count() == 1
+    assert not IdempotencyClaim.objects.exists()  # released when the request ended
+    replay = send()
+    assert replay.status_code == 204 and replay["Idempotent-Replayed"] == "true"
+    assert StagedRow.objects.filter(definition=definition).count() == 1
+
+
+def test_a_dead_requests_claim_blocks_its_key_until_it_expires(api):
+    """A claim whose process died (taken, never released) refuses the key till its expiry, then
+    gives way. No session state: the same holds through PgBouncer's transaction pooling."""
+    definition = ImportDefinitionFactory(site=api.site)
+    holder = claim_key(site_id=api.site.pk, user_id=api.user.pk, key="busy")  # its process then died
+    claim = IdempotencyClaim.objects.get()
+    assert claim.holder == holder
+    assert timedelta(seconds=290) < claim.expires_at - timezone.now() <= timedelta(seconds=300)
+
     response = api.post(data_url(definition), json.dumps(ROWS), content_type="application/json", **key("busy"))
+
     assert response.status_code == 409 and response.json()["code"] == "idempotency_key_in_use"
     assert StagedRow.objects.filter(definition=definition).count() == 0
-    assert IdempotencyClaim.objects.get().holder == claim.holder  # the refused request took nothing
+    assert IdempotencyClaim.objects.get().holder == holder  # the refused request took nothing
 
-    IdempotencyClaim.objects.update(expires_at=timezone.now() - timedelta(seconds=1))  # its process died
+    IdempotencyClaim.objects.update(expires_at=timezone.now() - timedelta(seconds=1))  # its expiry passed
 
     again = api.post(data_url(definition), json.dumps(ROWS), content_type="application/json", **key("busy"))
     assert again.status_code == 204
@@ -161,3 +208,114 @@ def test_a_retried_deal_upsert_replays_its_results(api):
     assert first.status_code == again.status_code == 200 and first.json() == again.json()
     assert first.json()["results"][0]["action"] == "created"
     assert Opportunity.objects.get(site=api.site).name == "changed meanwhile"  # not upserted again
+
+
+# --- every door that takes a key: the key is the site's, the user's and the request's -----------
+
+
+@dataclass
+class Door:
+    """A write that takes an Idempotency-Key: what it writes to for a site (`make`), the request
+    (`send`), how much it has done there (`work`), and what lets the same request be done again
+    (`settle`: a sync ends, a deal is changed meanwhile)."""
+
+    name: str
+    make: Callable
+    send: Callable
+    work: Callable
+    settle: Callable = lambda ctx, response: None
+
+
+def answer(response):
+    return response.json() if response.content else None
+
+
+def _deal(client, site, k):
+    body = {"deals": [{"externalDealId": "d-1", "name": "Acme", "amount": 5}]}
+    return client.post("/api/v1/deals", body, format="json", **key(k))
+
+
+def _end_sync(definition, response) -> None:
+    drive(int(response.json()["uri"].rsplit("/", 1)[1]))
+
+
+DOORS = [
+    Door(
+        "data upload",
+        make=lambda site: ImportDefinitionFactory(site=site),
+        send=lambda client, d, k: client.post(data_url(d), json.dumps(ROWS), content_type="application/json", **key(k)),
+        work=lambda d: StagedRow.objects.filter(definition=d).count(),
+    ),
+    Door(
+        "POST /syncs",
+        make=lambda site: ImportDefinitionFactory(site=site),
+        send=lambda client, d, k: client.post(
+            "/api/bulk/2.0/syncs", {"syncedInstanceUri": f"/opportunities/imports/{d.pk}"}, format="json", **key(k)
+        ),
+        work=lambda d: Sync.objects.filter(definition=d).count(),
+        settle=_end_sync,
+    ),
+    Door(
+        "batch upload",
+        make=lambda site: site,
+        send=lambda client, site, k: client.post(
+            f"/api/v1/{site.pk}/opportunity/upload/batch",
+            {"file": _file(rows_csv("2025-01-01T00:00:00Z,USD,10,Proposal,a@example.com,R-1"))},
+            format="multipart",
+            **key(k),
+        ),
+        work=lambda site: BatchJob.objects.filter(site=site).count(),
+    ),
+    Door(
+        "deal upsert",
+        make=lambda site: site,
+        send=_deal,
+        work=lambda site: Opportunity.objects.filter(site=site, name="Acme").count(),
+        settle=lambda site, response: Opportunity.objects.filter(site=site).update(name="changed meanwhile"),
+    ),
+]
+
+
+@pytest.mark.parametrize("door", range(len(DOORS)), ids=[d.name for d in DOORS])
+def test_a_key_replays_only_for_its_user_site_and_request(api, other_api, door):
+    door, elsewhere = DOORS[door], DOORS[(door + 1) % len(DOORS)]
+    mine = door.make(api.site)
+    first = door.send(api, mine, "k-1")
+    assert first.status_code in (200, 201, 202, 204), first.content
+    door.settle(mine, first)
+    done = door.work(mine)
+
+    again = door.send(api, mine, "k-1")  # the same user, site and request: replayed, not done again
+    assert again.status_code == first.status_code and again["Idempotent-Replayed"] == "true"
+    assert answer(again) == answer(first) and door.work(mine) == done
+
+    colleague = door.send(client_of(UserFactory(site=api.site)), mine, "k-1")  # another user, the same site
+    assert colleague.status_code == first.status_code and "Idempotent-Replayed" not in colleague
+    assert door.work(mine) == done + 1  # done again: not the first one's answer
+    door.settle(mine, colleague)
+
+    theirs = door.make(other_api.site)
+    stranger = door.send(other_api, theirs, "k-1")  # another site
+    assert stranger.status_code == first.status_code and "Idempotent-Replayed" not in stranger
+    assert door.work(theirs) == 1
+
+    target = elsewhere.make(api.site)
+    before = elsewhere.work(target)
+    other_path = elsewhere.send(api, target, "k-1")  # the same user and key on another door's path
+    assert other_path.status_code == 422 and other_path.json()["code"] == "idempotency_key_reused"
+    assert elsewhere.work(target) == before and "Idempotent-Replayed" not in other_path
+
+
+def test_a_batch_upload_under_the_documents_path_is_not_the_api_paths_answer(api):
+    text = rows_csv("2025-01-01T00:00:00Z,USD,10,Proposal,a@example.com,R-1")
+    first = api.post(
+        f"/api/v1/{api.site.pk}/opportunity/upload/batch", {"file": _file(text)}, format="multipart", **key("b")
+    )
+    assert first.status_code == 202
+
+    other = api.post(
+        f"/v1/{api.site.pk}/opportunity/upload/batch", {"file": _file(text)}, format="multipart", **key("b")
+    )
+
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert BatchJob.objects.filter(site=api.site).count() == 1

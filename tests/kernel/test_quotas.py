@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -322,7 +321,7 @@ def test_deal_upserts_store_none_of_the_quotas_and_are_not_refused(api, definiti
 def test_two_uploads_racing_for_the_last_room_cannot_both_get_it(currencies):
     """The commit check takes a per-site lock: the second upload waits for the first to commit,
     then counts its rows."""
-    from tests.concurrency import wait_until_blocked
+    from tests.concurrency import Racer
     from tests.factories import SiteFactory
 
     site = SiteFactory()
@@ -330,21 +329,17 @@ def test_two_uploads_racing_for_the_last_room_cannot_both_get_it(currencies):
     first_def, second_def = ImportDefinitionFactory(site=site), ImportDefinitionFactory(site=site)
     result: dict = {}
 
-    def second() -> None:
+    def second() -> str | int:
         try:
             staged_rows_load_csv(definition=second_def, stream=io.BytesIO(csv_rows(2).encode()), content_length=None)
-            result["second"] = "staged"
+            return "staged"
         except QuotaExceeded as exc:
-            result["second"] = exc.status_code
-        finally:
-            connection.close()
+            return exc.status_code
 
     # given: the first upload of 2 rows holds the quota lock, uncommitted
     def first_commits_later(upload) -> None:
-        thread = threading.Thread(target=second)
-        thread.start()
-        wait_until_blocked()  # the second one waits on the site's quota lock
-        result["thread"] = thread
+        result["second"] = Racer(second)
+        result["second"].wait_until_blocked()  # the second one waits on the site's quota lock
 
     staged_rows_load_csv(
         definition=first_def,
@@ -352,9 +347,8 @@ def test_two_uploads_racing_for_the_last_room_cannot_both_get_it(currencies):
         content_length=None,
         before_commit=first_commits_later,
     )
-    result["thread"].join(timeout=60)
     # then: the second saw the first's 2 rows and was refused (2 + 2 > 3); 2 rows are staged
-    assert result["second"] == 413
+    assert result["second"].join() == 413
     assert StagedRow.objects.filter(definition__site=site).count() == 2
     with transaction.atomic():
         assert site_usage(site.pk).of(Quota.STAGED_ROWS) == 2

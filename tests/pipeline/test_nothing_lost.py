@@ -3,7 +3,6 @@ retry can fix, a cancel, a poison row, a chunk overtaken by the end of its sync,
 chunk messages. Counters add up: processed = created + updated + rejected = total rows."""
 
 import threading
-import time
 
 import psycopg
 import pytest
@@ -22,8 +21,8 @@ from pipeline.services import (
     syncs_requeue,
 )
 from pipeline.tasks import SyncTask
-from tests.concurrency import conninfo, wait_until_blocked
-from tests.factories import ImportDefinitionFactory, SyncFactory, UserFactory
+from tests.concurrency import Racer, conninfo
+from tests.factories import ImportDefinitionFactory, UserFactory
 from tests.pipeline.helpers import drive, run_sync, stage, staged_sync
 
 pytestmark = pytest.mark.django_db
@@ -271,12 +270,13 @@ def test_overlapping_writers_count_what_happened_and_the_last_committer_wins_who
         " VALUES (%s, 'N1', 'other', 5, %s, '2001-01-01'), (%s, 'N3', 'other', 5, %s, '2001-01-01')",
         [site.pk, stage_id, site.pk, stage_id],
     )  # uncommitted: invisible to the sync's judging, in its INSERT's way
-    worker = threading.Thread(target=lambda: (sync_run_chunk(sync_id=sync.pk), connections.close_all()))
-    worker.start()
-    wait_until_blocked()
-    other.commit()
-    other.close()
-    worker.join(60)
+    try:
+        chunk = Racer(lambda: sync_run_chunk(sync_id=sync.pk))
+        chunk.wait_until_blocked()  # its INSERT waits for the other writer's uncommitted N1
+        other.commit()
+    finally:
+        other.close()
+    chunk.join()
 
     sync.refresh_from_db()
     assert (sync.created_count, sync.updated_count, sync.processed) == (1, 2, 3) and adds_up(sync)
@@ -337,9 +337,9 @@ def test_a_matched_record_deleted_while_the_chunk_runs_is_judged_again(site, mon
 
 @pytest.mark.django_db(transaction=True)
 def test_the_retention_purge_never_takes_rows_a_sync_is_claiming(site):
-    """A sync's snapshot claims an expired upload (definition FOR UPDATE, upload's sync set, not
-    committed yet) while the purge runs: the purge skips that definition instead of deleting the
-    rows from under the sync it cannot see yet."""
+    """A sync's snapshot (`sync_start`) claims an expired upload (definition FOR UPDATE, upload's
+    sync set, not committed yet) while the purge runs: the purge skips that definition instead of
+    deleting the rows from under the sync it cannot see yet, and does not wait for it."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -350,20 +350,25 @@ def test_the_retention_purge_never_takes_rows_a_sync_is_claiming(site):
     definition = ImportDefinitionFactory(site=site, data_retention_seconds=3600)
     stage(definition, [row(i) for i in range(1, 4)])
     StagedUpload.objects.filter(definition=definition).update(created_at=timezone.now() - timedelta(hours=2))
-    upload = StagedUpload.objects.get(definition=definition)
-    sync = SyncFactory(site=site, definition=definition)
-    claiming = psycopg.connect(conninfo())
-    claiming.execute("SELECT 1 FROM bulkapi_importdefinition WHERE id = %s FOR UPDATE", [definition.pk])
-    claiming.execute("UPDATE bulkapi_stagedupload SET sync_id = %s WHERE id = %s", [sync.pk, upload.pk])
-    outcome = {}
-    purge = threading.Thread(target=lambda: (outcome.update(imports_purge_expired()), connections.close_all()))
-    purge.start()
-    purge.join(10)  # it does not wait for the claim (before: it deleted the rows, then waited)
-    claiming.commit()
-    claiming.close()
-    purge.join(30)
-    assert outcome["staged_rows"] == 0
+    user = UserFactory(site=site)
+    claimed, release = threading.Event(), threading.Event()
+
+    def hold(sync) -> None:  # sync_start's before_commit: the snapshot is made, not committed
+        claimed.set()
+        assert release.wait(30)
+
+    snapshot = Racer(lambda: sync_start(definition=definition, user=user, before_commit=hold))
+    assert claimed.wait(30)
+    purge = Racer(imports_purge_expired)
+    try:
+        purged_meanwhile = purge.done(timeout=10)
+    finally:
+        release.set()
+    sync = snapshot.join()
+    assert purged_meanwhile, "the purge waited for the snapshot"
+    assert purge.join()["staged_rows"] == 0
     assert StagedRow.objects.filter(definition_id=definition.pk).count() == 3
+    assert StagedUpload.objects.get(definition=definition).sync_id == sync.pk
 
 
 def test_the_tenant_sees_a_reference_and_the_server_log_the_failure(site, caplog):
@@ -444,54 +449,40 @@ def test_a_range_that_commits_starts_its_overrun_count_again(site, settings):
 def test_a_cancel_and_a_chunk_writing_its_counters_never_deadlock(site, settings):
     """A chunk's rejects take FOR KEY SHARE on the sync's row (their foreign key check), then its
     counters want the row lock the cancel holds; the cancel's own write of the row must not want
-    more than FOR NO KEY UPDATE, or each waits for the other (a cancel answered 500 under load)."""
-    laned(settings)
+    more than FOR NO KEY UPDATE, or each waits for the other (a cancel answered 500 under load).
+    Both are the production functions, each on its own connection."""
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES = 5, 1
     definition = ImportDefinitionFactory(site=site)
-    sync = staged_sync(definition, [row(i) for i in range(1, 41)])
-    drive(sync.pk, chunks=2)
-    with connection.cursor() as cur:  # the cancel's listing of unprocessed rows takes a while
+    sync = staged_sync(definition, [row(i, Amount="bad" if i % 5 == 0 else str(i)) for i in range(1, 21)])
+    drive(sync.pk, chunks=1)  # active, range 0 done
+    gate = 0x7465737467617465  # an advisory lock the test holds: the cancel waits for it mid-way
+    with connection.cursor() as cur:
         cur.execute(
-            "CREATE FUNCTION slow_reject() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.05);"
-            " RETURN NEW; END $$; CREATE TRIGGER slow_reject BEFORE INSERT ON syncs_reject FOR EACH ROW"
-            " WHEN (NEW.status_code = 'SRV-00101') EXECUTE FUNCTION slow_reject()"
+            "CREATE FUNCTION gated_reject() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            f" PERFORM pg_advisory_xact_lock({gate}); RETURN NEW; END $$;"
+            " CREATE TRIGGER gated_reject BEFORE INSERT ON syncs_reject FOR EACH ROW"
+            " WHEN (NEW.status_code = 'SRV-00101') EXECUTE FUNCTION gated_reject()"
         )
-    chunk = psycopg.connect(conninfo())
+    holder = psycopg.connect(conninfo(), autocommit=True)
     try:
-        # given: a chunk whose reject's foreign key check has locked the sync's row FOR KEY SHARE
-        with chunk.cursor() as cur:
-            cur.execute(
-                "INSERT INTO syncs_reject (sync_id, record_index, field_values, invalid_fields, status_code, message)"
-                " VALUES (%s, 1, '{}', '[]', 'ELQ-00032', 'Malformed records.')",
-                [sync.pk],
-            )
-            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cancelled = []
-        canceller = threading.Thread(target=lambda: cancelled.append(_cancel(sync.pk)))
-        canceller.start()
-        time.sleep(0.3)  # the cancel holds the sync's row and lists its unprocessed rows
-        # when: the chunk writes its counters, as `_commit_counters` does, and waits for the cancel
-        with chunk.cursor() as cur:
-            cur.execute(
-                "UPDATE syncs_sync SET processed = processed + 1 WHERE id = %s AND status = 'active'", [sync.pk]
-            )
-            updated = cur.rowcount
-        chunk.rollback()  # the chunk found its sync ended: it rolls back whole
-        canceller.join(30)
+        holder.execute("SELECT pg_advisory_lock(%s)", [gate])
+        # given: the cancel holds the sync's row and waits while listing its cancelled rows
+        cancel = Racer(lambda: sync_cancel(sync_id=sync.pk, by="test"))
+        cancel.wait_until_blocked()
+        # and: the next chunk has written a reject (its key check locks the sync's row FOR KEY
+        # SHARE) and waits to add its counts
+        chunk = Racer(lambda: sync_run_chunk(sync_id=sync.pk, lane=0))
+        chunk.wait_until_blocked()
     finally:
-        chunk.close()
+        holder.execute("SELECT pg_advisory_unlock(%s)", [gate])  # when: the cancel goes on
+        holder.close()
+    try:
+        cancelled, result = cancel.join(), chunk.join()
+    finally:
         with connection.cursor() as cur:
-            cur.execute("DROP TRIGGER IF EXISTS slow_reject ON syncs_reject; DROP FUNCTION IF EXISTS slow_reject()")
-    # then: the cancel went through, and the chunk's counters found the sync ended
-    assert cancelled == ["cancelled"] and updated == 0
+            cur.execute("DROP TRIGGER IF EXISTS gated_reject ON syncs_reject; DROP FUNCTION IF EXISTS gated_reject()")
+    # then: the cancel went through, and the chunk found the sync ended and rolled back whole
+    assert cancelled.status == "error" and result.has_more is False
     sync.refresh_from_db()
     assert sync.status == "error" and adds_up(sync)
-
-
-def _cancel(sync_id: int) -> str:
-    try:
-        sync_cancel(sync_id=sync_id, by="test")
-        return "cancelled"
-    except Exception as exc:  # noqa: BLE001 - the test reports whatever stopped the cancel
-        return repr(exc)
-    finally:
-        connections.close_all()
+    assert rejects(sync) == {5: "ELQ-00032", **{i: "SRV-00101" for i in range(6, 21)}}

@@ -4,10 +4,13 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import psycopg
 import pytest
 import requests
 
 from entities.opportunities.models import Opportunity
+from pipeline.services.run import STATISTICS_LOCK
+from tests.concurrency import conninfo
 from tests.conftest import wait_for
 from tests.factories import SiteFactory, TokenFactory, UserFactory
 
@@ -163,15 +166,21 @@ def test_second_sync_while_one_is_pending_is_409_and_other_sites_see_404(http, l
         http.base + uri + "/data",
         json=[{"Id": str(i), "Name": "n", "Amount": "1", "Stage": "Proposal"} for i in range(3000)],
     )
-    first = http.post(http.base + "/syncs", json={"syncedInstanceUri": uri})
-    second = http.post(http.base + "/syncs", json={"syncedInstanceUri": uri})
-    assert first.status_code == 201
-    if second.status_code == 201:  # the worker was faster than us: the first had already finished
-        assert http.get(http.base + first.json()["uri"]).json()["status"] in ("success", "warning")
-    else:
-        assert second.status_code == 409
-        assert second.json()["failures"][0]["field"] == "syncedInstanceUri"
-    poll(http, first.json()["uri"])
+    # the worker cannot finish the first sync while a test connection holds the lock every chunk
+    # takes first (the statistics refresh's): the first sync is still pending or active
+    with psycopg.connect(conninfo(), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", [STATISTICS_LOCK])
+        first = http.post(http.base + "/syncs", json={"syncedInstanceUri": uri})
+        second = http.post(http.base + "/syncs", json={"syncedInstanceUri": uri})
+        running = http.get(http.base + first.json()["uri"]).json()["status"]
+    assert first.status_code == 201 and running in ("pending", "active")
+    assert second.status_code == 409 and second.json()["code"] == "conflict"
+    assert second.json()["failures"][0] == {
+        "field": "syncedInstanceUri",
+        "value": uri,
+        "constraint": "A sync of this import is already pending or active.",
+    }
+    assert poll(http, first.json()["uri"])["status"] == "success"
     stranger = TokenFactory(user=UserFactory(site=SiteFactory()))
     other = requests.get(http.base + first.json()["uri"], headers={"Authorization": f"Bearer {stranger.raw}"})
     assert other.status_code == 404

@@ -4,7 +4,9 @@ grant privileges; no form links two sites' records; pipeline records are read-on
 from __future__ import annotations
 
 import pytest
+from django.apps import apps
 from django.core.management import call_command
+from django.forms.models import model_to_dict
 from django.test import Client
 from django.urls import reverse
 
@@ -153,9 +155,23 @@ def test_staff_duplicate_external_id_is_a_form_error_not_a_500(two_sites):
 )
 def test_pipeline_records_are_read_only_even_for_a_superuser(two_sites, model):
     client = login(superuser())
+    record = apps.get_model(*model.split("/")).objects.order_by("pk").first()
+    assert record is not None
+    before = model_to_dict(record)
     assert client.get(f"/admin/{model}/add/").status_code == 403
     assert client.post(f"/admin/{model}/add/", {}).status_code == 403
     assert client.get(f"/admin/{model}/").status_code == 200
+    # viewable, but not changed or deleted: not one by one, not in bulk
+    page = client.get(f"/admin/{model}/{record.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert client.post(f"/admin/{model}/{record.pk}/change/", form_data(page)).status_code == 403
+    assert client.get(f"/admin/{model}/{record.pk}/delete/").status_code == 403
+    assert client.post(f"/admin/{model}/{record.pk}/delete/", {"post": "yes"}).status_code == 403
+    listing = client.get(f"/admin/{model}/")
+    assert "delete_selected" not in listing.content.decode()
+    client.post(f"/admin/{model}/", {"action": "delete_selected", "_selected_action": [record.pk], "post": "yes"})
+    record.refresh_from_db()
+    assert model_to_dict(record) == before
 
 
 def test_definition_saved_in_admin_is_validated_like_the_api(site):

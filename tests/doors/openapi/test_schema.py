@@ -248,20 +248,32 @@ def test_answers_are_closed_and_requests_open(schema):
 
 
 @pytest.mark.parametrize(
-    "body, content_type",
+    "body, content_type, status, error",
     [
-        ('{"grant_type": "password", "x": [{"a\\u0000b": 1}]}', "application/json"),  # a NUL in a property name
-        ("grant_type=password&username=Demo%5Ca%00b&password=x", "application/x-www-form-urlencoded"),
-        ("grant_type=password&username=Demo%5Cnobody&password=x", "application/x-www-form-urlencoded"),
+        # refused before OAuth (our input bounds): RFC 6749's `error` and our `code` both
+        ('{"grant_type": "password", "x": [{"a\\u0000b": 1}]}', "application/json", 400, "invalid_request"),
+        ("grant_type=password&username=Demo%5Ca%00b&password=x", "application/x-www-form-urlencoded", 400,
+         "invalid_request"),
+        # refused by OAuth: no client credentials
+        ("grant_type=password&username=Demo%5Cnobody&password=x", "application/x-www-form-urlencoded", 401,
+         "invalid_client"),
     ],
-)
-def test_token_refusals_match_the_documented_400(schema, db, body, content_type):
-    """A refusal before OAuth carries both RFC 6749's `error` and our `code`: the schema says so
-    (it once matched neither of the closed shapes it listed)."""
+)  # fmt: skip
+def test_token_refusals_match_the_documented_answer(schema, db, body, content_type, status, error):
+    """Each refusal is the documented status with a body its schema describes: a refusal before
+    OAuth carries both RFC 6749's `error` and our `code` (the schema once matched neither of the
+    closed shapes it listed); OAuth's own 401 is RFC 6749's body, with its challenge, never cached."""
     response = APIClient().generic("POST", "/auth/oauth2/token", body, content_type=content_type)
-    assert response.status_code in (400, 401)
-    if response.status_code == 400:
-        documented = schema["paths"]["/auth/oauth2/token"]["post"]["responses"]["400"]
-        body_schema = documented["content"]["application/json"]["schema"]
-        validator = jsonschema.Draft7Validator(_json_schema(body_schema, schema))
-        assert [e.message for e in validator.iter_errors(response.json())] == []
+    assert response.status_code == status, response.content
+    documented = schema["paths"]["/auth/oauth2/token"]["post"]["responses"][str(status)]
+    body_schema = documented["content"]["application/json"]["schema"]
+    validator = jsonschema.Draft7Validator(_json_schema(body_schema, schema))
+    answer = response.json()
+    assert [e.message for e in validator.iter_errors(answer)] == []
+    assert answer["error"] == error
+    if status == 400:
+        assert answer["code"] == "validation_error" and answer["failures"]
+    else:
+        assert answer == {"error": "invalid_client"}
+        assert response["WWW-Authenticate"] == 'Bearer error="invalid_client"'
+        assert response["Cache-Control"] == "no-store"

@@ -11,7 +11,13 @@ from django.db import IntegrityError, connection, transaction
 
 from doors.batch.models import BatchRow
 from entities.contacts.models import Contact
-from tests.concurrency import conninfo, fk_error, wait_until_blocked, write_while_a_delete_commits
+from tests.concurrency import (
+    conninfo,
+    refused_by_reference_check,
+    wait_until_blocked,
+    write_while_a_delete_commits,
+    written,
+)
 from tests.entities.contacts.factories import AccountFactory, ContactFactory
 from tests.factories import BatchJobFactory, SiteFactory
 
@@ -23,15 +29,15 @@ INSERT = "INSERT INTO contacts_contact (site_id, email, account_id) VALUES (%s, 
 def test_contact_writers_are_refused_a_missing_site_or_account(site):
     account = AccountFactory(site=site)
     contact = ContactFactory(site=site)
-    assert fk_error(lambda cur: cur.execute(INSERT, [999_999, "a@example.com", None]))
-    assert fk_error(lambda cur: cur.execute(INSERT, [site.pk, "b@example.com", 999_999]))
-    assert fk_error(
+    refused_by_reference_check(lambda cur: cur.execute(INSERT, [999_999, "a@example.com", None]))
+    refused_by_reference_check(lambda cur: cur.execute(INSERT, [site.pk, "b@example.com", 999_999]))
+    refused_by_reference_check(
         lambda cur: cur.execute("UPDATE contacts_contact SET account_id = 999999 WHERE id = %s", [contact.pk])
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         Contact.objects.filter(pk=contact.pk).update(site_id=999_999)
     # a set of rows with one bad reference fails whole
-    assert fk_error(
+    refused_by_reference_check(
         lambda cur: cur.execute(
             "INSERT INTO contacts_contact (site_id, email, account_id)"
             " SELECT %s, 'p' || i || '@example.com', CASE WHEN i = 50 THEN 999999 END FROM generate_series(1, 100) i",
@@ -39,7 +45,7 @@ def test_contact_writers_are_refused_a_missing_site_or_account(site):
         )
     )
     assert list(Contact.objects.filter(site=site).values_list("pk", "account_id")) == [(contact.pk, None)]
-    assert not fk_error(lambda cur: cur.execute(INSERT, [site.pk, "ok@example.com", account.pk]))
+    written(lambda cur: cur.execute(INSERT, [site.pk, "ok@example.com", account.pk]))
 
 
 def test_deleting_an_account_sets_it_to_null_and_a_named_site_cannot_go(site):
@@ -54,7 +60,7 @@ def test_deleting_an_account_sets_it_to_null_and_a_named_site_cannot_go(site):
     account.delete()
     orm.refresh_from_db()
     assert orm.account_id is None
-    assert fk_error(lambda cur: cur.execute("DELETE FROM bulkapi_site WHERE id = %s", [site.pk]))
+    refused_by_reference_check(lambda cur: cur.execute("DELETE FROM bulkapi_site WHERE id = %s", [site.pk]))
     assert Contact.objects.filter(site=site).count() == 2
     other = SiteFactory()
     ContactFactory(site=other)
@@ -76,7 +82,7 @@ def test_an_account_delete_that_waits_for_a_contact_writer_sets_its_contact_to_n
     thread = threading.Thread(target=delete)
     thread.start()
     try:
-        wait_until_blocked()  # the delete waits on the account's row lock
+        wait_until_blocked(deleter.info.backend_pid, thread=thread)  # the delete waits on the account's row lock
         writer.commit()
         thread.join(timeout=30)
     finally:
@@ -88,12 +94,12 @@ def test_an_account_delete_that_waits_for_a_contact_writer_sets_its_contact_to_n
 
 def test_an_account_delete_that_commits_first_fails_the_waiting_contact_writer(site):
     account = AccountFactory(site=site)
-    failed = write_while_a_delete_commits(
+    refusal = write_while_a_delete_commits(
         "DELETE FROM contacts_account WHERE id = %s",
         [account.pk],
-        lambda: fk_error(lambda cur: cur.execute(INSERT, [site.pk, "late@example.com", account.pk])),
+        lambda: refused_by_reference_check(lambda cur: cur.execute(INSERT, [site.pk, "late@example.com", account.pk])),
     )
-    assert failed is True
+    assert "contact names a site or account that does not exist" in refusal
     assert not Contact.objects.filter(site=site, email="late@example.com").exists()
 
 
@@ -102,10 +108,12 @@ def test_batch_rows_need_their_job_and_a_named_job_cannot_go(site):
     insert = (
         "INSERT INTO batches_batchrow (job_id, row_number, opportunity_id) SELECT %s, i, i FROM generate_series(1, 3) i"
     )
-    assert fk_error(lambda cur: cur.execute(insert, [999_999]))
-    assert not fk_error(lambda cur: cur.execute(insert, [job.pk]))
-    assert fk_error(lambda cur: cur.execute("UPDATE batches_batchrow SET job_id = 999999 WHERE job_id = %s", [job.pk]))
-    assert fk_error(lambda cur: cur.execute("DELETE FROM batches_batchjob WHERE id = %s", [job.pk]))
+    refused_by_reference_check(lambda cur: cur.execute(insert, [999_999]))
+    written(lambda cur: cur.execute(insert, [job.pk]))
+    refused_by_reference_check(
+        lambda cur: cur.execute("UPDATE batches_batchrow SET job_id = 999999 WHERE job_id = %s", [job.pk])
+    )
+    refused_by_reference_check(lambda cur: cur.execute("DELETE FROM batches_batchjob WHERE id = %s", [job.pk]))
     assert BatchRow.objects.filter(job=job).count() == 3
     job.delete()  # the ORM deletes the job's rows first
     assert not BatchRow.objects.filter(job_id=job.pk).exists()

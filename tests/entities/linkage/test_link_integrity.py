@@ -8,13 +8,15 @@ import psycopg
 import pytest
 from django.db import connection
 
+from entities.contacts.models import Contact
 from entities.linkage.models import OpportunityContact
 from pipeline.models import Reject
-from tests.concurrency import conninfo, wait_until_blocked
+from pipeline.services import sync_run_chunk
+from tests.concurrency import Racer, conninfo, wait_until_blocked
 from tests.entities.contacts.factories import ContactFactory
 from tests.entities.linkage.helpers import link_definition
 from tests.factories import OpportunityFactory
-from tests.pipeline.helpers import run_sync
+from tests.pipeline.helpers import drive, run_sync, staged_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,58 +46,61 @@ def test_a_contact_deleted_before_the_sync_locks_it_is_unmatched(site):
         ContactFactory(site=site, email="kept@example.com"),
         ContactFactory(site=site, email="gone@example.com"),
     )
-    definition = link_definition(site)
     rows = [{"OpportunityID": "OPP-1", "EmailAddress": e} for e in ("kept@example.com", "gone@example.com")]
+    sync = staged_sync(link_definition(site), rows)
     deleter = psycopg.connect(conninfo())
     deleter.execute("DELETE FROM contacts_contact WHERE id = %s", [gone.pk])
-    result = {}
 
-    def sync():
-        try:
-            result["sync"] = run_sync(definition, rows)
-        finally:
-            connection.close()
-
-    # when: the sync blocks on the contact's row lock, then the delete commits
-    thread = threading.Thread(target=sync)
-    thread.start()
+    # when: the sync's chunk (the production link writer) blocks on the contact's row lock, then
+    # the delete commits
     try:
-        wait_until_blocked()
+        chunk = Racer(lambda: drive(sync.pk))
+        chunk.wait_until_blocked()
         deleter.commit()
     finally:
         deleter.close()
-        thread.join(timeout=60)
+    chunk.join()
+
     # then: the row naming the deleted contact is unmatched, and no link names it
-    sync = result["sync"]
+    sync.refresh_from_db()
     assert sync.status == "warning"
     assert list(Reject.objects.filter(sync=sync).values_list("record_index", "status_code")) == [(2, "ELQ-00085")]
     assert linked(site) == {(opp.pk, kept.pk)}
 
 
-def test_a_delete_that_waits_for_a_link_writer_removes_the_new_link(site):
-    # given: a transaction that locked contact `c` as link writers do and linked it, uncommitted
-    opp, c = OpportunityFactory(site=site, external_id="OPP-1"), ContactFactory(site=site, email="c@example.com")
-    writer = psycopg.connect(conninfo())
-    writer.execute("SELECT id FROM contacts_contact WHERE id = %s FOR KEY SHARE", [c.pk])
-    writer.execute(
-        "INSERT INTO linkage_opportunitycontact (site_id, opportunity_id, contact_id) VALUES (%s, %s, %s)",
-        [site.pk, opp.pk, c.pk],
-    )
-    deleter = psycopg.connect(conninfo(), autocommit=True)
-    done = threading.Event()
-    thread = threading.Thread(
-        target=lambda: (deleter.execute("DELETE FROM contacts_contact WHERE id = %s", [c.pk]), done.set())
-    )
-    # when: the contact's delete waits for the writer, which then commits
-    thread.start()
+def test_a_delete_that_waits_for_a_link_writer_removes_the_new_link(site, settings):
+    # given: a sync of two rows, one chunk each; the first chunk ran (the sync is active)
+    settings.BULK_SYNC_LANES, settings.BULK_SYNC_CHUNK_ROWS = 1, 1
+    opp = OpportunityFactory(site=site, external_id="OPP-1")
+    first, c = ContactFactory(site=site, email="first@example.com"), ContactFactory(site=site, email="c@example.com")
+    rows = [{"OpportunityID": "OPP-1", "EmailAddress": e} for e in ("first@example.com", "c@example.com")]
+    sync = staged_sync(link_definition(site), rows)
+    drive(sync.pk, chunks=1)
+    assert linked(site) == {(opp.pk, first.pk)}
+    # and: the second chunk has written its link to `c` and waits, uncommitted, to add its counts
+    # to the sync (a test connection holds the sync's row)
+    holder = psycopg.connect(conninfo())
+    holder.execute("SELECT 1 FROM syncs_sync WHERE id = %s FOR NO KEY UPDATE", [sync.pk])
     try:
-        wait_until_blocked()
-        assert not done.is_set()
-        writer.commit()
-        thread.join(timeout=30)
+        chunk = Racer(lambda: sync_run_chunk(sync_id=sync.pk))
+        chunk.wait_until_blocked()
+        # when: the contact's delete waits for the chunk (the lock its link statement took on `c`)
+        deleter = psycopg.connect(conninfo(), autocommit=True)
+        delete = threading.Thread(
+            target=lambda: deleter.execute("DELETE FROM contacts_contact WHERE id = %s", [c.pk]), daemon=True
+        )
+        delete.start()
+        try:
+            wait_until_blocked(deleter.info.backend_pid, thread=delete)
+        finally:
+            holder.rollback()  # the chunk commits, then the delete goes on
+            delete.join(30)
+            deleter.close()
     finally:
-        writer.close()
-    deleter.close()
+        holder.close()
+    chunk.join()
     # then: the delete went through and took the link it waited for with it
-    assert done.is_set()
-    assert linked(site) == set()
+    assert not delete.is_alive() and not Contact.objects.filter(pk=c.pk).exists()
+    assert linked(site) == {(opp.pk, first.pk)}
+    sync.refresh_from_db()
+    assert (sync.status, sync.created_count) == ("success", 2)

@@ -11,7 +11,13 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from entities.opportunities.models import Opportunity, Owner, Stage
-from tests.concurrency import conninfo, fk_error, wait_until_blocked, write_while_a_delete_commits
+from tests.concurrency import (
+    conninfo,
+    refused_by_reference_check,
+    wait_until_blocked,
+    write_while_a_delete_commits,
+    written,
+)
 from tests.factories import OpportunityContactFactory, OpportunityFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,15 +28,15 @@ INSERT = "INSERT INTO opportunities_opportunity (site_id, external_id, name, sta
 def test_writers_are_refused_a_missing_stage_or_site(site):
     stage = Stage.objects.for_site(site).first()
     opp = OpportunityFactory(site=site, stage=stage)
-    assert fk_error(lambda cur: cur.execute(INSERT, [site.pk, "A", 999_999]))
-    assert fk_error(lambda cur: cur.execute(INSERT, [999_999, "B", stage.pk]))
-    assert fk_error(
+    refused_by_reference_check(lambda cur: cur.execute(INSERT, [site.pk, "A", 999_999]))
+    refused_by_reference_check(lambda cur: cur.execute(INSERT, [999_999, "B", stage.pk]))
+    refused_by_reference_check(
         lambda cur: cur.execute("UPDATE opportunities_opportunity SET stage_id = 999999 WHERE id = %s", [opp.pk])
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         Opportunity.objects.filter(pk=opp.pk).update(stage_id=999_999)
     # a set of rows with one bad reference fails whole
-    assert fk_error(
+    refused_by_reference_check(
         lambda cur: cur.execute(
             "INSERT INTO opportunities_opportunity (site_id, external_id, name, stage_id)"
             " SELECT %s, 'R' || i, 'x', CASE WHEN i = 50 THEN 999999 ELSE %s END FROM generate_series(1, 100) i",
@@ -38,7 +44,7 @@ def test_writers_are_refused_a_missing_stage_or_site(site):
         )
     )
     assert list(Opportunity.objects.filter(site=site).values_list("pk", "stage_id")) == [(opp.pk, stage.pk)]
-    assert not fk_error(lambda cur: cur.execute(INSERT, [site.pk, "OK", stage.pk]))
+    written(lambda cur: cur.execute(INSERT, [site.pk, "OK", stage.pk]))
 
 
 def test_writers_are_refused_a_missing_company_or_owner(site):
@@ -48,7 +54,7 @@ def test_writers_are_refused_a_missing_company_or_owner(site):
     account = AccountFactory(site=site)
     owner = Owner.objects.create(site=site, external_id="u1", name="Ann")
     for column in ("company_id", "owner_id"):
-        assert fk_error(
+        refused_by_reference_check(
             lambda cur, column=column: cur.execute(
                 f"UPDATE opportunities_opportunity SET {column} = 999999 WHERE id = %s", [opp.pk]
             )
@@ -89,13 +95,13 @@ def test_writers_are_refused_a_missing_type_lead_source_or_practice(site):
 
     opp = OpportunityFactory(site=site)
     for column in RUDDR_REFS:
-        assert fk_error(
+        refused_by_reference_check(
             lambda cur, column=column: cur.execute(
                 f"UPDATE opportunities_opportunity SET {column} = 999999 WHERE id = %s", [opp.pk]
             )
         )
     kind, source, practice = OpportunityTypeFactory(site=site), LeadSourceFactory(site=site), PracticeFactory(site=site)
-    assert not fk_error(
+    written(
         lambda cur: cur.execute(
             "UPDATE opportunities_opportunity SET opportunity_type_id = %s, lead_source_id = %s, practice_id = %s"
             " WHERE id = %s",
@@ -124,9 +130,9 @@ def test_deleting_a_type_lead_source_or_practice_sets_it_to_null(site):
 def test_stages_and_sites_in_use_cannot_be_deleted(site):
     used, unused = Stage.objects.for_site(site).order_by("id")[:2]
     OpportunityFactory(site=site, stage=used)
-    assert fk_error(lambda cur: cur.execute("DELETE FROM opportunities_stage WHERE id = %s", [used.pk]))
-    assert fk_error(lambda cur: cur.execute("DELETE FROM bulkapi_site WHERE id = %s", [site.pk]))
-    assert not fk_error(lambda cur: cur.execute("DELETE FROM opportunities_stage WHERE id = %s", [unused.pk]))
+    refused_by_reference_check(lambda cur: cur.execute("DELETE FROM opportunities_stage WHERE id = %s", [used.pk]))
+    refused_by_reference_check(lambda cur: cur.execute("DELETE FROM bulkapi_site WHERE id = %s", [site.pk]))
+    written(lambda cur: cur.execute("DELETE FROM opportunities_stage WHERE id = %s", [unused.pk]))
     assert Stage.objects.filter(pk=used.pk).exists()
     other = SiteFactory()
     other.delete()  # the ORM's cascade deletes the site's stages (none in use) and the site
@@ -134,12 +140,12 @@ def test_stages_and_sites_in_use_cannot_be_deleted(site):
 
 def test_a_stage_delete_that_commits_first_fails_the_waiting_writer(site):
     stage = Stage.objects.for_site(site).exclude(pk=site.default_stage_id).first()  # the default can't go
-    failed = write_while_a_delete_commits(
+    refusal = write_while_a_delete_commits(
         "DELETE FROM opportunities_stage WHERE id = %s",
         [stage.pk],
-        lambda: fk_error(lambda cur: cur.execute(INSERT, [site.pk, "A", stage.pk])),
+        lambda: refused_by_reference_check(lambda cur: cur.execute(INSERT, [site.pk, "A", stage.pk])),
     )
-    assert failed is True
+    assert "names a site, stage" in refusal
     assert not Opportunity.objects.filter(site=site).exists()
 
 
@@ -160,7 +166,7 @@ def test_a_stage_delete_that_waits_for_a_writer_fails(site):
     thread = threading.Thread(target=delete)
     thread.start()
     try:
-        wait_until_blocked()
+        wait_until_blocked(deleter.info.backend_pid, thread=thread)  # on the stage the writer locked
         writer.commit()
         thread.join(timeout=30)
     finally:

@@ -5,11 +5,10 @@ import json
 import threading
 
 import pytest
-from django.db import connections
 from django.test import override_settings
 
 from pipeline.models import StagedRow, StagedUpload, Sync
-from tests.concurrency import wait_until_blocked
+from tests.concurrency import Racer
 from tests.factories import ImportDefinitionFactory
 
 pytestmark = pytest.mark.django_db
@@ -199,31 +198,25 @@ def test_overlapping_uploads_to_an_auto_sync_definition_run_one_after_the_other(
     definition = ImportDefinitionFactory(site=api.site, is_sync_triggered_on_import=True)
     raw = json.dumps(ROWS).encode()
     started, gate = threading.Event(), threading.Event()
-    outcomes = {}
 
-    def upload(name, stream):
-        try:
-            outcomes[name] = import_data_load(
-                definition=definition, user=api.user, stream=stream,
-                content_type="application/json", content_length=len(raw),
-            )  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - the test reports it
-            outcomes[name] = exc
-        finally:
-            connections.close_all()
+    def upload(stream):
+        return lambda: import_data_load(
+            definition=definition,
+            user=api.user,
+            stream=stream,
+            content_type="application/json",
+            content_length=len(raw),
+        )
 
-    first = threading.Thread(target=upload, args=("first", _Gated(raw, started, gate)))
-    first.start()
+    first = Racer(upload(_Gated(raw, started, gate)))
     assert started.wait(30)  # the first holds the definition, half its body read
-    second = threading.Thread(target=upload, args=("second", io.BytesIO(raw)))
-    second.start()
+    second = Racer(upload(io.BytesIO(raw)))
     try:
-        wait_until_blocked()  # the second waits for the first
+        second.wait_until_blocked()  # the second waits for the first
     finally:
         gate.set()
-        first.join(60)
-        second.join(60)
-    assert outcomes["first"].sync is not None and outcomes["first"].conflict is None
-    assert outcomes["second"].sync is None and outcomes["second"].conflict is not None
+    first, second = first.join(), second.join()
+    assert first.sync is not None and first.conflict is None
+    assert second.sync is None and second.conflict is not None
     assert StagedUpload.objects.filter(definition=definition).count() == 2
     assert Sync.objects.filter(definition=definition).count() == 1
