@@ -17,6 +17,9 @@ from rest_framework.test import APIClient
 
 from tests.factories import SiteFactory, TokenFactory, UserFactory
 
+# CI (.ci/run) sets CI_NO_SKIPS=1: every skip is then a failure, listed at the end (these hooks).
+from tests.noskips import pytest_make_collect_report, pytest_runtest_makereport, pytest_terminal_summary  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,7 +1,8 @@
 """Browser tests: a real gunicorn serving the app (WhiteNoise static files, DEBUG off), a real
 Celery worker, and Debian's Chromium driven by Playwright for Python. No browser is downloaded:
 Playwright launches /usr/bin/chromium (the Makefile installs the `chromium` package when it is
-missing and apt-get is usable)."""
+missing and apt-get is usable). Without it these tests fail, unless ALLOW_NO_BROWSER=1 lets them
+skip (loudly)."""
 
 from __future__ import annotations
 
@@ -108,7 +109,11 @@ def browser_worker(django_db_setup, django_db_blocker):
 def chromium():
     """A Chromium context (fresh profile) driven by Playwright; the ORM may run beside it."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` (make test does it when it can)")
+        reason = f"{CHROMIUM} is missing: `apt-get install chromium` (make test does it when it can)"
+        if os.environ.get("ALLOW_NO_BROWSER") != "1":
+            pytest.fail(f"{reason}; set ALLOW_NO_BROWSER=1 to skip the browser tests instead", pytrace=False)
+        print(f"\nSKIPPED LOUDLY: {reason} (ALLOW_NO_BROWSER=1)", file=sys.stderr)
+        pytest.skip(f"{reason} (ALLOW_NO_BROWSER=1)")
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop on this thread; the tests' own ORM calls are

@@ -35,11 +35,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def make_run():
+def make_run(no_live_make_run):
     """`make run` as the Makefile starts it, on the test database and Redis (so with-services.sh
-    starts no servers of its own); its own session, like a terminal's foreground job."""
-    if RUN_ENV.exists():
-        pytest.skip(f"a make run of this checkout left {RUN_ENV}")
+    starts no servers of its own); its own session, like a terminal's foreground job. A stale
+    .run/env is removed first; only a live make run of this checkout skips it (tests/ops/conftest.py)."""
     env = {
         **os.environ, "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL, "PORT": str(_free_port()),
         "WEB_CONCURRENCY": "1", "CELERY_CONCURRENCY": "1", "BULK_SYNC_STALL_SECONDS": "3600",

@@ -12,6 +12,7 @@ import pytest
 
 from config.runenv import RUN_ENV, run_env_load, run_env_read
 from tests.conftest import ROOT, wait_for
+from tests.ops.conftest import live_make_run_or_clear
 
 
 def manage(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -23,11 +24,9 @@ def manage(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def no_make_run():
-    if RUN_ENV.exists():
-        pytest.skip(f"a make run of this checkout left {RUN_ENV}")
-    yield
-    RUN_ENV.unlink(missing_ok=True)
+def no_make_run(no_live_make_run):
+    """No .run/env (a stale one removed; a live make run of this checkout skips, loudly)."""
+    assert not RUN_ENV.exists()
 
 
 @pytest.fixture
@@ -89,3 +88,14 @@ def test_an_explicit_database_url_wins(tmp_path, fake_run_sh):
     environ = {"DATABASE_URL": "postgres://mine"}
     assert run_env_load(environ, path) is None
     assert environ == {"DATABASE_URL": "postgres://mine"}
+
+
+def test_a_stale_run_env_is_removed_and_only_a_live_make_run_keeps_the_tests_off(tmp_path, fake_run_sh):
+    """The guard of the .run/env tests (tests/ops/conftest.py): a file whose make run is dead is no
+    reason to skip; a live one is, and the reason names it."""
+    path = tmp_path / "env"
+    path.write_text(f"MAKE_RUN_PID={os.getpid()}\nexport DATABASE_URL='postgres://nobody@127.0.0.1:1/gone'\n")
+    assert live_make_run_or_clear(path) is None and not path.exists()
+    path.write_text(f"MAKE_RUN_PID={fake_run_sh}\nexport PORT='8123'\n")
+    reason = live_make_run_or_clear(path)
+    assert f"run.sh pid {fake_run_sh}, port 8123" in reason and path.exists()

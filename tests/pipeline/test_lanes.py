@@ -165,3 +165,22 @@ def test_record_indexes_count_the_snapshot_whether_or_not_its_ids_are_contiguous
     # then: ids minus an offset when contiguous, counted otherwise; the same indexes either way
     assert sync.dense is not interleaved
     assert dict(Reject.objects.filter(sync=sync).values_list("record_index", "status_code")) == expected()[1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a repeat of a rejected identifier is a duplicate (ELQ-00026) when it shares the first row's range and"
+    " judged on its own (ELQ-00032) when not; ranges are CHUNK_ROWS x lanes long, so the reason depends on the"
+    " lane count (found by issue 25's lane tests; the rule is still to be decided)",
+)
+def test_a_repeat_of_a_rejected_identifier_is_rejected_for_the_same_reason_whatever_the_lanes(settings):
+    outcomes = []
+    for lanes in (1, 2):
+        settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES, settings.BULK_SYNC_FIRST_RANGE_ROWS = 7, lanes, 100
+        definition = ImportDefinitionFactory(site=SiteFactory())
+        idents = [f"k{i:02d}" for i in range(30)]
+        idents[0] = idents[9] = "x" * 256  # past the size limit (ELQ-00032), twice: ranges of 7 or of 14 rows
+        sync = run_sync(definition, [{"OpportunityID": v, "OpportunityName": "n", "Amount": "1", "Stage": "Proposal"}
+                                     for v in idents])  # fmt: skip
+        outcomes.append(dict(Reject.objects.filter(sync=sync).values_list("record_index", "status_code")))
+    assert outcomes[0] == outcomes[1]
