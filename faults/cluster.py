@@ -124,7 +124,9 @@ class Redis:
             raise RuntimeError("redis-server not found (make test/make run install it)")
         self.proc = subprocess.Popen(
             in_netns(self.netns, [binary, "--bind", self.host, "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")]),
+             "--appendonly", "no", "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log"),
+             # on a host's address, clients come from other hosts (a private network, no password)
+             "--protected-mode", "yes" if self.host == "127.0.0.1" else "no"]),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         wait_until(self.ping, 20, "redis start")
