@@ -282,7 +282,21 @@ def worker_host_cut(h: MultiHostHarness, rows: int) -> HostResult:
     def running():
         return next(((host, lane, pid) for host, lane, pid in h.chunk_sessions(sid) if host in WORKERS), None)
 
-    host, lane, pid = wait_until(running, 120, "a worker host running a chunk", interval=0.01)
+    def frozen_holding():
+        """A worker host frozen while it holds a lane (a COMMIT already on its way may still land:
+        then it is thawed and another moment is tried)."""
+        found = running()
+        if found is None:
+            return None
+        host, lane, pid = found
+        h.on_host[host].signal(signal.SIGSTOP, group=True)
+        time.sleep(0.3)
+        if (host, lane, pid) in h.chunk_sessions(sid):
+            return found
+        h.on_host[host].signal(signal.SIGCONT, group=True)
+        return None
+
+    host, lane, pid = wait_until(frozen_holding, 120, "a worker host frozen holding a lane", interval=0.01)
     before = h.lane_positions(sid)[lane]
     lost = h.lose(host, h.on_host[host])
     killed = False
@@ -303,6 +317,9 @@ def worker_host_cut(h: MultiHostHarness, rows: int) -> HostResult:
     if not killed:
         time.sleep(max(0.0, KILL_AFTER - (time.monotonic() - lost)))
         h.on_host[host].kill()
+    if result.recover is None:
+        result.note = f"{host} lost holding lane {lane}; its transaction still open after {now:.0f} s"
+        return result  # the sync cannot end while the lost host holds its lane
     result.note = f"{host} lost holding lane {lane}; its transaction ended after {result.released or 0:.1f} s"
     h.check(result, sync, data)
     h.restore(host)
