@@ -6,9 +6,10 @@ VENV := .venv
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 FAULTS_ARGS ?=
+SCALE_ARGS ?=
 ARGS ?=
 
-.PHONY: help venv run manage shell test lint fmt bench faults clean
+.PHONY: help venv run manage shell test lint fmt bench faults scale-test clean
 
 help:
 	@echo "make venv    create $(VENV) and install requirements-dev.txt"
@@ -19,6 +20,7 @@ help:
 	@echo "make lint    ruff check + ruff format --check + lint-imports (the layers contract)"
 	@echo "make fmt     ruff format + ruff check --fix"
 	@echo "make faults  the fault matrix: own PostgreSQL/Redis/gunicorn/workers/beat, faults injected mid-sync (FAULTS_ARGS=\"--rows 60000\")"
+	@echo "make scale-test  hosts in network namespaces (db, 2 API, 2 workers, beat; root): a host lost mid-sync (SCALE_ARGS=\"--rows 50000\")"
 	@echo "make bench   run every benchmark case (BENCH_ARGS=\"--rows 20000 --cases opportunities,linkage,batch,upsert\")"
 	@echo "make clean   remove .run/"
 	@echo "run/test/bench start a private PostgreSQL and Redis unless DATABASE_URL and REDIS_URL are set;"
@@ -76,6 +78,10 @@ bench: $(VENV)/.installed
 
 faults: $(VENV)/.installed
 	$(VENV)/bin/python -m faults $(FAULTS_ARGS)
+
+# Root only (ip netns): docs/scaling.md "The multi-host test".
+scale-test: $(VENV)/.installed
+	$(VENV)/bin/python -m faults.multihost $(SCALE_ARGS)
 
 clean:
 	rm -rf .run

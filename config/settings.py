@@ -140,10 +140,31 @@ DATABASES["default"].setdefault("OPTIONS", {})
 if DATABASE_POOLER == "pgbouncer":
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-else:
+# A host that is lost (frozen, cut off, powered off) must not keep its transaction, and the locks in
+# it, for longer than this (docs/scaling.md "The multi-host test"): PostgreSQL otherwise keeps them
+# until TCP notices, two hours with the kernel's keepalive defaults, or for ever while a frozen
+# host's connection stays open. Set on the server's side of every session (the client's own
+# keepalives do nothing for a host that is frozen), here as startup options, and in postgresql.conf
+# or with ALTER ROLE ... SET behind PgBouncer (which refuses startup options):
+# - idle_in_transaction_session_timeout: a session idle inside a transaction is ended. A sync chunk
+#   never waits on its client between statements for more than a few ms (measured by make scale-test:
+#   17 ms at 2,500-row chunks), an upload streams inside one COPY statement (not idle), so 60 s is wide;
+# - tcp_keepalives_idle/interval/count: a connection whose peer no longer answers is found dead
+#   after idle + interval x count (30 + 10 x 3 = 60 s) ...
+# - client_connection_check_interval (PostgreSQL 14+): ... and a statement running for a dead
+#   client is cancelled within 10 s of that, rather than running on to its statement_timeout.
+DB_LOST_CLIENT_SETTINGS = {
+    "idle_in_transaction_session_timeout": f"{env.int('DB_IDLE_IN_TRANSACTION_SECONDS', default=60)}s",
+    "tcp_keepalives_idle": str(env.int("DB_TCP_KEEPALIVES_IDLE", default=30)),
+    "tcp_keepalives_interval": str(env.int("DB_TCP_KEEPALIVES_INTERVAL", default=10)),
+    "tcp_keepalives_count": str(env.int("DB_TCP_KEEPALIVES_COUNT", default=3)),
+    "client_connection_check_interval": f"{env.int('DB_CLIENT_CHECK_SECONDS', default=10)}s",
+}
+if DATABASE_POOLER != "pgbouncer":
     # Sync chunks judge their rows in a temp table of a few tens of MB: keep it in the backend's own
     # buffers (allocated only when used) rather than spilling it through the kernel.
-    DATABASES["default"]["OPTIONS"]["options"] = "-c temp_buffers=" + env.str("DB_TEMP_BUFFERS", default="64MB")
+    startup = {"temp_buffers": env.str("DB_TEMP_BUFFERS", default="64MB"), **DB_LOST_CLIENT_SETTINGS}
+    DATABASES["default"]["OPTIONS"]["options"] = " ".join(f"-c {k}={v}" for k, v in startup.items())
 # Reads off the primary (README "Read replica", kernel.replica): a streaming replica of the
 # database, off unless REPLICA_DATABASE_URL is set. Only the views that opt in read from it (status
 # polls, lists, the admin dashboard, /metrics), and never what their client wrote and the replica

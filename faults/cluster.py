@@ -48,16 +48,20 @@ class Postgres:
     """A throwaway cluster in a temp dir. PostgreSQL refuses to run as root: as root it runs as the
     `postgres` system user."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, *, host: str = "127.0.0.1", netns: str = "", clients: str = ""):
+        """`host`: the address it listens on; `netns`: the network namespace it runs in (`ip netns`);
+        `clients`: a subnet (CIDR) whose hosts may connect too, besides loopback."""
         self.bindir = _pg_bindir()
         self.dir = Path(tempfile.mkdtemp(prefix="faults-pg-", dir="/tmp"))
         self.data = self.dir / "data"
         self.port = free_port()
+        self.host, self.netns, self.clients = host, netns, clients
         self.user = "postgres" if os.geteuid() == 0 else None
         self.log = workdir / "postgres.log"
 
     def _as_pg(self, *argv: str) -> list[str]:
-        return ["runuser", "-u", self.user, "--", *argv] if self.user else list(argv)
+        argv = ["runuser", "-u", self.user, "--", *argv] if self.user else list(argv)
+        return in_netns(self.netns, argv)
 
     def _run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(self._as_pg(*argv), cwd="/", capture_output=True, text=True, check=check)
@@ -70,19 +74,22 @@ class Postgres:
         conf = self.data / "postgresql.conf"
         with open(conf, "a") as f:
             f.write(
-                f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = '{self.dir}'\n"
+                f"\nlisten_addresses = '{self.host}'\nport = {self.port}\nunix_socket_directories = '{self.dir}'\n"
                 "max_connections = 200\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
             )
+        if self.clients:
+            with open(self.data / "pg_hba.conf", "a") as f:
+                f.write(f"host all all {self.clients} trust\n")
         self.start()
         subprocess.run(
-            [str(self.bindir / "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-             "-c", "CREATE DATABASE faults"],
+            in_netns(self.netns, [str(self.bindir / "psql"), "-X", "-q", "-h", self.host, "-p", str(self.port), "-U", "postgres",
+             "-c", "CREATE DATABASE faults"]),
             check=True, capture_output=True,
         )  # fmt: skip
 
     @property
     def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/faults"
+        return f"postgres://postgres@{self.host}:{self.port}/faults"
 
     def start(self) -> None:
         log = self.dir / "server.log"
@@ -101,29 +108,32 @@ class Postgres:
 class Redis:
     """A Redis that keeps nothing on disk: restarted, it is empty (its messages lost)."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, *, host: str = "127.0.0.1", netns: str = ""):
         self.port = free_port()
+        self.host, self.netns = host, netns
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if not binary:
             raise RuntimeError("redis-server not found (make test/make run install it)")
         self.proc = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")],
+            in_netns(self.netns, [binary, "--bind", self.host, "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log"),
+             # on a host's address, clients come from other hosts (a private network, no password)
+             "--protected-mode", "yes" if self.host == "127.0.0.1" else "no"]),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         wait_until(self.ping, 20, "redis start")
 
     def ping(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+            with socket.create_connection((self.host, self.port), timeout=1) as s:
                 s.sendall(b"PING\r\n")
                 return s.recv(16).startswith(b"+PONG")
         except OSError:
@@ -197,23 +207,32 @@ def python() -> str:
     return str(candidate) if candidate.exists() else sys.executable
 
 
-def gunicorn(env: dict, port: int, workdir: Path) -> Process:
+def in_netns(netns: str, argv: list[str]) -> list[str]:
+    """`argv` run inside the network namespace `netns` (`ip netns exec` execs it: same pid), or as
+    it is when `netns` is empty."""
+    return ["ip", "netns", "exec", netns, *argv] if netns else argv
+
+
+def gunicorn(
+    env: dict, port: int, workdir: Path, *, host: str = "127.0.0.1", netns: str = "", name: str = "api"
+) -> Process:
     argv = [python(), "-m", "gunicorn", "config.wsgi:application", "--config", "python:config.gunicorn",
-            "--worker-class", "config.gunicorn.JsonErrorWorker", "--bind", f"127.0.0.1:{port}",
+            "--worker-class", "config.gunicorn.JsonErrorWorker", "--bind", f"{host}:{port}",
             "--workers", "2", "--timeout", "120"]  # fmt: skip
-    return Process("api", argv, env, workdir)
+    return Process(name, in_netns(netns, argv), env, workdir)
 
 
-def worker(env: dict, workdir: Path, n: int) -> Process:
-    argv = [python(), "-m", "celery", "-A", "config", "worker", "-Q", "celery,bulk", "-c", "2",
+def worker(env: dict, workdir: Path, n: int, *, netns: str = "", concurrency: int = 2, name: str = "") -> Process:
+    name = name or f"worker{n}"
+    argv = [python(), "-m", "celery", "-A", "config", "worker", "-Q", "celery,bulk", "-c", str(concurrency),
             "-n", f"faults{n}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO"]  # fmt: skip
-    return Process(f"worker{n}", argv, env, workdir)
+    return Process(name, in_netns(netns, argv), env, workdir)
 
 
-def beat(env: dict, workdir: Path) -> Process:
+def beat(env: dict, workdir: Path, *, netns: str = "") -> Process:
     argv = [python(), "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
             "--schedule", str(workdir / "celerybeat-schedule")]  # fmt: skip
-    return Process("beat", argv, env, workdir)
+    return Process("beat", in_netns(netns, argv), env, workdir)
 
 
 def _apt_install(package: str) -> bool:

@@ -133,6 +133,9 @@ class Harness:
         broker: str = "redis",
         pooler: str = "",
         beat: bool = True,
+        pg: Postgres | None = None,
+        redis: Redis | None = None,
+        api_host: str = "127.0.0.1",
     ):
         """`broker`: "redis" or "rabbitmq" (a private node; Redis stays the cache); `pooler`: "" or
         "pgbouncer" (every process reaches PostgreSQL through a private PgBouncer in transaction
@@ -140,14 +143,15 @@ class Harness:
         a lane whose message a fault lost."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.pg = Postgres(workdir)
-        self.redis = Redis(workdir)
+        self.pg = pg or Postgres(workdir)
+        self.redis = redis or Redis(workdir)
         self.rabbit = RabbitMQ(workdir) if broker == "rabbitmq" else None
         self.pooler = pooler
         self.bouncer: PgBouncer | None = None
         self.with_beat = beat
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.api_host = api_host
+        self.base = f"http://{api_host}:{self.port}"
         self.env = {
             **os.environ,
             "DATABASE_URL": "",
@@ -306,7 +310,7 @@ class Harness:
     def send_partial(self, uri: str, body: bytes, sent: int, close: bool = True, then=None) -> None:
         """POST `body` declaring its full length, but send only its first `sent` bytes; then run
         `then()` (a fault) and/or close the connection without reading an answer."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = http.client.HTTPConnection(self.api_host, self.port, timeout=30)
         conn.putrequest("POST", f"/api/bulk/2.0{uri}/data")
         for k, v in {**self.headers, "Content-Type": "text/csv", "Content-Length": str(len(body))}.items():
             conn.putheader(k, v)
@@ -321,7 +325,7 @@ class Harness:
 
     def send_unread(self, uri: str, body: bytes, key: str) -> None:
         """POST the whole body and close without reading the answer (a client that timed out)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = http.client.HTTPConnection(self.api_host, self.port, timeout=30)
         headers = {**self.headers, "Content-Type": "text/csv", "Content-Length": str(len(body)), "Idempotency-Key": key}
         conn.request("POST", f"/api/bulk/2.0{uri}/data", body=body, headers=headers)
         conn.sock.close()

@@ -218,7 +218,7 @@ def _redis_command(h: Harness, *parts: bytes) -> bytes:
     import socket
 
     payload = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-    with socket.create_connection(("127.0.0.1", h.redis.port), timeout=5) as s:
+    with socket.create_connection((h.redis.host, h.redis.port), timeout=5) as s:
         s.sendall(payload)
         return s.recv(64)
 

@@ -287,6 +287,13 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '$sockdir'
 max_connections = 200
 logging_collector = off
+# A lost host (frozen, cut off) keeps no transaction or lock past about a minute (docs/scaling.md
+# "Settings that bound a lost host"); config/settings.py sends the same per session.
+idle_in_transaction_session_timeout = 60s
+tcp_keepalives_idle = 30
+tcp_keepalives_interval = 10
+tcp_keepalives_count = 3
+client_connection_check_interval = 10s
 CONF
     if [[ $PG_MODE == durable ]]; then
         # Durable, as production runs: nothing here trades safety for speed.  The rest is what
