@@ -174,11 +174,13 @@ def typed_malformed(m: Mapping, raw: sql.Composable, parsed: sql.Composable) -> 
 class Rule:
     """One way a judged row is rejected: when `when` (over the judged row `z`) holds, the row gets
     `code` and `invalid` (a text[] over `z` naming the offending keys). The first rule that holds
-    judges the row."""
+    judges the row. `on_match`: the rule reads the record matched (`z.match_id`: create-only,
+    update-only, what a new record needs), so it is judged after the duplicate check (see `judge`)."""
 
     when: sql.Composable
     code: Code | str
     invalid: sql.Composable
+    on_match: bool = False
 
 
 @dataclass(frozen=True)
@@ -218,12 +220,19 @@ def judge(
     The statement is four nested selects, each kept whole (`FENCE`: every staged value taken out of
     the jsonb once, every array and code built once): `x` the raw values (blank is no value) and
     `staged_extra`; `y` the parsed values (`parse`, over `x` and `joins`), the record `match`ed,
-    `parsed_extra` and each row's rank among the chunk's rows of the same `id_key` (byte order:
-    `COLLATE "C"`, a deterministic collation's equality); `z` empty, duplicate, malformed and
-    missing required values and `judged_extra`; then the code of the first `rules` entry that
-    holds. `_rows` keeps only what the writes and the rejects read (`sid`, `rec`, the identifier's
-    raw value, `match_id`, `code`, `invalid`, the parsed values of `parsed_kept` (default: all)
-    and `kept`): a chunk's rows are written once and read three times, and the raw copies, flags
+    `parsed_extra` and the row's `id_key`; `z` empty, malformed and missing required values,
+    `judged_extra`, the row's own `reason` (the first rule that holds of those that do not read the
+    match) and its `match_reason` (the first that holds of the `on_match` rules).
+
+    Then duplicates (ELQ-00026), judged as if the sync's rows were judged one by one in order: a
+    row with no reason of its own is a duplicate when an earlier row of the sync with the same
+    `id_key` was stored, that is the record this sync wrote in an earlier range (`match_sync`),
+    or the chunk's first row of that key with no reason at all (byte order, `COLLATE "C"`, a
+    deterministic collation's equality). A row rejected for a reason of its own never makes a
+    later row a duplicate, so no row's code depends on which range, and so how many lanes, its
+    earlier rows fell in. `_rows` keeps only what the writes and the rejects read (`sid`, `rec`, the
+    identifier's raw value, `match_id`, `code`, `invalid`, the parsed values of `parsed_kept`
+    (default: all) and `kept`): a chunk's rows are written once and read three times, and the raw copies, flags
     and arrays were most of their width.
 
     Each row's match is one index probe whatever the statistics say (`without_seq_scans`,
@@ -236,45 +245,60 @@ def judge(
 
     parsed_kept = mappings if parsed_kept is None else parsed_kept
     kept_cols = sql.SQL(", ").join(
-        [sql.SQL("z.sid"), sql.SQL("z.rec"), sql.SQL("z.") + ident.raw, sql.SQL("z.match_id"), sql.SQL("z.code")]
+        [sql.SQL("z.sid"), sql.SQL("z.rec"), sql.SQL("z.") + ident.raw, sql.SQL("z.match_id")]
         + [sql.SQL("z.") + m.parsed for m in parsed_kept]
         + [sql.SQL("z.") + k for k in kept]
     )
+    own = [r for r in rules if not r.on_match]
+    on_match = [r for r in rules if r.on_match]
 
-    def case(pick) -> sql.Composable:
+    def case(chosen, pick) -> sql.Composable:
+        if not chosen:
+            return sql.SQL("NULL::text")
         return sql.SQL("CASE {} END").format(
-            sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(r.when, pick(r)) for r in rules)
+            sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(r.when, pick(r)) for r in chosen)
         )
+
+    def code(r: Rule) -> sql.Composable:
+        return Value(getattr(r.code, "value", r.code))
 
     statement = sql.SQL(
         """
         CREATE TEMP TABLE _rows ON COMMIT DROP AS
-        SELECT {kept}, CASE WHEN z.code IS NOT NULL THEN {invalid} END AS invalid
+        SELECT {kept},
+          CASE WHEN z.reason IS NOT NULL THEN z.reason WHEN z.dup THEN {duplicate} ELSE z.match_reason END AS code,
+          CASE WHEN z.reason IS NOT NULL THEN {own_invalid} WHEN z.dup THEN ARRAY[{id_name}]::text[]
+               WHEN z.match_reason IS NOT NULL THEN {match_invalid} END AS invalid
         FROM (
-          SELECT z.*, {code} AS code
+          SELECT z.*, z.reason IS NULL AND (z.match_sync = %(sync)s OR z.sid > min(z.sid) FILTER
+            (WHERE z.reason IS NULL AND z.match_reason IS NULL) OVER (PARTITION BY z.id_key COLLATE "C")) AS dup
           FROM (
-            SELECT y.*, {all_empty} AS empty,
-              (y.dup_rank > 1 OR y.match_sync = %(sync)s) AS dup,
-              {bad} AS bad, {missing} AS missing{judged_extra}
+            SELECT z.*, {own_code} AS reason, {match_code} AS match_reason
             FROM (
-              SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync{parsed_extra},
-                row_number() OVER (PARTITION BY {id_key} COLLATE "C" ORDER BY x.sid) AS dup_rank
+              SELECT y.*, {all_empty} AS empty,
+                {bad} AS bad, {missing} AS missing{judged_extra}
               FROM (
-                SELECT s.sid, s.rec, {raw_cols}{staged_extra} FROM {source} s {fence}
-              ) x
-              {joins}
-              LEFT JOIN LATERAL (
-                SELECT t.id, t.last_sync_id FROM {table} t
-                WHERE t.site_id = %(site)s AND {match_cond} ORDER BY {lowest_id} LIMIT 1
-              ) m ON x.{id_raw} IS NOT NULL
-            ) y {fence}
-          ) z {fence}
+                SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync{parsed_extra},
+                  {id_key} AS id_key
+                FROM (
+                  SELECT s.sid, s.rec, {raw_cols}{staged_extra} FROM {source} s {fence}
+                ) x
+                {joins}
+                LEFT JOIN LATERAL (
+                  SELECT t.id, t.last_sync_id FROM {table} t
+                  WHERE t.site_id = %(site)s AND {match_cond} ORDER BY {lowest_id} LIMIT 1
+                ) m ON x.{id_raw} IS NOT NULL
+              ) y {fence}
+            ) z {fence}
+          ) z
         ) z
         """
     ).format(
         kept=kept_cols,
-        invalid=case(lambda r: r.invalid),
-        code=case(lambda r: Value(getattr(r.code, "value", r.code))),
+        own_invalid=case(own, lambda r: r.invalid),
+        match_invalid=case(on_match, lambda r: r.invalid),
+        own_code=case(own, code),
+        match_code=case(on_match, code),
         all_empty=sql.SQL(" AND ").join(sql.SQL("y.{} IS NULL").format(m.raw) for m in mappings),
         bad=text_array(sql.SQL("CASE WHEN {} THEN {} END").format(c, m.name) for m, c in malformed),
         missing=text_array(sql.SQL("CASE WHEN y.{} IS NULL THEN {} END").format(m.raw, m.name) for m in required),
@@ -291,6 +315,8 @@ def judge(
         match_cond=match.cond,
         lowest_id=unindexed(sql.SQL("t.id")),
         id_raw=ident.raw,
+        id_name=ident.name,
+        duplicate=Value(Code.DUPLICATE.value),
     )
     with without_seq_scans(cursor):
         cursor.execute(statement, params)

@@ -219,11 +219,10 @@ def process_chunk(
     missing_required = [c for c in target.required_on_create if not any(m.field.column == c for m in mappings)]
     id_name = sql.SQL("ARRAY[{}]::text[]").format(ident.name)
     must_match = import_rule == ImportRule.UPDATE_ONLY or id_col == "uuid"
-    # (condition on z, code, invalid fields): the first that holds judges the row.
+    # (condition on z, code, invalid fields[, on_match]): see pipeline.sql.Rule.
     rules = [
         (sql.SQL("z.empty"), Code.EMPTY, sql.SQL("'{}'::text[]")),
         (sql.SQL("z.{} IS NULL").format(ident.raw), Code.MISSING_FIELDS, id_name),
-        (sql.SQL("z.dup"), Code.DUPLICATE, id_name),
         (sql.SQL("cardinality(z.bad) > 0"), Code.MALFORMED, sql.SQL("z.bad")),
     ]
     for m in accounts:
@@ -248,16 +247,18 @@ def process_chunk(
         for m in uniques
     ]
     rules += [
-        (sql.SQL("z.match_id IS NULL AND {}").format(Value(must_match)), target.missing[0], id_name),
+        (sql.SQL("z.match_id IS NULL AND {}").format(Value(must_match)), target.missing[0], id_name, True),
         (
             sql.SQL("z.match_id IS NOT NULL AND {}").format(Value(import_rule == ImportRule.CREATE_ONLY)),
             Code.DUPLICATE,
             id_name,
+            True,
         ),
         (
             sql.SQL("z.match_id IS NULL AND (cardinality(z.missing) > 0 OR {})").format(Value(bool(missing_required))),
             Code.MISSING_FIELDS,
             sql.SQL("CASE WHEN cardinality(z.missing) > 0 THEN z.missing ELSE {} END").format(id_name),
+            True,
         ),
     ]
     params = {"sync": sync_id, "site": site_id, "definition": definition.pk}

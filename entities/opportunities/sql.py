@@ -128,7 +128,6 @@ def process_chunk(
     rules = [
         Rule(sql.SQL("z.empty"), Code.EMPTY, sql.SQL("'{}'::text[]")),
         Rule(sql.SQL("z.{} IS NULL").format(ident.raw), Code.MISSING_FIELDS, id_name),
-        Rule(sql.SQL("z.dup"), Code.DUPLICATE, id_name),
         Rule(sql.SQL("cardinality(z.bad) > 0"), Code.MALFORMED, sql.SQL("z.bad")),
     ]
     if stage:
@@ -144,13 +143,20 @@ def process_chunk(
             sql.SQL("z.match_id IS NULL AND {}").format(Value(import_rule == ImportRule.UPDATE_ONLY)),
             Code.NO_OPPORTUNITY,
             id_name,
+            on_match=True,
         ),
         Rule(
             sql.SQL("z.match_id IS NOT NULL AND {}").format(Value(import_rule == ImportRule.CREATE_ONLY)),
             Code.DUPLICATE,
             id_name,
+            on_match=True,
         ),
-        Rule(sql.SQL("z.match_id IS NULL AND cardinality(z.missing) > 0"), Code.MISSING_FIELDS, sql.SQL("z.missing")),
+        Rule(
+            sql.SQL("z.match_id IS NULL AND cardinality(z.missing) > 0"),
+            Code.MISSING_FIELDS,
+            sql.SQL("z.missing"),
+            on_match=True,
+        ),
     ]
     params = {"sync": sync_id, "site": site_id, "definition": definition.pk}
     params.update(key_params(mappings), **REGEX_PARAMS)

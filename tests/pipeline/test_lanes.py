@@ -167,12 +167,6 @@ def test_record_indexes_count_the_snapshot_whether_or_not_its_ids_are_contiguous
     assert dict(Reject.objects.filter(sync=sync).values_list("record_index", "status_code")) == expected()[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a repeat of a rejected identifier is a duplicate (ELQ-00026) when it shares the first row's range and"
-    " judged on its own (ELQ-00032) when not; ranges are CHUNK_ROWS x lanes long, so the reason depends on the"
-    " lane count (found by issue 25's lane tests; the rule is still to be decided)",
-)
 def test_a_repeat_of_a_rejected_identifier_is_rejected_for_the_same_reason_whatever_the_lanes(settings):
     outcomes = []
     for lanes in (1, 2):
