@@ -267,16 +267,21 @@ def _sync_id(uri: str) -> int:
 # --- scenarios ---------------------------------------------------------------------------------
 
 
-def worker_host_cut(h: MultiHostHarness, rows: int) -> HostResult:
-    """A worker host cut off mid-chunk (its link dropped, its worker frozen, then killed with the
-    link still down): the lane it held moves again within the bound, on the other host."""
-    name = "worker-host-cut"
+def _synced(h: MultiHostHarness, name: str, rows: int, bound: float | None = None):
+    """A scenario's start: its rows uploaded over both API hosts and a sync of them started;
+    returns (data, result, sync, sync id)."""
     data = dataset(name, rows)
-    result = HostResult(name, data=data, bound=h.bound.lane_moves)
+    result = HostResult(name, data=data) if bound is None else HostResult(name, data=data, bound=bound)
     uri = h.definition(name)
     h.upload_spread(uri, data)
     sync = h.sync(uri)
-    sid = _sync_id(sync)
+    return data, result, sync, _sync_id(sync)
+
+
+def worker_host_cut(h: MultiHostHarness, rows: int) -> HostResult:
+    """A worker host cut off mid-chunk (its link dropped, its worker frozen, then killed with the
+    link still down): the lane it held moves again within the bound, on the other host."""
+    data, result, sync, sid = _synced(h, "worker-host-cut", rows, bound=h.bound.lane_moves)
     h.wait_processed(sync, FRACTION, rows)
 
     def running():
@@ -394,13 +399,7 @@ def api_host_lost(h: MultiHostHarness, rows: int) -> HostResult:
 def broker_restart(h: MultiHostHarness, rows: int) -> HostResult:
     """Redis (the broker) restarted mid-sync, empty: every queued message lost; beat's sweep resumes
     the lanes and the sync moves again within the bound."""
-    name = "broker-restart"
-    data = dataset(name, rows)
-    result = HostResult(name, data=data, bound=h.bound.broker_back)
-    uri = h.definition(name)
-    h.upload_spread(uri, data)
-    sync = h.sync(uri)
-    sid = _sync_id(sync)
+    data, result, sync, sid = _synced(h, "broker-restart", rows, bound=h.bound.broker_back)
     h.wait_processed(sync, FRACTION, rows)
     h.redis.stop()
     stopped = time.monotonic()
@@ -427,13 +426,7 @@ def broker_restart(h: MultiHostHarness, rows: int) -> HostResult:
 
 def both_worker_hosts(h: MultiHostHarness, rows: int) -> HostResult:
     """One sync, its two lanes run by the two worker hosts at once (seen from pg_stat_activity)."""
-    name = "both-worker-hosts"
-    data = dataset(name, rows)
-    result = HostResult(name, data=data)
-    uri = h.definition(name)
-    h.upload_spread(uri, data)
-    sync = h.sync(uri)
-    sid = _sync_id(sync)
+    data, result, sync, sid = _synced(h, "both-worker-hosts", rows)
     seen: dict[str, set[int]] = {}
     together = 0
     stop = threading.Event()
