@@ -34,6 +34,20 @@ TRANSIENT = (
 )
 
 
+class ConnectionBroke(django.db.OperationalError):
+    """A command's connection broke inside it, seen by psycopg as a protocol anomaly rather than as a
+    lost connection: a PostgreSQL restart in the middle of a COMMIT through PgBouncer answers
+    "received 2 results from command 'COMMIT'" (psycopg's own `InternalError`, with no SQLSTATE; an
+    `InternalError` of the server, class XX, has one and is no such thing). Whether that COMMIT took
+    is unknown, and either way running the chunk again is safe: a chunk's lane watermark commits
+    with its rows, so a chunk that did commit is a no-op the second time."""
+
+
+def broken_connection(exc: BaseException) -> bool:
+    cause = exc.__cause__ if isinstance(exc, django.db.Error) else exc
+    return isinstance(cause, psycopg.InternalError) and getattr(cause, "sqlstate", None) is None
+
+
 def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 
+import django.db
 import requests
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
-from pipeline.faults import TRANSIENT, is_transient, overran
+from pipeline.faults import TRANSIENT, ConnectionBroke, broken_connection, is_transient, overran
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,12 @@ def sync_run(self, sync_id: int, lane: int = 0, at_range: int | None = None) -> 
     `at_range` makes a duplicate or stale message for the lane a no-op."""
     from pipeline.services import publish_run, sync_run_chunk
 
-    result = sync_run_chunk(sync_id=sync_id, lane=lane, at_range=at_range)
+    try:
+        result = sync_run_chunk(sync_id=sync_id, lane=lane, at_range=at_range)
+    except django.db.InternalError as exc:
+        if broken_connection(exc):
+            raise ConnectionBroke(str(exc)) from exc  # a transient failure: retried (see ConnectionBroke)
+        raise
     if result.has_more:
         publish_run(sync_id, [lane], result.next_range)
 

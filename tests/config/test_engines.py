@@ -44,7 +44,15 @@ def test_redis_is_the_default_broker_and_a_direct_connection_keeps_its_startup_o
     got = shown({"REDIS_URL": "redis://cache.internal:6379/0"})
     assert got["broker"] == "redis://cache.internal:6379/0" and got["queues"] == {}
     assert got["transport"] == {"visibility_timeout": 3600}
-    assert got["options"] == {"options": "-c temp_buffers=64MB"} and not got["no_cursors"]
+    # temp_buffers, and the settings that end a lost client's session on the server's side (docs/scaling.md)
+    assert (
+        got["options"]
+        == {
+            "options": "-c temp_buffers=64MB -c idle_in_transaction_session_timeout=60s -c tcp_keepalives_idle=30"
+            " -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3 -c client_connection_check_interval=10s"
+        }
+        and not got["no_cursors"]
+    )
     assert got["replica"] is None and got["routers"] == ["kernel.replica.ReplicaRouter"]
 
 

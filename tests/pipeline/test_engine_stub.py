@@ -20,10 +20,12 @@ after; the file run against each):
 
 from __future__ import annotations
 
+import django.db
+import psycopg
 import pytest
 
 from kernel.exceptions import Conflict
-from pipeline.faults import is_transient
+from pipeline.faults import ConnectionBroke, is_transient
 from pipeline.models import Reject, StagedRow, Sync, SyncLane, SyncLog
 from pipeline.processors import ConcurrentWrite
 from pipeline.services import sync_cancel, sync_create, sync_run_chunk
@@ -319,3 +321,52 @@ def test_the_stub_is_registered_for_its_block_only():
     assert not known()
     with pytest.raises(NotImplementedError):
         registration_for(ENTITY)
+
+
+def _db_internal_error(cause: Exception) -> django.db.InternalError:
+    exc = django.db.InternalError(str(cause))
+    exc.__cause__ = cause
+    return exc
+
+
+def test_a_connection_that_breaks_inside_a_command_pauses_the_sync_and_a_server_internal_error_ends_it(
+    site, user, settings, stub
+):
+    # given: the chunk holding record 50 meets what a PostgreSQL restart mid-COMMIT through PgBouncer
+    # gives (psycopg's own InternalError, no SQLSTATE: seen in the PgBouncer fault test)
+    settings.BULK_SYNC_CHUNK_ROWS, settings.BULK_SYNC_LANES, settings.BULK_SYNC_FIRST_RANGE_ROWS = 8, 1, 5
+    sync = start(site, user)
+    ids = staged_ids(sync)
+    broke = psycopg.InternalError("received 2 results from command 'COMMIT'")
+    stub.fault = lambda recs: _db_internal_error(broke) if 50 in recs else None
+    # when: the real task runs the lane (called in this process; its retry raises what it retries on)
+    with pytest.raises(ConnectionBroke) as raised:
+        while True:
+            sync_run(sync.pk, 0, SyncLane.objects.get(sync_id=sync.pk, lane=0).next_range)
+    # then: transient, so the task's failure handling leaves the sync active for the retry
+    assert is_transient(raised.value)
+    sync_run.on_failure(raised.value, "task-id", (sync.pk, 0), {}, None)
+    sync.refresh_from_db()
+    assert sync.status == "active"
+    # and the retry finishes it, every row once
+    stub.fault = None
+    drive(sync.pk)
+    sync.refresh_from_db()
+    assert sync.status == "warning"
+    assert_every_row_once(sync, ids)
+    assert_counters_add_up(sync)
+
+    # given: the server's own internal error (SQLSTATE XX000) is no lost connection
+    other = start(site, user)
+    stub.fault = lambda recs: (
+        _db_internal_error(psycopg.errors.InternalError_("index corrupted")) if 50 in recs else None
+    )
+    # when
+    with pytest.raises(django.db.InternalError) as raised:
+        while True:
+            sync_run(other.pk, 0, SyncLane.objects.get(sync_id=other.pk, lane=0).next_range)
+    # then: not transient, so it ends the sync in error
+    assert not isinstance(raised.value, ConnectionBroke) and not is_transient(raised.value)
+    sync_run.on_failure(raised.value, "task-id", (other.pk, 0), {}, None)
+    other.refresh_from_db()
+    assert other.status == "error"
