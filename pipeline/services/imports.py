@@ -77,9 +77,16 @@ def import_definition_delete(*, definition: ImportDefinition) -> None:
 
 def imports_purge_expired() -> dict[str, int]:
     """Retention: staged rows past their definition's dataRetentionDuration, definitions past
-    autoDeleteDuration. Rows a sync has claimed (pending/active) are left alone."""
-    from pipeline.models import SyncStatus
+    autoDeleteDuration. Rows a sync has claimed (pending/active) are left alone.
 
+    Whole partitions of staged rows go first (`pipeline.partitions`: sealed, and no row in them
+    still wanted), dropped rather than deleted; what is left expired in the others is deleted row
+    by row, as before."""
+    from pipeline.models import SyncStatus
+    from pipeline.partitions import staged_partitions_drop, staged_partitions_upkeep
+
+    staged_partitions_upkeep()
+    partitions = len(staged_partitions_drop())
     now = timezone.now()
     with transaction.atomic(durable=True), connection.cursor() as cur:
         # First the definitions, FOR SHARE, as an upload holds them: a sync's snapshot (FOR UPDATE)
@@ -123,7 +130,12 @@ def imports_purge_expired() -> dict[str, int]:
             continue
     from kernel.idempotency import keys_purge_expired
 
-    return {"staged_rows": rows, "definitions": definitions, "idempotency_keys": keys_purge_expired()}
+    return {
+        "staged_rows": rows,
+        "staged_partitions": partitions,
+        "definitions": definitions,
+        "idempotency_keys": keys_purge_expired(),
+    }
 
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
