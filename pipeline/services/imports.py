@@ -88,6 +88,31 @@ def imports_purge_expired() -> dict[str, int]:
     staged_partitions_upkeep()
     partitions = len(staged_partitions_drop())
     now = timezone.now()
+    rows = staged_rows_purge_expired(now=now)
+    definitions = 0
+    for definition in ImportDefinition.objects.filter(auto_delete_at__lte=now).exclude(
+        Q(syncs__status=SyncStatus.PENDING) | Q(syncs__status=SyncStatus.ACTIVE)
+    ):
+        try:
+            import_definition_delete(definition=definition)
+            definitions += 1
+        except Conflict:
+            continue
+    from kernel.idempotency import keys_purge_expired
+
+    return {
+        "staged_rows": rows,
+        "staged_partitions": partitions,
+        "definitions": definitions,
+        "idempotency_keys": keys_purge_expired(),
+    }
+
+
+def staged_rows_purge_expired(*, now) -> int:
+    """Delete, row by row, the staged rows of every upload past its definition's retention at
+    `now` whose sync (if any) is not pending or active; returns how many."""
+    from pipeline.models import SyncStatus
+
     with transaction.atomic(durable=True), connection.cursor() as cur:
         # First the definitions, FOR SHARE, as an upload holds them: a sync's snapshot (FOR UPDATE)
         # cannot claim their uploads until this commits, and the next statement sees every claim
@@ -119,23 +144,7 @@ def imports_purge_expired() -> dict[str, int]:
             [locked, now, SyncStatus.PENDING, SyncStatus.ACTIVE],
         )
         rows = cur.fetchone()[0]
-    definitions = 0
-    for definition in ImportDefinition.objects.filter(auto_delete_at__lte=now).exclude(
-        Q(syncs__status=SyncStatus.PENDING) | Q(syncs__status=SyncStatus.ACTIVE)
-    ):
-        try:
-            import_definition_delete(definition=definition)
-            definitions += 1
-        except Conflict:
-            continue
-    from kernel.idempotency import keys_purge_expired
-
-    return {
-        "staged_rows": rows,
-        "staged_partitions": partitions,
-        "definitions": definitions,
-        "idempotency_keys": keys_purge_expired(),
-    }
+    return rows
 
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
