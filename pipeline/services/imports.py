@@ -77,14 +77,17 @@ def import_definition_delete(*, definition: ImportDefinition) -> None:
 
 def imports_purge_expired() -> dict[str, int]:
     """Retention: staged rows past their definition's dataRetentionDuration, definitions past
-    autoDeleteDuration. Rows a sync has claimed (pending/active) are left alone.
+    autoDeleteDuration. Rows a sync has claimed (pending/active) are left alone. Ended syncs past
+    BULK_HISTORY_SECONDS go too, with their rejects and logs (`syncs_purge_history`).
 
     Whole partitions of staged rows go first (`pipeline.partitions`: sealed, and no row in them
     still wanted), dropped rather than deleted; what is left expired in the others is deleted row
     by row, as before."""
     from pipeline.models import SyncStatus
     from pipeline.partitions import staged_partitions_drop, staged_partitions_upkeep
+    from pipeline.services.history import syncs_purge_history
 
+    history = syncs_purge_history()  # first: it frees the uploads of the syncs it deletes
     staged_partitions_upkeep()
     partitions = len(staged_partitions_drop())
     now = timezone.now()
@@ -105,6 +108,7 @@ def imports_purge_expired() -> dict[str, int]:
         "staged_partitions": partitions,
         "definitions": definitions,
         "idempotency_keys": keys_purge_expired(),
+        **history,
     }
 
 

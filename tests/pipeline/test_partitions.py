@@ -23,8 +23,7 @@ WIDTH = 10
 
 def rows(prefix, n):
     return [
-        {"OpportunityID": f"{prefix}-{i}", "OpportunityName": "n", "Amount": "1", "Stage": "Proposal"}
-        for i in range(n)
+        {"OpportunityID": f"{prefix}-{i}", "OpportunityName": "n", "Amount": "1", "Stage": "Proposal"} for i in range(n)
     ]
 
 
