@@ -79,7 +79,10 @@ def statements_top(conn: psycopg.Connection, limit: int = 12) -> list[dict]:
 
 
 def relation_bytes(conn: psycopg.Connection, table: str) -> int:
-    (n,) = conn.execute("SELECT pg_total_relation_size(%s::regclass)", (table,)).fetchone()
+    """On disk, with indexes and TOAST; a partitioned table's is the sum of its partitions'."""
+    (n,) = conn.execute(
+        "SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree(%s::regclass)", (table,)
+    ).fetchone()
     conn.commit()
     return int(n)
 
