@@ -164,7 +164,9 @@ def staged_partitions_drop() -> list[str]:
     names. Each is checked first without a lock, then again under an ACCESS EXCLUSIVE lock on the
     parent (what dropping a partition takes; no upload or chunk is inside the table then, and
     none can start), and dropped in a short transaction of its own. A lock not had within
-    LOCK_TIMEOUT leaves the partition to the next purge."""
+    LOCK_TIMEOUT leaves it, and the partitions after it, to the next purge: every reader and
+    writer of staged rows queues behind a waiting ACCESS EXCLUSIVE request, so a purge makes
+    them wait once at most."""
     dropped = []
     for partition in partitions():
         if partition.sealed_at is None:
@@ -185,6 +187,6 @@ def staged_partitions_drop() -> list[str]:
         except OperationalError as exc:
             if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
                 raise
-            continue
+            break  # the table is busy: one wait of LOCK_TIMEOUT a purge, the rest next time
         dropped.append(partition.relname)
     return dropped
