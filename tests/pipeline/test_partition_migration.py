@@ -52,7 +52,10 @@ def test_a_populated_table_becomes_the_first_partition_and_comes_back():
             assert new[0] > old[-1]
             assert where(cur) == {"bulkapi_stagedrow_from_0": 50, f"bulkapi_stagedrow_from_{old[-1] + 1}": 5}
             cur.execute("SELECT relname, sealed_at IS NOT NULL FROM bulkapi_stagedpartition ORDER BY lo")
-            assert cur.fetchall() == [("bulkapi_stagedrow_from_0", True), (f"bulkapi_stagedrow_from_{old[-1] + 1}", False)]
+            assert cur.fetchall() == [
+                ("bulkapi_stagedrow_from_0", True),
+                (f"bulkapi_stagedrow_from_{old[-1] + 1}", False),
+            ]
         migrate(BEFORE)
         with connection.cursor() as cur:
             assert where(cur) == {"bulkapi_stagedrow": 55}
