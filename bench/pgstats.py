@@ -87,6 +87,17 @@ def relation_bytes(conn: psycopg.Connection, table: str) -> int:
     return int(n)
 
 
+def client_connections(conn: psycopg.Connection) -> int:
+    """Client sessions open on this database, the bench's own excluded: what the server's processes
+    hold (each keeps its connection for DB_CONN_MAX_AGE)."""
+    (n,) = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    ).fetchone()
+    conn.commit()
+    return int(n)
+
+
 def database_bytes(conn: psycopg.Connection) -> int:
     (n,) = conn.execute("SELECT pg_database_size(current_database())").fetchone()
     conn.commit()
