@@ -194,6 +194,7 @@ def run_ours(args, dsn: str, expect: gen.Expect, parts, site_id: int, workers: i
                     "wal_sync": wal_sync,
                     "staging": staging,
                     "db_growth": pgstats.database_bytes(conn) - db0,
+                    "connections": pgstats.client_connections(conn),
                     "polls": polls,
                     "api_cpu": api_cpu,
                     "worker_cpu": worker_cpu,
@@ -303,6 +304,7 @@ def report(args, order: str, expect: gen.Expect, parts, base: dict, ours: dict[i
                 f"  ours -c {workers} {case:<6}  upload {r['upload']:6.2f} s ({r['wal_upload'] / mb:,.0f} MB WAL, staging table "
                 f"{r['staging'] / mb:,.0f} MB)   sync {r['sync']:6.2f} s (server {server_s} s; {r['wal_sync'] / mb:,.0f} MB WAL;"
                 f" worker CPU {r['worker_cpu']:.1f} s)   database grew {r['db_growth'] / mb:,.0f} MB"
+                f"   server connections open {r['connections']}"
             )
     lines += [
         "",

@@ -20,6 +20,7 @@ CASES = {
     "upsert": "bench.upsert",  # issue 7: 100-deal upserts from 4 concurrent clients
     "indexes": "bench.indexes",  # issue 15: cost per row of each opportunity index and trigger
     "progress": "bench.progress",  # issue 17: cost per row of a running chunk's progress report
+    "purge": "bench.purge",  # issue 26: retention purge of expired staged rows, DELETE vs partition drop
 }
 
 

@@ -79,7 +79,21 @@ def statements_top(conn: psycopg.Connection, limit: int = 12) -> list[dict]:
 
 
 def relation_bytes(conn: psycopg.Connection, table: str) -> int:
-    (n,) = conn.execute("SELECT pg_total_relation_size(%s::regclass)", (table,)).fetchone()
+    """On disk, with indexes and TOAST; a partitioned table's is the sum of its partitions'."""
+    (n,) = conn.execute(
+        "SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree(%s::regclass)", (table,)
+    ).fetchone()
+    conn.commit()
+    return int(n)
+
+
+def client_connections(conn: psycopg.Connection) -> int:
+    """Client sessions open on this database, the bench's own excluded: what the server's processes
+    hold (each keeps its connection for DB_CONN_MAX_AGE)."""
+    (n,) = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    ).fetchone()
     conn.commit()
     return int(n)
 

@@ -281,6 +281,14 @@ BULK_SYNC_STALL_SECONDS = env.int("BULK_SYNC_STALL_SECONDS", default=120)
 # same lane) ends its sync in `error`, its rows returned as rejects: a range that can never finish
 # must not be run again for ever.
 BULK_SYNC_CHUNK_OVERRUNS = env.int("BULK_SYNC_CHUNK_OVERRUNS", default=3)
+# Staged rows are partitioned by id range (pipeline.partitions): beat makes this many partitions of
+# this many ids ahead of the sequence, and retention drops a partition whole once none of its rows
+# is wanted (docs/scaling.md "Growth of the data").
+BULK_STAGING_PARTITION_ROWS = env.int("BULK_STAGING_PARTITION_ROWS", default=10_000_000)
+BULK_STAGING_PARTITIONS_AHEAD = env.int("BULK_STAGING_PARTITIONS_AHEAD", default=2)
+# Ended syncs (with their logs, rejects and lanes) and finished batch jobs (with their stored file)
+# are deleted this long after they ended; 0 keeps them for ever.
+BULK_HISTORY_SECONDS = env.int("BULK_HISTORY_SECONDS", default=90 * 86400)
 CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=False)
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
 # CA bundle (a PEM file) callbacks over HTTPS trust instead of certifi's, e.g. an internal CA's.
@@ -464,6 +472,7 @@ if BROKER_IS_RABBITMQ and CELERY_TASK_TIME_LIMIT >= RABBITMQ_CONSUMER_TIMEOUT_SE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-imports": {"task": "syncs.purge_expired", "schedule": crontab(minute="*/10")},
+    "staging-partitions": {"task": "syncs.staging_upkeep", "schedule": timedelta(seconds=60)},
     "resume-stalled-syncs": {
         "task": "syncs.resume_stalled",
         "schedule": timedelta(seconds=env.int("BULK_SYNC_RESUME_SECONDS", default=30)),

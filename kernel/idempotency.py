@@ -191,9 +191,27 @@ class HashingReader:
         return self.sha.hexdigest()
 
 
+# Expired answers deleted per statement: each DELETE is short, whatever the backlog.
+PURGE_BATCH = 5000
+
+
 def keys_purge_expired() -> int:
+    """Delete the answers older than IDEMPOTENCY_KEY_SECONDS, oldest first, PURGE_BATCH at a time
+    (by the `created_at` index), and the claims left by processes that died. A batched delete, not
+    partitions: one answer per write request (an upload part carries up to 32 MB of rows), a day's
+    worth at most, a small table whatever the rows imported (docs/scaling.md)."""
     cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_SECONDS)
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    deleted = 0
+    while True:
+        batch = list(
+            IdempotencyKey.objects.filter(created_at__lt=cutoff)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:PURGE_BATCH]
+        )
+        if batch:
+            deleted += IdempotencyKey.objects.filter(pk__in=batch).delete()[0]
+        if len(batch) < PURGE_BATCH:
+            break
     IdempotencyClaim.objects.filter(expires_at__lt=timezone.now()).delete()  # left by a process that died
     return deleted
 

@@ -97,6 +97,22 @@ def end_hooks() -> tuple[EndHook, ...]:
     return tuple(_END_HOOKS)
 
 
+# (sync_ids) -> None: run by the history purge (pipeline.services.history) inside the transaction
+# that deletes those ended syncs, before it does; another door deletes what it keeps for them
+# (doors.batch: the jobs, with their stored files and row maps).
+HistoryHook = Callable[..., None]
+_HISTORY_HOOKS: list[HistoryHook] = []
+
+
+def register_history_hook(hook: HistoryHook) -> None:
+    if hook not in _HISTORY_HOOKS:
+        _HISTORY_HOOKS.append(hook)
+
+
+def history_hooks() -> tuple[HistoryHook, ...]:
+    return tuple(_HISTORY_HOOKS)
+
+
 def register_processor(
     entity: str,
     processor: Processor,

@@ -97,6 +97,13 @@ def purge_expired() -> dict:
     return imports_purge_expired()
 
 
+@shared_task(name="syncs.staging_upkeep", acks_late=True)
+def staging_upkeep() -> dict:
+    from pipeline.partitions import staged_partitions_upkeep
+
+    return staged_partitions_upkeep()
+
+
 @shared_task(name="syncs.resume_stalled", acks_late=True)
 def resume_stalled() -> int:
     from pipeline.services import syncs_requeue

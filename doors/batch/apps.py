@@ -9,10 +9,10 @@ class BatchesConfig(AppConfig):
     def ready(self) -> None:
         from doors.batch.api.views import MULTIPART_OVERHEAD
         from doors.batch.processor import OPPORTUNITY_BATCH, lane_key, process_batch_chunk
-        from doors.batch.services import batch_file_bytes_usage, max_upload_bytes
+        from doors.batch.services import batch_file_bytes_usage, batch_jobs_purge_with_syncs, max_upload_bytes
         from kernel.middleware import register_body_limit
         from pipeline.catalog import register
-        from pipeline.processors import register_processor
+        from pipeline.processors import register_history_hook, register_processor
         from pipeline.quotas import Quota, register_usage
 
         register(OPPORTUNITY_BATCH)
@@ -24,3 +24,4 @@ class BatchesConfig(AppConfig):
         )
         register_body_limit(r"/opportunity/upload/batch/*$", lambda: max_upload_bytes() + MULTIPART_OVERHEAD)
         register_usage(Quota.BATCH_FILE_BYTES, batch_file_bytes_usage)
+        register_history_hook(batch_jobs_purge_with_syncs)

@@ -220,3 +220,18 @@ def batch_file_bytes_usage() -> sql.Composable:
     return sql.SQL("(SELECT coalesce(sum(byte_count), 0) FROM {} WHERE site_id = %(site)s)").format(
         sql.Identifier(BatchJob._meta.db_table)
     )
+
+
+def batch_jobs_purge_with_syncs(sync_ids: list[int]) -> int:
+    """History hook (`pipeline.processors.register_history_hook`), in the transaction that deletes
+    the ended syncs `sync_ids`: their batch jobs go with them, with the stored file, the row map,
+    a Capillary job made on them and the internal definition. A job's status is its sync's: kept
+    without it, the job would read as pending. Returns how many jobs went."""
+    from pipeline.models import ImportDefinition
+
+    jobs = list(BatchJob.objects.filter(sync_id__in=sync_ids).values_list("pk", "definition_id"))
+    if not jobs:
+        return 0
+    BatchJob.objects.filter(pk__in=[pk for pk, _ in jobs]).delete()
+    ImportDefinition.objects.filter(pk__in=[d for _, d in jobs if d], is_internal=True).delete()
+    return len(jobs)

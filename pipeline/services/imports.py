@@ -77,10 +77,46 @@ def import_definition_delete(*, definition: ImportDefinition) -> None:
 
 def imports_purge_expired() -> dict[str, int]:
     """Retention: staged rows past their definition's dataRetentionDuration, definitions past
-    autoDeleteDuration. Rows a sync has claimed (pending/active) are left alone."""
+    autoDeleteDuration. Rows a sync has claimed (pending/active) are left alone. Ended syncs past
+    BULK_HISTORY_SECONDS go too, with their rejects and logs (`syncs_purge_history`).
+
+    Whole partitions of staged rows go first (`pipeline.partitions`: sealed, and no row in them
+    still wanted), dropped rather than deleted; what is left expired in the others is deleted row
+    by row, as before."""
+    from pipeline.models import SyncStatus
+    from pipeline.partitions import staged_partitions_drop, staged_partitions_upkeep
+    from pipeline.services.history import syncs_purge_history
+
+    history = syncs_purge_history()  # first: it frees the uploads of the syncs it deletes
+    staged_partitions_upkeep()
+    partitions = len(staged_partitions_drop())
+    now = timezone.now()
+    rows = staged_rows_purge_expired(now=now)
+    definitions = 0
+    for definition in ImportDefinition.objects.filter(auto_delete_at__lte=now).exclude(
+        Q(syncs__status=SyncStatus.PENDING) | Q(syncs__status=SyncStatus.ACTIVE)
+    ):
+        try:
+            import_definition_delete(definition=definition)
+            definitions += 1
+        except Conflict:
+            continue
+    from kernel.idempotency import keys_purge_expired
+
+    return {
+        "staged_rows": rows,
+        "staged_partitions": partitions,
+        "definitions": definitions,
+        "idempotency_keys": keys_purge_expired(),
+        **history,
+    }
+
+
+def staged_rows_purge_expired(*, now) -> int:
+    """Delete, row by row, the staged rows of every upload past its definition's retention at
+    `now` whose sync (if any) is not pending or active; returns how many."""
     from pipeline.models import SyncStatus
 
-    now = timezone.now()
     with transaction.atomic(durable=True), connection.cursor() as cur:
         # First the definitions, FOR SHARE, as an upload holds them: a sync's snapshot (FOR UPDATE)
         # cannot claim their uploads until this commits, and the next statement sees every claim
@@ -112,18 +148,7 @@ def imports_purge_expired() -> dict[str, int]:
             [locked, now, SyncStatus.PENDING, SyncStatus.ACTIVE],
         )
         rows = cur.fetchone()[0]
-    definitions = 0
-    for definition in ImportDefinition.objects.filter(auto_delete_at__lte=now).exclude(
-        Q(syncs__status=SyncStatus.PENDING) | Q(syncs__status=SyncStatus.ACTIVE)
-    ):
-        try:
-            import_definition_delete(definition=definition)
-            definitions += 1
-        except Conflict:
-            continue
-    from kernel.idempotency import keys_purge_expired
-
-    return {"staged_rows": rows, "definitions": definitions, "idempotency_keys": keys_purge_expired()}
+    return rows
 
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")

@@ -269,6 +269,7 @@ def _refresh_stale_statistics(sync_id: int) -> None:
       lookup) and read all the site's rows per staged row. A batch sync of a new site stalled
       for minutes on its second chunk that way.
 
+    Staged rows are partitioned (pipeline.partitions): each partition counts as a table of its own.
     In its own short transaction, one lane at a time (an advisory lock): a lane that finds another
     analysing waits for it, then sees fresh statistics, so no lane plans its chunk on stale ones."""
     with transaction.atomic(durable=True), connection.cursor() as cur:
@@ -277,18 +278,22 @@ def _refresh_stale_statistics(sync_id: int) -> None:
         row = cur.fetchone()
         cur.execute(
             "SELECT t.relname FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid"
-            " WHERE t.relname = ANY(%s) AND t.n_mod_since_analyze > 1000 AND ("
+            " WHERE (t.relname = ANY(%s) OR t.relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = %s::regclass))"
+            " AND t.n_mod_since_analyze > 1000 AND ("
             "  t.n_mod_since_analyze > 4 * c.reltuples"
             "  OR coalesce(greatest(t.last_analyze, t.last_autoanalyze), '-infinity') < %s)",
-            [list(_analysed_columns()), row[0] if row and row[0] else "-infinity"],
+            [list(_analysed_columns()), StagedRow._meta.db_table, row[0] if row and row[0] else "-infinity"],
         )
         for (table,) in cur.fetchall():
             _analyse(cur, table)
 
 
 def _analyse(cur, table: str) -> None:
-    """ANALYZE `table`, on the columns plans need (registered) where not all of them."""
-    columns = _analysed_columns().get(table)
+    """ANALYZE `table`, on the columns plans need (registered) where not all of them. Staged rows
+    are partitioned (pipeline.partitions): their partitions, which the chunks' plans read (pruned
+    by id range), count and are analysed, each on the parent's columns."""
+    staged = StagedRow._meta.db_table
+    columns = _analysed_columns().get(staged if table.startswith(f"{staged}_") else table)
     cur.execute(
         sql.SQL("ANALYZE {}{}").format(
             sql.Identifier(table),

@@ -114,3 +114,24 @@ def test_expired_idempotency_answers_and_dead_claims_go_and_live_ones_stay(api, 
     assert purged["idempotency_keys"] == 2
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
     assert list(IdempotencyClaim.objects.values_list("key", flat=True)) == ["live"]
+
+
+def test_expired_idempotency_answers_go_batch_after_batch_oldest_first(api, settings, monkeypatch):
+    import kernel.idempotency
+
+    monkeypatch.setattr(kernel.idempotency, "PURGE_BATCH", 2)
+    definition = ImportDefinitionFactory(site=api.site)
+    for k in ("old-1", "old-2", "old-3", "old-4", "old-5", "fresh"):
+        response = api.post(
+            f"/api/bulk/2.0/opportunities/imports/{definition.pk}/data",
+            rows(k),
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=k,
+        )
+        assert response.status_code == 204
+    IdempotencyKey.objects.filter(key__startswith="old").update(
+        created_at=timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_SECONDS + 1)
+    )
+
+    assert imports_purge_expired()["idempotency_keys"] == 5  # batches of 2, 2 and 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]

@@ -126,3 +126,28 @@ def test_the_refresh_analyses_only_the_columns_sync_plans_find_rows_by(settings)
     finally:
         with connection.cursor() as cur:
             cur.execute("ALTER TABLE opportunities_opportunity RESET (autovacuum_enabled)")
+
+
+def test_a_staging_partition_filled_since_its_last_analysis_is_analysed_before_a_chunk():
+    """Staged rows are partitioned (pipeline.partitions): chunks are planned on the statistics of
+    the partitions their id range lies in, so each partition counts as a table of its own."""
+    from pipeline.services.run import _refresh_stale_statistics
+
+    definition = ImportDefinitionFactory(site=SiteFactory())
+    sync = staged_sync(definition, [{"OpportunityID": f"P-{i}", "OpportunityName": "n", "Stage": "Proposal", "Amount": "1"}
+                       for i in range(3000)])  # fmt: skip
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT tableoid::regclass::text FROM bulkapi_stagedrow WHERE definition_id = %s", [definition.pk]
+        )
+        ((partition,),) = cur.fetchall()
+        cur.execute("SELECT pg_stat_force_next_flush()")  # this backend's counts, at its next idle
+        cur.execute("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = %s", [partition])
+        before = cur.fetchone()[0]
+
+    _refresh_stale_statistics(sync.pk)
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = %s", [partition])
+        after = cur.fetchone()[0]
+    assert after is not None and (before is None or after > before)

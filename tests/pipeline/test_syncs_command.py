@@ -141,7 +141,8 @@ def test_purge_deletes_expired_staging_now(site):
     stage(definition, rows(3))
     StagedUpload.objects.filter(definition=definition).update(created_at=timezone.now() - timedelta(hours=2))
     out = syncs("purge")
-    assert out == "purged 3 expired staged rows and 0 expired definitions\n"
+    # (and the staging partitions that earlier tests' ids have sealed, empty)
+    assert out.startswith("purged 3 expired staged rows and 0 expired definitions (dropped ")
     assert not StagedRow.objects.filter(definition=definition).exists()
 
 

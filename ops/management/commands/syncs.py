@@ -268,6 +268,7 @@ class Command(BaseCommand):
         purged = imports_purge_expired()
         self.stdout.write(
             f"purged {purged['staged_rows']:,} expired staged rows and {purged['definitions']:,} expired definitions"
+            f" (dropped {purged['staged_partitions']:,} staging partitions)"
         )
 
 
