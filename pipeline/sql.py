@@ -268,10 +268,10 @@ def judge(
         SELECT {kept},
           CASE WHEN z.reason IS NOT NULL THEN z.reason WHEN z.dup THEN {duplicate} ELSE z.match_reason END AS code,
           CASE WHEN z.reason IS NOT NULL THEN {own_invalid} WHEN z.dup THEN ARRAY[{id_name}]::text[]
-               WHEN z.match_reason IS NOT NULL THEN {match_invalid} END AS invalid
+               WHEN z.match_reason IS NOT NULL THEN {match_invalid} END AS invalid,
+          CASE WHEN z.key_rows > 1 AND z.reason IS NULL THEN z.id_key END AS dup_key
         FROM (
-          SELECT z.*, z.reason IS NULL AND (z.match_sync = %(sync)s OR z.sid > min(z.sid) FILTER
-            (WHERE z.reason IS NULL AND z.match_reason IS NULL) OVER (PARTITION BY z.id_key COLLATE "C")) AS dup
+          SELECT z.*, z.reason IS NULL AND z.match_sync = %(sync)s AS dup
           FROM (
             SELECT z.*, {own_code} AS reason, {match_code} AS match_reason
             FROM (
@@ -279,7 +279,7 @@ def judge(
                 {bad} AS bad, {missing} AS missing{judged_extra}
               FROM (
                 SELECT x.*, {parsed_cols}, m.id AS match_id, m.last_sync_id AS match_sync{parsed_extra},
-                  {id_key} AS id_key
+                  {id_key} AS id_key, count(*) OVER (PARTITION BY {id_key} COLLATE "C") AS key_rows
                 FROM (
                   SELECT s.sid, s.rec, {raw_cols}{staged_extra} FROM {source} s {fence}
                 ) x
@@ -321,6 +321,19 @@ def judge(
     with without_seq_scans(cursor):
         cursor.execute(statement, params)
         processed = cursor.rowcount
+    # The chunk's repeats of one key (`dup_key`: rows with no reason of their own whose key the
+    # chunk holds more than once, usually none): those after the first with no reason at all are
+    # duplicates. Done here, over those few rows, rather than by a window in the judge over the
+    # judged rows, whose width made the judge's sort a tenth of the chunk's time.
+    cursor.execute(
+        sql.SQL(
+            "UPDATE _rows r SET code = {duplicate}, invalid = ARRAY[{id_name}]::text[]"
+            " FROM (SELECT d.sid, min(d.sid) FILTER (WHERE d.code IS NULL)"
+            ' OVER (PARTITION BY d.dup_key COLLATE "C") AS first_ok FROM _rows d WHERE d.dup_key IS NOT NULL) f'
+            " WHERE r.sid = f.sid AND f.sid > f.first_ok"
+        ).format(duplicate=Value(Code.DUPLICATE.value), id_name=ident.name),
+        params,
+    )
     # Row count and the two columns the writes filter on: cheap (only two columns are sampled)
     # and enough for the planner to join by index rather than scan the whole table.
     cursor.execute("ANALYZE _rows (code, match_id)")
