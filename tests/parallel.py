@@ -12,9 +12,9 @@ What each xdist worker (gw0, gw1, ...) has of its own:
 - RabbitMQ, PgBouncer, the replica and the fault matrix's PostgreSQL and Redis are private servers
   each test starts for itself (own ports, node names and data directories), never shared ones.
 
-Tests that share something no worker can have its own of run in one group, one after the other on
-one worker (SHARED below); every other module is one group too, so a module's module-scoped
-fixtures (a Celery worker, a live server) start once.
+Each module's tests run on one worker (`--dist loadfile`), so its module-scoped fixtures (a Celery
+worker, a live server) start once; modules that share something no worker can have its own of are
+one group, run one after the other on one worker (SHARED below).
 
 The groups are handed out longest first (LONGEST_FIRST, measured on this 2-core machine), so that the
 last group to start is a short one rather than the fault matrix: only the order changes, never what runs.
@@ -67,38 +67,51 @@ SHARED = {
 
 # The slowest groups, slowest first (`make test`'s --durations on 2 cores); the rest follow in collection order.
 LONGEST_FIRST = (
-    "tests/faults/test_fault_matrix.py",
-    "tests/doors/openapi/test_schemathesis.py",
-    "tests/scale/test_rabbitmq.py",
     "tests/doors/admin/test_admin_tenancy.py",
-    "tests/scale/test_pgbouncer.py",
+    "tests/doors/openapi/test_schemathesis.py",
+    "tests/faults/test_fault_matrix.py",
+    "tests/scale/test_rabbitmq.py",
     "make-run-env",
+    "tests/scale/test_pgbouncer.py",
     "tests/browser/test_admin_browser.py",
-    "tests/test_readme.py",
+    "tests/hardening/test_corpus.py",
     "tests/entities/linkage/test_plans.py",
-    "tests/doors/capillary/test_worker_e2e.py",
+    "tests/test_readme.py",
     "tests/entities/linkage/test_worker_e2e.py",
+    "tests/pipeline/test_worker_e2e.py",
     "tests/pipeline/test_failures_end_syncs.py",
-    "tests/pipeline/test_statistics.py",
+    "tests/hardening/test_framing.py",
+    "tests/doors/capillary/test_worker_e2e.py",
+    "tests/ops/test_queues.py",
+    "tests/doors/eloqua/clients/test_eloqua_clients.py",
+    "tests/doors/batch/test_worker_e2e.py",
     "tests/pipeline/test_worker_crash.py",
 )
 
 
-def group_of(item: pytest.Item) -> str:
-    path = item.nodeid.split("::", 1)[0]
+def group_of(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
     return SHARED.get(path, path)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
-    """Before xdist's own hook (it appends the group to each test id): every test in its group.
-    After every hook (pytest-django's order of database tests included): the groups longest first."""
-    if getattr(config.option, "loadgroup", False):  # an xdist worker of `--dist loadgroup`
-        for item in items:
-            if item.get_closest_marker("xdist_group") is None:
-                item.add_marker(pytest.mark.xdist_group(group_of(item)))
-    result = yield
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile`, with the SHARED modules one group: each group goes whole to one worker.
+    (Not xdist's `loadgroup`: it marks a group by renaming each test's node id, which pytest 9 ignores.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """In each worker, after every other hook (pytest-django's order of database tests included): the
+    groups longest first. The controller hands the groups out in this order (--no-loadscope-reorder)."""
     if WORKER:
         rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
-        items.sort(key=lambda item: rank.get(group_of(item), len(rank)))
-    return result
+        items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(rank)))
