@@ -69,7 +69,7 @@ SHARED = {
 LONGEST_FIRST = (
     # First of all, on a fresh test database: the plan tests, whose plans depend on the statistics that
     # committing tests leave behind (a serial run has them there too: pytest-django runs every
-    # rolled-back test before the committing ones). After the fault matrix, one once failed.
+    # rolled-back test before the committing ones). Run after others, one once failed.
     "tests/entities/linkage/test_plans.py",
     "tests/entities/contacts/test_plans.py",
     "tests/entities/opportunities/test_indexes.py",
