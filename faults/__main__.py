@@ -10,6 +10,7 @@ status 0 when every scenario held."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(unknown)}")
-    workdir = ROOT / ".run" / f"faults-{int(time.time())}"
+    workdir = ROOT / ".run" / f"faults-{int(time.time())}-{os.getpid()}"  # two runs at once (make test -n 2)
     # A lane quiet this long is resumed by beat: short in the reduced form (its chunks take well
     # under a second), longer than a chunk of the full one.
     harness = Harness(

@@ -36,24 +36,22 @@ def plan_of(plans: list[str], marker: str) -> str:
 
 
 def scans_of(plan: str, table: str) -> list[str]:
-    """The plan's lines that read `table` (a scan node), each with the lines of its conditions."""
+    """The plan's lines that read `table` (a scan node), each with the lines of its conditions; a
+    Bitmap Heap Scan's read also holds the bitmap's nodes below it (the index it probes)."""
     lines = plan.split("\n")
     out = []
     for i, line in enumerate(lines):
         if "Scan" in line and f" on {table} " in f"{line} ":
-            conds = []
+            read, depth = [line.strip()], len(line) - len(line.lstrip())
             for follow in lines[i + 1 :]:
-                if follow.strip().startswith("->") or not follow.strip():
+                node = follow.strip().startswith("->")
+                bitmap = re.match(r"->\s+(Bitmap Index Scan|BitmapAnd|BitmapOr)", follow.strip())
+                if not follow.strip() or len(follow) - len(follow.lstrip()) <= depth:
                     break
-                conds.append(follow.strip())
-            if "Bitmap Heap Scan" in line:  # the index it probes is a child node: name it in the read too
-                depth = len(line) - len(line.lstrip())
-                for follow in lines[i + 1 :]:
-                    if follow.strip() and len(follow) - len(follow.lstrip()) <= depth:
-                        break
-                    if "Bitmap Index Scan" in follow or follow.strip().startswith("Index Cond:"):
-                        conds.append(follow.strip())
-            out.append("\n".join([line.strip(), *conds]))
+                if node and not ("Bitmap Heap Scan" in line and bitmap):
+                    break
+                read.append(follow.strip())
+            out.append("\n".join(read))
     return out
 
 

@@ -37,7 +37,9 @@ def http(live_server, currencies):
 
 def sleeping_backends() -> int:
     with connection.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'"
+        )
         return cur.fetchone()[0]
 
 

@@ -1,6 +1,8 @@
 """The statistics refresh before a chunk (pipeline.services._refresh_stale_statistics), against the
 real statistics collector: committed data, so this test runs outside a transaction."""
 
+import re
+
 import pytest
 from django.db import connection
 
@@ -89,7 +91,8 @@ def test_lanes_start_on_statistics_that_know_the_first_range(settings, state):
     judge = [p for p in plans if "CREATE TEMP TABLE _rows" in p]
     assert len(judge) == 2
     probe = judge[1][judge[1].index("Limit") :]
-    assert "Index Scan using opportunity_site_extid_ci on opportunities_opportunity" in probe, probe
+    # (an Index Scan, or a Bitmap Heap Scan of one Bitmap Index Scan: the planner's pick among equal costs)
+    assert re.search(r"(Index Scan using|Bitmap Index Scan on) opportunity_site_extid_ci\b", probe), probe
     assert "Index Cond: ((site_id = " in probe and "AND (lower((external_id)::text) = " in probe, probe
     drive(sync.pk)
     sync.refresh_from_db()
