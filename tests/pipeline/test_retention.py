@@ -92,9 +92,10 @@ def test_bulk_definitions_past_their_auto_delete_go_with_their_rows_and_the_othe
     assert set(ImportDefinition.objects.values_list("pk", flat=True)) == {kept.pk, forever.pk, running.pk}
 
 
-def test_expired_idempotency_answers_and_dead_claims_go_and_live_ones_stay(api, settings):
+def answered_then_aged(api, settings, *keys: str) -> None:
+    """An upload answered under each key; those starting "old" made older than the keys are kept."""
     definition = ImportDefinitionFactory(site=api.site)
-    for k in ("old-1", "old-2", "fresh"):
+    for k in keys:
         response = api.post(
             f"/api/bulk/2.0/opportunities/imports/{definition.pk}/data",
             rows(k),
@@ -105,6 +106,10 @@ def test_expired_idempotency_answers_and_dead_claims_go_and_live_ones_stay(api, 
     IdempotencyKey.objects.filter(key__startswith="old").update(
         created_at=timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_SECONDS + 1)
     )
+
+
+def test_expired_idempotency_answers_and_dead_claims_go_and_live_ones_stay(api, settings):
+    answered_then_aged(api, settings, "old-1", "old-2", "fresh")
     claim_key(site_id=api.site.pk, user_id=api.user.pk, key="dead")
     claim_key(site_id=api.site.pk, user_id=api.user.pk, key="live")
     IdempotencyClaim.objects.filter(key="dead").update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -120,18 +125,7 @@ def test_expired_idempotency_answers_go_batch_after_batch_oldest_first(api, sett
     import kernel.idempotency
 
     monkeypatch.setattr(kernel.idempotency, "PURGE_BATCH", 2)
-    definition = ImportDefinitionFactory(site=api.site)
-    for k in ("old-1", "old-2", "old-3", "old-4", "old-5", "fresh"):
-        response = api.post(
-            f"/api/bulk/2.0/opportunities/imports/{definition.pk}/data",
-            rows(k),
-            format="json",
-            HTTP_IDEMPOTENCY_KEY=k,
-        )
-        assert response.status_code == 204
-    IdempotencyKey.objects.filter(key__startswith="old").update(
-        created_at=timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_SECONDS + 1)
-    )
+    answered_then_aged(api, settings, "old-1", "old-2", "old-3", "old-4", "old-5", "fresh")
 
     assert imports_purge_expired()["idempotency_keys"] == 5  # batches of 2, 2 and 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
