@@ -21,6 +21,7 @@ import time
 from datetime import timedelta
 
 import psycopg
+from psycopg import sql
 
 from bench import pgstats, server
 
@@ -72,7 +73,9 @@ def stage_expired(conn: psycopg.Connection, rows: int) -> tuple[int, str]:
         """,
         [definition.pk, upload.pk, rows],
     )
-    conn.execute(f"VACUUM ANALYZE {partition.relname}")  # as autovacuum would have, long before expiry
+    conn.execute(
+        sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(partition.relname))
+    )  # as autovacuum would have, long before expiry
     assert staged_partitions_upkeep()["sealed"] == 1
     conn.execute(
         "UPDATE bulkapi_stagedpartition SET sealed_at = now() - make_interval(secs => %s) WHERE relname = %s",
@@ -125,7 +128,7 @@ def main(argv=None) -> int:
             log(f"FAILED: the DELETE purged {n:,} rows, not {args.rows:,}")
             return 1
         results.append(("DELETE (row-wise purge)", seconds, wal, before, size(conn, part)))
-        seconds, wal, _ = measure(conn, lambda: conn.execute(f"VACUUM {part}"))
+        seconds, wal, _ = measure(conn, lambda: conn.execute(sql.SQL("VACUUM {}").format(sql.Identifier(part))))
         results.append(("  + VACUUM of the partition", seconds, wal, None, size(conn, part)))
         staged_partitions_drop()  # the emptied partition, not measured
 

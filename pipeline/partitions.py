@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from psycopg import sql
 
+from kernel.db import Value
 from pipeline.models import SyncStatus
 
 PARENT = "bulkapi_stagedrow"
@@ -57,7 +58,7 @@ class Partition:
 def partitions() -> list[Partition]:
     """The range partitions, by id."""
     with connection.cursor() as cur:
-        cur.execute(f"SELECT relname, lo, hi, sealed_at FROM {PARTITIONS} ORDER BY lo")
+        cur.execute(sql.SQL("SELECT relname, lo, hi, sealed_at FROM {} ORDER BY lo").format(sql.Identifier(PARTITIONS)))
         return [Partition(*row) for row in cur.fetchall()]
 
 
@@ -80,12 +81,17 @@ def staged_partitions_upkeep() -> dict[str, int]:
     with transaction.atomic(durable=True), connection.cursor() as cur:
         _short_locks(cur)
         last = _last_id(cur)
-        cur.execute(f"UPDATE {PARTITIONS} SET sealed_at = now() WHERE sealed_at IS NULL AND hi <= %s", [last + 1])
+        cur.execute(
+            sql.SQL("UPDATE {} SET sealed_at = now() WHERE sealed_at IS NULL AND hi <= %s").format(
+                sql.Identifier(PARTITIONS)
+            ),
+            [last + 1],
+        )
         sealed = cur.rowcount
     try:
         with transaction.atomic(durable=True), connection.cursor() as cur:
             _short_locks(cur)
-            cur.execute(f"SELECT coalesce(max(hi), 1) FROM {PARTITIONS}")
+            cur.execute(sql.SQL("SELECT coalesce(max(hi), 1) FROM {}").format(sql.Identifier(PARTITIONS)))
             top = cur.fetchone()[0]
             goal = _last_id(cur) + 1 + ahead * width
             if top < goal:
@@ -119,10 +125,13 @@ def _attach(cur, lo: int, hi: int) -> None:
     )
     cur.execute(
         sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-            sql.Identifier(PARENT), sql.Identifier(name), sql.Literal(lo), sql.Literal(hi)
+            sql.Identifier(PARENT), sql.Identifier(name), Value(lo), Value(hi)
         )
     )
-    cur.execute(f"INSERT INTO {PARTITIONS} (relname, lo, hi) VALUES (%s, %s, %s)", [name, lo, hi])
+    cur.execute(
+        sql.SQL("INSERT INTO {} (relname, lo, hi) VALUES (%s, %s, %s)").format(sql.Identifier(PARTITIONS)),
+        [name, lo, hi],
+    )
 
 
 def _wanted(cur, partition: Partition) -> bool:
@@ -178,12 +187,17 @@ def staged_partitions_drop() -> list[str]:
             with transaction.atomic(durable=True), connection.cursor() as cur:
                 _short_locks(cur)
                 cur.execute(sql.SQL("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(PARENT)))
-                cur.execute(f"SELECT sealed_at FROM {PARTITIONS} WHERE relname = %s", [partition.relname])
+                cur.execute(
+                    sql.SQL("SELECT sealed_at FROM {} WHERE relname = %s").format(sql.Identifier(PARTITIONS)),
+                    [partition.relname],
+                )
                 row = cur.fetchone()
                 if row is None or row[0] is None or _wanted(cur, partition):
                     continue
                 cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(partition.relname)))
-                cur.execute(f"DELETE FROM {PARTITIONS} WHERE relname = %s", [partition.relname])
+                cur.execute(
+                    sql.SQL("DELETE FROM {} WHERE relname = %s").format(sql.Identifier(PARTITIONS)), [partition.relname]
+                )
         except OperationalError as exc:
             if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
                 raise
