@@ -13,6 +13,7 @@ duplicate); run at once, it sees none of them, so one identifier's rows in two l
 stored twice. Which is the point: identifiers that are equal must never be in two lanes."""
 
 import random
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -130,6 +131,21 @@ def hold_new_identifiers(site, rows_by_definition: list[list[dict]]) -> psycopg.
     return side
 
 
+@contextmanager
+def held_until_in_flight(site, rows_by_definition: list[list[dict]], in_flight: int):
+    """With `in_flight`, the new identifiers are held (`hold_new_identifiers`) while the block starts
+    its syncs, then until that many chunks wait at once, and released."""
+    side = hold_new_identifiers(site, rows_by_definition) if in_flight else None
+    try:
+        yield
+        if side is not None:
+            wait_lanes_in_flight(in_flight)
+            side.rollback()
+    finally:
+        if side is not None:
+            side.close()
+
+
 def wait_ended(sync_id: int) -> Sync:
     return wait_for(
         lambda: (s := Sync.objects.get(pk=sync_id)).status in ("success", "warning", "error") and s, timeout=120
@@ -144,15 +160,8 @@ def run_on_workers(settings, rows: list[dict], *, lanes: int, case_sensitive: bo
     site = SiteFactory()
     definition = ImportDefinitionFactory(site=site, is_identifier_field_case_sensitive=case_sensitive)
     stage(definition, rows)
-    side = hold_new_identifiers(site, [rows]) if in_flight else None
-    try:
+    with held_until_in_flight(site, [rows], in_flight):
         sync = staged_sync(definition)
-        if side is not None:
-            wait_lanes_in_flight(in_flight)
-            side.rollback()
-    finally:
-        if side is not None:
-            side.close()
     sync = wait_ended(sync.pk)
     return sync, left_by(sync)
 
@@ -289,15 +298,8 @@ def test_overlapping_syncs_with_lanes_in_flight_store_each_identifier_once_whole
         for name, rows in data.items():
             definitions[name] = ImportDefinitionFactory(site=site)
             stage(definitions[name], rows)
-        side = hold_new_identifiers(site, list(data.values())) if in_flight else None
-        try:
+        with held_until_in_flight(site, list(data.values()), in_flight):
             syncs = {name: staged_sync(d) for name, d in definitions.items()}
-            if side is not None:
-                wait_lanes_in_flight(in_flight)
-                side.rollback()
-        finally:
-            if side is not None:
-                side.close()
         syncs = {name: wait_ended(s.pk) for name, s in syncs.items()}
         stored = list(Opportunity.objects.filter(site=site).values_list("external_id", "name", "amount"))
         for sync in syncs.values():
