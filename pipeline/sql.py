@@ -217,7 +217,7 @@ def judge(
     ones into the sync's rejects; returns (processed, rejected). Every entity's chunk is judged by
     this one statement, so a planner fix reaches every entity at once.
 
-    The statement is four nested selects, each kept whole (`FENCE`: every staged value taken out of
+    The statement is nested selects, the inner ones kept whole (`FENCE`: every staged value taken out of
     the jsonb once, every array and code built once): `x` the raw values (blank is no value) and
     `staged_extra`; `y` the parsed values (`parse`, over `x` and `joins`), the record `match`ed,
     `parsed_extra` and the row's `id_key`; `z` empty, malformed and missing required values,
@@ -252,9 +252,9 @@ def judge(
     own = [r for r in rules if not r.on_match]
     on_match = [r for r in rules if r.on_match]
 
-    def case(chosen, pick) -> sql.Composable:
+    def case(chosen, pick, empty: str) -> sql.Composable:
         if not chosen:
-            return sql.SQL("NULL::text")
+            return sql.SQL(empty)
         return sql.SQL("CASE {} END").format(
             sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(r.when, pick(r)) for r in chosen)
         )
@@ -295,10 +295,10 @@ def judge(
         """
     ).format(
         kept=kept_cols,
-        own_invalid=case(own, lambda r: r.invalid),
-        match_invalid=case(on_match, lambda r: r.invalid),
-        own_code=case(own, code),
-        match_code=case(on_match, code),
+        own_invalid=case(own, lambda r: r.invalid, "NULL::text[]"),
+        match_invalid=case(on_match, lambda r: r.invalid, "NULL::text[]"),
+        own_code=case(own, code, "NULL::text"),
+        match_code=case(on_match, code, "NULL::text"),
         all_empty=sql.SQL(" AND ").join(sql.SQL("y.{} IS NULL").format(m.raw) for m in mappings),
         bad=text_array(sql.SQL("CASE WHEN {} THEN {} END").format(c, m.name) for m, c in malformed),
         missing=text_array(sql.SQL("CASE WHEN y.{} IS NULL THEN {} END").format(m.raw, m.name) for m in required),
